@@ -1,0 +1,5 @@
+"""xerobridge: keep a business's other systems and its Xero organisation in sync."""
+
+from xerobridge.hookspecs import hookimpl
+
+__all__ = ["hookimpl"]

@@ -1,0 +1,468 @@
+"""The `xerobridge` command line.
+
+A person's mistake (an unknown plugin, a bad setting, a database that cannot be opened) prints
+one line saying what is wrong and what to do, and exits with status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from xerobridge import plugins as plugin_loading
+from xerobridge import sources as source_config
+from xerobridge import synclog, usage
+from xerobridge.clock import utcnow
+from xerobridge.models import Source
+from xerobridge.queue import Queue
+from xerobridge.store import Store
+from xerobridge.types import UserError
+
+log = logging.getLogger(__name__)
+
+app = typer.Typer(
+    name="xerobridge",
+    help="Keep your business systems and Xero in sync.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+sources_app = typer.Typer(
+    help="Configured sources (one store, one server ...).", no_args_is_help=True
+)
+settings_app = typer.Typer(help="A source's settings.", no_args_is_help=True)
+queue_app = typer.Typer(help="What will be synced next.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(sources_app, name="sources")
+app.add_typer(settings_app, name="settings")
+app.add_typer(queue_app, name="queue")
+app.add_typer(report_app, name="report")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _store() -> Store:
+    store = Store()
+    store.upgrade()
+    return store
+
+
+def _plugins() -> plugin_loading.Plugins:
+    return plugin_loading.load_plugins()
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{what} {item!r} must look like name=value")
+        values[key.strip()] = value
+    return values
+
+
+def _record(raw: str | None) -> tuple[str, str] | None:
+    if raw is None:
+        return None
+    stream, sep, key = raw.partition(":")
+    if not sep or not stream or not key:
+        raise UserError(f"--record {raw!r} must look like stream:key, e.g. customers:1001")
+    return stream, key
+
+
+_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
+
+
+def _since(raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    if m := _RELATIVE.match(raw.strip()):
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
+        return utcnow() - timedelta(**{unit: int(m.group(1))})
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise UserError(
+            f"--since {raw!r} is not a time; use an ISO date like 2026-11-01 or 2h, 3d, 1w"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# -- plugins --------------------------------------------------------------------------------------
+
+
+@app.command("plugins")
+def plugins_command(as_json: JsonOpt = False) -> None:
+    """List installed plugins: version, hooks implemented and status."""
+    loaded = _plugins()
+    if as_json:
+        _print_json([info.as_dict() for info in loaded])
+        return
+    table = Table(title="xerobridge plugins")
+    for column in ("name", "version", "hooks", "status"):
+        table.add_column(column)
+    for info in loaded:
+        status = {"ok": "[green]ok[/]", "disabled": "[yellow]disabled[/]"}.get(
+            info.status, f"[red]failed: {info.error}[/]"
+        )
+        table.add_row(info.name, info.version, ", ".join(info.hooks), status)
+    if not loaded.infos:
+        out.print("No plugins installed. Install one, e.g.: pip install -e plugins/magento")
+        return
+    out.print(table)
+
+
+# -- db -------------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the newest version."""
+    store = _store()
+    out.print(f"database {store.safe_url} is up to date")
+
+
+# -- sources --------------------------------------------------------------------------------------
+
+
+@sources_app.command("add")
+def sources_add(
+    plugin: Annotated[str, typer.Argument(help="The plugin, e.g. magento.")],
+    name: Annotated[str, typer.Option("--name", help="A name for this source, e.g. shop-eu.")],
+    connection: Annotated[
+        str | None, typer.Option("--connection", help="The Xero connection it syncs with.")
+    ] = None,
+    prefix: Annotated[
+        str | None, typer.Option("--prefix", help="Key prefix for natural keys (A-Z0-9, max 8).")
+    ] = None,
+    values: Annotated[
+        list[str] | None, typer.Option("--set", help="A setting as name=value; repeatable.")
+    ] = None,
+) -> None:
+    """Configure a new source of a plugin."""
+    store = _store()
+    source = source_config.add(
+        store,
+        _plugins(),
+        plugin,
+        name,
+        connection=connection,
+        values=_pairs(values or [], "--set"),
+        key_prefix=prefix,
+    )
+    out.print(f"added source {source.name} ({plugin}), key prefix {source.key_prefix}")
+
+
+@sources_app.command("list")
+def sources_list(as_json: JsonOpt = False) -> None:
+    """List configured sources."""
+    store = _store()
+    with store.transaction() as s:
+        rows = [
+            {
+                "name": src.name,
+                "plugin": src.plugin,
+                "key_prefix": src.key_prefix,
+                "connection_id": src.connection_id,
+                "enabled": src.enabled,
+            }
+            for src in source_config.list_all(s)
+        ]
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        out.print("No sources yet. Add one with: xerobridge sources add <plugin> --name <name>")
+        return
+    table = Table(title="sources")
+    for column in ("name", "plugin", "key prefix", "connection", "enabled"):
+        table.add_column(column)
+    for r in rows:
+        conn = str(r["connection_id"] or "-")
+        table.add_row(
+            r["name"], r["plugin"], r["key_prefix"], conn, "yes" if r["enabled"] else "no"
+        )
+    out.print(table)
+
+
+@sources_app.command("remove")
+def sources_remove(
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove a source with its settings, cursors, queued jobs and links."""
+    store = _store()
+    if not yes and not typer.confirm(f"Remove source {name} and its links and queued jobs?"):
+        raise typer.Exit(1)
+    source_config.remove(store, name)
+    out.print(f"removed source {name}")
+
+
+# -- settings -------------------------------------------------------------------------------------
+
+
+def _source_and_spec(store: Store, name: str) -> tuple[Source, Any]:
+    with store.transaction() as s:
+        source = source_config.get(s, name)
+    return source, _plugins().spec(source.plugin)
+
+
+@settings_app.command("show")
+def settings_show(
+    source: str,
+    record: Annotated[
+        str | None, typer.Option("--record", help="stream:key for a record's own settings.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a source's effective settings (secrets redacted)."""
+    store = _store()
+    src, spec = _source_and_spec(store, source)
+    with store.transaction() as s:
+        settings = source_config.load_settings(s, src, spec, record=_record(record))
+    shown = settings.redacted()
+    if as_json:
+        _print_json(shown)
+        return
+    table = Table(title=f"settings of {source}")
+    table.add_column("setting")
+    table.add_column("value")
+    table.add_column("help")
+    for name, info in spec.settings.model_fields.items():
+        table.add_row(name, str(shown[name]), info.description or "")
+    out.print(table)
+
+
+@settings_app.command("set")
+def settings_set(
+    source: str,
+    values: Annotated[list[str], typer.Argument(help="name=value pairs.")],
+    record: Annotated[
+        str | None, typer.Option("--record", help="stream:key to set a record's own value.")
+    ] = None,
+) -> None:
+    """Change settings of a source; all are validated together before any is saved."""
+    store = _store()
+    _src, spec = _source_and_spec(store, source)
+    changes = _pairs(values, "setting")
+    source_config.update_settings(store, spec, source, changes, record=_record(record))
+    out.print(f"saved {', '.join(sorted(changes))} for {source}")
+
+
+# -- queue ----------------------------------------------------------------------------------------
+
+
+@queue_app.command("list")
+def queue_list(
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    stream: Annotated[str | None, typer.Option(help="Only this stream.")] = None,
+    state: Annotated[str | None, typer.Option(help="queued, held, running or dead.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """List queued, held, running and dead jobs."""
+    store = _store()
+    source_id, names = None, {}
+    with store.transaction() as s:
+        names = {src.id: src.name for src in source_config.list_all(s)}
+        if source:
+            source_id = source_config.get(s, source).id
+    jobs = Queue(store).jobs(source_id=source_id, stream=stream, state=state, limit=limit)
+    rows = [
+        {
+            "id": j.id,
+            "source": names.get(j.source_id, str(j.source_id)),
+            "kind": j.kind,
+            "stream": j.stream,
+            "record": j.record_key,
+            "state": j.state + (f" ({j.hold_reason})" if j.hold_reason else ""),
+            "attempts": j.attempts,
+            "run_after": j.run_after.isoformat() if j.run_after else "",
+            "last_error": j.last_error,
+        }
+        for j in jobs
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        out.print("The queue is empty.")
+        return
+    table = Table(title="queue")
+    for column in ("id", "source", "kind", "stream", "record", "state", "attempts", "last error"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            str(r["id"]), r["source"], r["kind"], r["stream"], r["record"], r["state"],
+            str(r["attempts"]), r["last_error"],
+        )  # fmt: skip
+    out.print(table)
+
+
+@queue_app.command("cancel")
+def queue_cancel(job_ids: Annotated[list[int], typer.Argument(help="Job ids.")]) -> None:
+    """Remove waiting jobs from the queue."""
+    n = Queue(_store()).cancel(job_ids)
+    out.print(f"removed {n} job(s) from the queue")
+    if n < len(job_ids):
+        err.print(f"{len(job_ids) - n} job(s) were running or not found and were left alone")
+
+
+@queue_app.command("run-now")
+def queue_run_now(job_ids: Annotated[list[int], typer.Argument(help="Job ids.")]) -> None:
+    """Make waiting, held or dead jobs due at once."""
+    n = Queue(_store()).run_now(job_ids)
+    out.print(f"{n} job(s) will run at once")
+
+
+@queue_app.command("approve")
+def queue_approve(
+    job_ids: Annotated[list[int] | None, typer.Argument(help="Job ids.")] = None,
+    source: Annotated[str | None, typer.Option(help="Approve all held jobs of a source.")] = None,
+) -> None:
+    """Release jobs held for approval."""
+    if not job_ids and not source:
+        raise UserError("name the jobs to approve, or --source to approve all of a source")
+    store = _store()
+    source_id = None
+    if source:
+        with store.transaction() as s:
+            source_id = source_config.get(s, source).id
+    n = Queue(store).approve(job_ids=job_ids or None, source_id=source_id)
+    out.print(f"approved {n} job(s)")
+
+
+@queue_app.command("enqueue-all")
+def queue_enqueue_all(source: str, stream: str) -> None:
+    """Queue every record of a stream ("Add all data to queue")."""
+    store = _store()
+    with store.transaction() as s:
+        src = source_config.get(s, source)
+    spec = _plugins().spec(src.plugin)
+    spec.stream(stream)
+    assert src.id is not None
+    Queue(store).enqueue_all(src.id, stream, connection_id=src.connection_id)
+    out.print(f"queued a full read of {source} {stream}: every record will be synced")
+
+
+# -- log and report -------------------------------------------------------------------------------
+
+
+@app.command("log")
+def log_command(
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    stream: Annotated[str | None, typer.Option(help="Only this stream.")] = None,
+    status: Annotated[str | None, typer.Option(help="success or error.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="From this time: 2026-11-01, 2h, 3d, 1w.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the sync log: what was synced, newest first."""
+    store = _store()
+    with store.transaction() as s:
+        names = {src.id: src.name for src in source_config.list_all(s)}
+        source_id = source_config.get(s, source).id if source else None
+        rows = synclog.query(
+            s,
+            synclog.LogFilter(
+                source_id=source_id, stream=stream, status=status, since=_since(since), limit=limit
+            ),
+        )
+    data = [
+        {
+            "at": r.at.isoformat() if r.at else "",
+            "source": names.get(r.source_id, ""),
+            "stream": r.stream,
+            "record": r.record_key,
+            "action": r.action,
+            "status": r.status,
+            "message": r.message,
+            "xero_id": r.xero_id,
+            "xero_url": r.xero_url,
+            "api_calls": r.api_calls,
+            "duration_ms": r.duration_ms,
+        }
+        for r in rows
+    ]
+    if as_json:
+        _print_json(data)
+        return
+    if not data:
+        out.print("Nothing in the sync log matches.")
+        return
+    table = Table(title="sync log")
+    for column in ("time", "source", "stream", "record", "action", "status", "message"):
+        table.add_column(column)
+    for r in data:
+        table.add_row(
+            r["at"][:19], r["source"], r["stream"], r["record"], r["action"], r["status"],
+            r["message"],
+        )  # fmt: skip
+    out.print(table)
+
+
+@report_app.command("requests")
+def report_requests(
+    days: Annotated[int, typer.Option(help="How many days back.")] = 7,
+    as_json: JsonOpt = False,
+) -> None:
+    """Xero API calls per connection per day against the daily limit."""
+    store = _store()
+    with store.transaction() as s:
+        rows = usage.report(s, since=usage.days_back(utcnow().date(), days))
+    if as_json:
+        _print_json([r.as_dict() for r in rows])
+        return
+    if not rows:
+        out.print(f"No Xero API calls in the last {days} day(s).")
+        return
+    table = Table(title="Xero API requests per day")
+    for column in ("day", "connection", "calls", "daily limit", "remaining", "429s", "errors"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r.day.isoformat(), r.connection, str(r.calls), str(r.daily_limit), str(r.remaining),
+            str(r.rate_limited), str(r.errors),
+        )  # fmt: skip
+    out.print(table)
+
+
+def main() -> None:
+    """Run the CLI: user errors become one line on stderr and exit status 2."""
+    # Commands report what matters themselves (a failed plugin shows in `plugins`).
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result = app(standalone_mode=False)
+    except UserError as exc:
+        # One line, unwrapped, whatever the terminal width: scripts grep it.
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    sys.exit(result if isinstance(result, int) else 0)

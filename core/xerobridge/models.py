@@ -1,0 +1,265 @@
+"""The store's tables (SQLModel); the schema itself is created by the Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC, so comparisons behave alike on SQLite and PostgreSQL."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use an aware UTC time")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # raw SQL on SQLite hands back text
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC)
+
+
+def _ts(*, index: bool = False, nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=sa.Column(UTCDateTime(), index=index, nullable=nullable))
+
+
+def _json() -> Any:
+    return Field(default=None, sa_column=sa.Column(sa.JSON(), nullable=True))
+
+
+def _text() -> Any:
+    return Field(default="", sa_column=sa.Column(sa.Text(), nullable=False, server_default=""))
+
+
+class Connection(SQLModel, table=True):
+    """One Xero organisation (tenant) and its token set."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    tenant_id: str = Field(default="", index=True)
+    tenant_name: str = ""
+    short_code: str = ""
+    base_currency: str = ""
+    timezone: str = ""
+    status: str = "pending"  # pending | connected | error
+    status_reason: str = _text()
+    auth_kind: str = "web"  # web (authorization code) | custom (client credentials)
+    client_id: str = ""
+    client_secret: str = _text()  # encrypted
+    token: str = _text()  # encrypted JSON token set
+    token_expires_at: datetime | None = _ts()
+    last_refresh_at: datetime | None = _ts()
+    api_url: str = ""
+    identity_url: str = ""
+    daily_limit: int = 5000
+    parked_until: datetime | None = _ts()  # a day-limit 429 parks the connection until reset
+    created_at: datetime | None = _ts()
+
+
+class Source(SQLModel, table=True):
+    """One configured instance of a plugin, bound to one connection."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    plugin: str = Field(index=True)
+    connection_id: int | None = Field(default=None, foreign_key="connection.id", index=True)
+    #: Goes into every natural key this source writes, so two stores never collide in one org.
+    key_prefix: str = Field(unique=True)
+    enabled: bool = True
+    created_at: datetime | None = _ts()
+
+
+class Setting(SQLModel, table=True):
+    """One setting value of a source, or of one record of it (`scope` = "stream:key")."""
+
+    __table_args__ = (sa.UniqueConstraint("source_id", "scope", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id", index=True)
+    scope: str = ""  # "" for the source itself
+    name: str
+    value: str = _text()  # text as a person types it; Fernet token when secret
+    secret: bool = False
+    updated_at: datetime | None = _ts()
+
+
+class Cursor(SQLModel, table=True):
+    """Where a stream's last fetch got to."""
+
+    source_id: int = Field(foreign_key="source.id", primary_key=True)
+    stream: str = Field(primary_key=True)
+    value: str = _text()
+    updated_at: datetime | None = _ts()
+
+
+class Job(SQLModel, table=True):
+    """One unit of queued work; finished jobs leave this table for the sync log."""
+
+    __table_args__ = (
+        # One waiting job per record: a new edit merges into it until a worker claims it.
+        sa.Index(
+            "ux_job_pending",
+            "source_id",
+            "kind",
+            "stream",
+            "record_key",
+            unique=True,
+            sqlite_where=sa.text("state IN ('queued', 'held', 'dead')"),
+            postgresql_where=sa.text("state IN ('queued', 'held', 'dead')"),
+        ),
+        sa.Index(
+            "ix_job_claim",
+            "connection_id",
+            "state",
+            "run_after",
+        ),
+        sa.Index("ix_job_record", "source_id", "stream", "record_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id")
+    connection_id: int | None = Field(default=None)
+    kind: str = "push"  # fetch | push | apply
+    stream: str = ""
+    record_key: str = ""
+    op: str = "upsert"
+    payload: dict[str, Any] | None = _json()
+    state: str = "queued"  # queued | held | running | dead
+    hold_reason: str = ""  # approval | mapping
+    priority: int = 0
+    attempts: int = 0
+    max_attempts: int = 8
+    run_after: datetime | None = _ts(nullable=False)
+    lease_owner: str | None = Field(default=None)
+    lease_until: datetime | None = _ts()
+    last_error: str = _text()
+    created_at: datetime | None = _ts()
+    updated_at: datetime | None = _ts()
+
+
+class Link(SQLModel, table=True):
+    """Source record X of source S, in a role, is Xero object Y."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("source_id", "stream", "record_key", "role"),
+        sa.Index("ix_link_xero", "source_id", "xero_type", "xero_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id")
+    stream: str
+    record_key: str
+    role: str = "main"
+    xero_type: str
+    xero_id: str | None = None
+    natural_key: str = ""
+    method: str = ""  # matched | chosen | created
+    pushed_hash: str = ""
+    in_flight_at: datetime | None = _ts()
+    in_flight_hash: str = ""
+    attempt_id: int | None = Field(default=None, foreign_key="write_attempt.id")
+    updated_at: datetime | None = _ts()
+
+
+class WriteAttempt(SQLModel, table=True):
+    """One write request to Xero as stored before it is sent."""
+
+    __tablename__ = "write_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    connection_id: int = Field(foreign_key="connection.id", index=True)
+    xero_type: str
+    method: str = "POST"
+    path: str = ""
+    body: str = _text()
+    idempotency_key: str = Field(max_length=128)
+    prepared_at: datetime | None = _ts()
+    sent_at: datetime | None = _ts()
+    settled_at: datetime | None = _ts()
+    outcome: str = ""  # "" while unresolved | ok | failed | swept
+
+
+class Worker(SQLModel, table=True):
+    """A running worker process and its heartbeat."""
+
+    id: str = Field(primary_key=True)
+    hostname: str = ""
+    pid: int = 0
+    started_at: datetime | None = _ts()
+    heartbeat_at: datetime | None = _ts(index=True)
+
+
+class SyncLog(SQLModel, table=True):
+    """What was synced: one row per finished job."""
+
+    __tablename__ = "sync_log"
+    __table_args__ = (sa.Index("ix_sync_log_filter", "source_id", "stream", "status", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime | None = _ts(index=True)
+    source_id: int | None = Field(default=None)
+    stream: str = ""
+    record_key: str = ""
+    action: str = ""  # created | updated | skipped | failed | cancelled | fetched | applied
+    status: str = "success"  # success | error
+    message: str = _text()
+    xero_type: str = ""
+    xero_id: str = ""
+    xero_url: str = ""
+    api_calls: int = 0
+    duration_ms: int = 0
+    job_id: int | None = None
+
+
+class ActionLog(SQLModel, table=True):
+    """A notification for a person, with its level."""
+
+    __tablename__ = "action_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime | None = _ts(index=True)
+    source_id: int | None = Field(default=None, index=True)
+    connection_id: int | None = Field(default=None)
+    level: str = "info"  # error | action | info
+    message: str = _text()
+    stream: str = ""
+    record_key: str = ""
+    acknowledged: bool = False
+
+
+class ApiUsage(SQLModel, table=True):
+    """API calls made to Xero per connection per day (UTC)."""
+
+    __tablename__ = "api_usage"
+
+    connection_id: int = Field(foreign_key="connection.id", primary_key=True)
+    day: date = Field(primary_key=True)
+    calls: int = 0
+    rate_limited: int = 0  # 429 answers
+    errors: int = 0
+
+
+TABLES = (
+    Connection,
+    Source,
+    Setting,
+    Cursor,
+    Job,
+    Link,
+    WriteAttempt,
+    Worker,
+    SyncLog,
+    ActionLog,
+    ApiUsage,
+)

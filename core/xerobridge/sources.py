@@ -1,0 +1,210 @@
+"""Configured sources: adding, listing and removing them, and reading and writing their settings.
+
+Setting values are stored as text, as a person types them; secret fields are stored encrypted.
+The effective value of a field is, from weakest to strongest: the model's default, the stored
+source value, the stored per-record value (for fields a plugin allows), and the environment
+variable `XEROBRIDGE_<SOURCE>_<FIELD>`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from xerobridge import encryption
+from xerobridge.models import ActionLog, Connection, Cursor, Job, Link, Setting, Source
+from xerobridge.plugins import Plugins
+from xerobridge.settings import SourceSettings, to_text, validate_settings
+from xerobridge.store import Store
+from xerobridge.types import SourceSpec, UserError
+
+_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+_PREFIX = re.compile(r"^[A-Z0-9]{1,8}$")
+
+
+def env_name(source: str, field: str) -> str:
+    """The environment variable that overrides a source's setting."""
+    return f"XEROBRIDGE_{source.upper().replace('-', '_')}_{field.upper()}"
+
+
+def get(session: Session, name: str) -> Source:
+    """The source called `name`, or a UserError listing those that exist."""
+    source = session.exec(select(Source).where(Source.name == name)).first()
+    if source is None:
+        names = ", ".join(session.exec(select(Source.name).order_by(Source.name)).all())
+        hint = f"configured: {names}" if names else "none is configured yet"
+        raise UserError(f"no source named {name!r} ({hint}); add one with `xerobridge sources add`")
+    return source
+
+
+def add(
+    store: Store,
+    plugins: Plugins,
+    plugin: str,
+    name: str,
+    *,
+    connection: str | None = None,
+    values: Mapping[str, str] | None = None,
+    key_prefix: str | None = None,
+) -> Source:
+    """Configure a new source of a plugin, validating its settings before anything is saved."""
+    spec = plugins.spec(plugin)
+    if not _SOURCE_NAME.match(name):
+        raise UserError(
+            f"source name {name!r} must start with a letter and use a-z, 0-9 and - (max 40)"
+        )
+    prefix = (key_prefix or _default_prefix(name)).upper()
+    if not _PREFIX.match(prefix):
+        raise UserError(f"key prefix {prefix!r} must be 1 to 8 letters A-Z or digits")
+    values = dict(values or {})
+    validate_settings(spec.settings, values, source=name)
+    _check_streams(spec, validate_settings(spec.settings, values, source=name))
+    with store.transaction() as s:
+        if s.exec(select(Source).where(Source.name == name)).first():
+            raise UserError(f"a source named {name!r} exists already; pick another --name")
+        if s.exec(select(Source).where(Source.key_prefix == prefix)).first():
+            raise UserError(
+                f"key prefix {prefix!r} is used by another source; choose one with --prefix"
+            )
+        conn_id = None
+        if connection is not None:
+            conn = s.exec(select(Connection).where(Connection.name == connection)).first()
+            if conn is None:
+                raise UserError(
+                    f"no Xero connection named {connection!r}; "
+                    "connect one with `xerobridge connect`"
+                )
+            conn_id = conn.id
+        source = Source(
+            name=name,
+            plugin=plugin,
+            connection_id=conn_id,
+            key_prefix=prefix,
+            created_at=store.clock.now(),
+        )
+        s.add(source)
+        s.flush()
+        _write_values(s, store, source, spec.settings, values, scope="")
+    return source
+
+
+def remove(store: Store, name: str) -> None:
+    """Delete a source with its settings, cursors, jobs, links and notifications."""
+    with store.transaction() as s:
+        source = get(s, name)
+        for table in (Setting, Cursor, Job, Link, ActionLog):
+            s.execute(sa.delete(table).where(table.source_id == source.id))
+        s.delete(source)
+
+
+def list_all(session: Session) -> list[Source]:
+    """Every configured source, by name."""
+    return list(session.exec(select(Source).order_by(col(Source.name))).all())
+
+
+def stored_values(session: Session, source: Source, *, scope: str = "") -> dict[str, str]:
+    """The values saved for a source (or one record of it), secrets decrypted."""
+    rows = session.exec(
+        select(Setting).where(Setting.source_id == source.id, Setting.scope == scope)
+    ).all()
+    return {r.name: encryption.decrypt(r.value) if r.secret else r.value for r in rows}
+
+
+def load_settings(
+    session: Session,
+    source: Source,
+    spec: SourceSpec,
+    *,
+    record: tuple[str, str] | None = None,
+) -> SourceSettings:
+    """The effective settings of a source, or of one record where the plugin allows overrides."""
+    values: dict[str, Any] = stored_values(session, source)
+    if record is not None and spec.settings.per_record_fields:
+        scoped = stored_values(session, source, scope=_scope(record))
+        values.update({k: v for k, v in scoped.items() if k in spec.settings.per_record_fields})
+    for field in spec.settings.model_fields:
+        env = os.environ.get(env_name(source.name, field))
+        if env is not None:
+            values[field] = env
+    return validate_settings(spec.settings, values, source=source.name)
+
+
+def update_settings(
+    store: Store,
+    spec: SourceSpec,
+    source_name: str,
+    changes: Mapping[str, str],
+    *,
+    record: tuple[str, str] | None = None,
+) -> SourceSettings:
+    """Validate the merged settings and save the changed values; nothing is saved on error."""
+    with store.transaction() as s:
+        source = get(s, source_name)
+        scope = ""
+        if record is not None:
+            scope = _scope(record)
+            allowed = spec.settings.per_record_fields
+            wrong = sorted(set(changes) - allowed)
+            if wrong:
+                fields = ", ".join(sorted(allowed)) or "none"
+                raise UserError(
+                    f"setting {wrong[0]!r} cannot be set per record; per-record settings: {fields}"
+                )
+        merged = stored_values(s, source)
+        if scope:
+            merged.update(stored_values(s, source, scope=scope))
+        merged.update(changes)
+        settings = validate_settings(spec.settings, merged, source=source_name)
+        _check_streams(spec, settings)
+        _write_values(s, store, source, spec.settings, dict(changes), scope=scope)
+        return settings
+
+
+def _write_values(
+    s: Session,
+    store: Store,
+    source: Source,
+    model: type[SourceSettings],
+    values: Mapping[str, Any],
+    *,
+    scope: str,
+) -> None:
+    secrets = model.secret_fields()
+    now = store.clock.now()
+    for name, raw in values.items():
+        text = to_text(raw)
+        secret = name in secrets
+        row = s.exec(
+            select(Setting).where(
+                Setting.source_id == source.id, Setting.scope == scope, Setting.name == name
+            )
+        ).first()
+        row = row or Setting(source_id=source.id, scope=scope, name=name)
+        row.value = encryption.encrypt(text) if secret else text
+        row.secret = secret
+        row.updated_at = now
+        s.add(row)
+
+
+def _check_streams(spec: SourceSpec, settings: SourceSettings) -> None:
+    names = {s.name for s in spec.streams}
+    for stream in settings.disabled_streams:
+        if stream not in names:
+            raise UserError(
+                f"setting disabled_streams names {stream!r}, which {spec.name} does not have; "
+                f"streams: {', '.join(sorted(names))}"
+            )
+
+
+def _scope(record: tuple[str, str]) -> str:
+    return f"{record[0]}:{record[1]}"
+
+
+def _default_prefix(name: str) -> str:
+    letters = re.sub(r"[^a-z0-9]", "", name.lower())
+    return letters[:6].upper() or "SRC"

@@ -1,0 +1,64 @@
+"""The settings of a Magento source: the store's API, and how its records become Xero's."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, HttpUrl, SecretStr, field_validator
+
+from xerobridge.settings import SourceSettings
+
+
+class MagentoSettings(SourceSettings):
+    """Settings of one Magento 2 store."""
+
+    base_url: HttpUrl = Field(description="The store's URL, e.g. https://shop.example.com.")
+    token: SecretStr | None = Field(
+        default=None, description="Integration access token (System > Integrations)."
+    )
+    username: str = Field(default="", description="Admin user, if no integration token is set.")
+    password: SecretStr | None = Field(default=None, description="The admin user's password.")
+    admin_url: str = Field(
+        default="", description="The admin panel URL, for links from Xero invoices to orders."
+    )
+    page_size: int = Field(default=100, ge=1, le=1000, description="Records per API page.")
+    match_contacts: Literal["email_then_name", "email", "none"] = Field(
+        default="email_then_name",
+        description="Match existing Xero contacts by email then name, by email only, or never.",
+    )
+    invoice_status: Literal["DRAFT", "AUTHORISED"] = Field(
+        default="DRAFT", description="Status of the Xero invoice made from an order."
+    )
+    invoice_number_from: Literal["magento", "xero"] = Field(
+        default="magento",
+        description="Invoice number: the order's increment id, or Xero's own numbering.",
+    )
+    bank_account: str = Field(default="Magento Payments", description="Bank account name.")
+    sales_account: str = Field(default="Sales", description="Sales account name.")
+    inventory_account: str = Field(default="Inventory", description="Inventory account name.")
+    cogs_account: str = Field(
+        default="Cost of Goods Sold", description="Cost of goods sold account name."
+    )
+    shipping_account: str = Field(
+        default="", description="Account for shipping lines (empty: the sales account)."
+    )
+    rounding_account: str = Field(
+        default="Rounding", description="Account for the line that makes totals match to the cent."
+    )
+    tax_map: dict[str, str] = Field(
+        default_factory=lambda: {"0": "NONE"},
+        description="Magento tax percent to Xero TaxType, e.g. 10=OUTPUT,0=EXEMPTOUTPUT.",
+    )
+    default_tax_type: str = Field(
+        default="OUTPUT", description="Xero TaxType for a tax percent missing from tax_map."
+    )
+
+    @field_validator("tax_map")
+    @classmethod
+    def _percent_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for percent in value:
+            try:
+                float(percent)
+            except ValueError:
+                raise ValueError(f"tax percent {percent!r} is not a number") from None
+        return value

@@ -1,0 +1,105 @@
+"""Fixtures shared by the core's tests: a migrated store on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import settings as hypothesis_settings
+from sqlalchemy.engine import make_url
+
+from xerobridge.clock import FakeClock
+from xerobridge.models import TABLES
+from xerobridge.store import Store
+
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, max_examples=50)
+hypothesis_settings.load_profile("ci")
+
+#: The server to make per-worker test databases on; trust auth, as on the project's machines.
+PG_ADMIN_URL = os.environ.get(
+    "XEROBRIDGE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_PG = os.environ.get("XEROBRIDGE_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the user's real data directory or inherits their database or key."""
+    monkeypatch.setenv("XEROBRIDGE_HOME", str(tmp_path_factory.mktemp("home")))
+    for name in list(os.environ):
+        if name.startswith("XEROBRIDGE_") and name not in (
+            "XEROBRIDGE_HOME",
+            "XEROBRIDGE_TEST_POSTGRES",
+            "XEROBRIDGE_REQUIRE_POSTGRES",
+        ):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies (migrating per test would be slow)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    store = Store(f"sqlite:///{path}")
+    store.upgrade()
+    store.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id: str) -> Iterator[str]:
+    """A database of this test worker's own, migrated once."""
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            name = f"xerobridge_test_{worker_id}"
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        message = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {str(exc).splitlines()[0]}"
+        if REQUIRE_PG:
+            pytest.fail(message)
+        pytest.skip(message)
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    store = Store(url)
+    store.upgrade()
+    store.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty, migrated database on each store."""
+    if request.param == "sqlite":
+        path = tmp_path / "xerobridge.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("postgres_url")
+    engine = sa.create_engine(url)
+    names = ", ".join(f'"{t.__tablename__}"' for t in TABLES)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """The one clock a test moves by hand."""
+    return FakeClock()
+
+
+@pytest.fixture
+def store(store_url: str, clock: FakeClock) -> Iterator[Store]:
+    """A Store on an empty, migrated database, on SQLite and on PostgreSQL."""
+    s = Store(store_url, clock=clock)
+    yield s
+    s.dispose()
