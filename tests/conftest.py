@@ -27,7 +27,9 @@ REQUIRE_PG = os.environ.get("XEROBRIDGE_REQUIRE_POSTGRES") == "1"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No test touches the user's real data directory or inherits their database or key."""
     monkeypatch.setenv("XEROBRIDGE_HOME", str(tmp_path_factory.mktemp("home")))
     for name in list(os.environ):

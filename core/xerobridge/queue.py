@@ -127,7 +127,8 @@ class Queue:
         approval = sa.and_(Job.state == "held", Job.hold_reason == "approval")
         stmt = insert.on_conflict_do_update(
             index_elements=["source_id", "kind", "stream", "record_key"],
-            index_where=col(Job.state).in_(WAITING),
+            # Literal SQL: an expanding IN cannot be used with executemany.
+            index_where=sa.text("state IN ('queued', 'held', 'dead')"),
             set_={
                 "op": excluded.op,
                 "payload": excluded.payload,
