@@ -250,6 +250,20 @@ class ApiUsage(SQLModel, table=True):
     errors: int = 0
 
 
+class ApiCall(SQLModel, table=True):
+    """A call to Xero in flight or in the last minute: the rate limiter's shared slots."""
+
+    __tablename__ = "api_call"
+    __table_args__ = (sa.Index("ix_api_call_window", "connection_id", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    connection_id: int = Field(foreign_key="connection.id")
+    holder: str = ""
+    started_at: datetime = _ts(nullable=False)
+    finished_at: datetime | None = _ts()
+    expires_at: datetime = _ts(nullable=False)
+
+
 TABLES = (
     Connection,
     Source,
@@ -262,4 +276,5 @@ TABLES = (
     SyncLog,
     ActionLog,
     ApiUsage,
+    ApiCall,
 )

@@ -1,0 +1,128 @@
+"""Xero's per-organisation limits, kept from our side across every process that shares the store.
+
+Before each call a worker takes a slot for the connection: a row in `api_call`, taken in a
+transaction that holds the connection's row lock (FOR UPDATE on PostgreSQL; SQLite's write lock
+does the same), so that no two processes can both see room for one more call. A slot is refused
+while 5 calls are in flight, while 60 have started in the last minute, or while the connection
+is parked (a 429 said to wait, or the day's budget is spent). A slot whose holder died expires.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from xerobridge.clock import Clock
+from xerobridge.models import ApiCall, Connection
+from xerobridge.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """One organisation's limits; `window` is a Xero minute (shorter in time-scaled runs)."""
+
+    concurrent: int = 5
+    per_window: int = 60
+    window: timedelta = timedelta(seconds=60)
+    #: A slot not released by then is taken to belong to a dead process.
+    slot_timeout: timedelta = timedelta(seconds=120)
+    #: Waiting for an in-flight call to end is polled this often.
+    poll: float = 0.05
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Permission for one call to Xero."""
+
+    id: int
+    connection_id: int
+    started_at: datetime
+
+
+class RateLimiter:
+    """Slots for calls to Xero, per connection, shared through the store."""
+
+    def __init__(self, store: Store, *, clock: Clock | None = None, limits: Limits | None = None):
+        self.store = store
+        self.clock = clock or store.clock
+        self.limits = limits or Limits()
+
+    def try_acquire(self, connection_id: int, holder: str) -> tuple[Slot | None, float]:
+        """A slot now, or None and how many seconds to wait before asking again."""
+        now = self.clock.now()
+        lim = self.limits
+        with self.store.transaction() as s:
+            lock = select(Connection.parked_until).where(Connection.id == connection_id)
+            if not self.store.is_sqlite:
+                lock = lock.with_for_update()
+            parked_until = s.exec(lock).first()
+            if parked_until is not None and parked_until > now:
+                return None, (parked_until - now).total_seconds()
+            recent = s.exec(
+                select(ApiCall.started_at, ApiCall.finished_at, ApiCall.expires_at)
+                .where(
+                    ApiCall.connection_id == connection_id,
+                    sa.or_(
+                        col(ApiCall.started_at) > now - lim.window,
+                        col(ApiCall.finished_at).is_(None),
+                    ),
+                )
+                .order_by(col(ApiCall.started_at))
+            ).all()
+            in_window = [r for r in recent if r[0] > now - lim.window]
+            in_flight = [r for r in recent if r[1] is None and r[2] > now]
+            if len(in_window) >= lim.per_window:
+                oldest = in_window[len(in_window) - lim.per_window][0]
+                return None, max(lim.poll, (oldest + lim.window - now).total_seconds())
+            if len(in_flight) >= lim.concurrent:
+                return None, lim.poll
+            call = ApiCall(
+                connection_id=connection_id,
+                holder=holder,
+                started_at=now,
+                expires_at=now + lim.slot_timeout,
+            )
+            s.add(call)
+            s.flush()
+            assert call.id is not None
+            return Slot(call.id, connection_id, now), 0.0
+
+    async def acquire(self, connection_id: int, holder: str) -> Slot:
+        """Wait, by the injected clock, until a slot is free, and take it."""
+        while True:
+            slot, wait = self.try_acquire(connection_id, holder)
+            if slot is not None:
+                return slot
+            await self.clock.sleep(wait)
+
+    def release(self, slot: Slot) -> None:
+        """The call has ended; drop slots older than the window on the way."""
+        now = self.clock.now()
+        with self.store.transaction() as s:
+            s.execute(sa.update(ApiCall).where(ApiCall.id == slot.id).values(finished_at=now))
+            s.execute(
+                sa.delete(ApiCall).where(
+                    ApiCall.connection_id == slot.connection_id,
+                    col(ApiCall.started_at) < now - 2 * self.limits.window,
+                    sa.or_(
+                        col(ApiCall.finished_at).is_not(None), col(ApiCall.expires_at) < now
+                    ),
+                )
+            )
+
+    def park(self, connection_id: int, until: datetime, reason: str) -> None:
+        """Stop all calls on a connection until `until` (a 429's Retry-After, a spent day)."""
+        with self.store.transaction() as s:
+            conn = s.get(Connection, connection_id)
+            if conn is None:
+                return
+            if conn.parked_until is None or conn.parked_until < until:
+                conn.parked_until = until
+                s.add(conn)
+        log.warning("connection %s parked until %s: %s", connection_id, until.isoformat(), reason)
