@@ -1,0 +1,30 @@
+"""A stateful emulator of the Magento 2 REST API, for tests, demos and plugin authors.
+
+`create_app()` returns a Starlette app; its `app.state.sandbox` is the SandboxState that tests
+seed and change. Modules: `config` (store views, tax rates), `store` (indexed collections),
+`search` (searchCriteria), `sales` (order, invoice and credit memo arithmetic), `generator`
+(deterministic data), `state` (credentials, faults, admin edits), `app` (HTTP routes).
+"""
+
+from xerobridge_magento.sandbox.app import create_app
+from xerobridge_magento.sandbox.sales import ItemSpec, SalesError
+from xerobridge_magento.sandbox.state import (
+    ADMIN_TOKEN_LIFETIME,
+    AuthFailed,
+    Fault,
+    RateLimit,
+    SandboxState,
+    format_time,
+)
+
+__all__ = [
+    "ADMIN_TOKEN_LIFETIME",
+    "AuthFailed",
+    "Fault",
+    "ItemSpec",
+    "RateLimit",
+    "SalesError",
+    "SandboxState",
+    "create_app",
+    "format_time",
+]
