@@ -1,0 +1,236 @@
+"""The sandbox as a whole: organisations, identity, limits, faults, idempotency, log, webhooks.
+
+One `SandboxState` lives on `app.state.sandbox`; tests use it directly to seed data, mint
+tokens, set faults and read counts, and the `/_sandbox` control API exposes the same to a
+sandbox served in another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from xerobridge.clock import Clock
+from xerobridge.xero.sandbox import wire
+from xerobridge.xero.sandbox.accounting import WRITERS
+from xerobridge.xero.sandbox.faults import Faults
+from xerobridge.xero.sandbox.idempotency import IdempotencyStore
+from xerobridge.xero.sandbox.identity import DEFAULT_SCOPE, App, Identity
+from xerobridge.xero.sandbox.ids import IdSource
+from xerobridge.xero.sandbox.limits import LimitConfig, RateLimiter
+from xerobridge.xero.sandbox.organisation import ID_FIELDS, Organisation
+from xerobridge.xero.sandbox.requestlog import RequestLog
+from xerobridge.xero.sandbox.webhooks import Webhooks
+from xerobridge.xero.sandbox.writes import ElementResult, WriteContext, run_batch
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CLIENT_ID = "SANDBOXCLIENTID0000000000000000"
+DEFAULT_CLIENT_SECRET = "sandbox-client-secret"
+DEFAULT_WEBHOOK_KEY = "sandbox-webhook-key"
+DEFAULT_REDIRECT_URI = "http://localhost:8000/xero/callback"
+
+
+class SandboxState:
+    """Everything the sandbox knows; the object tests and the control API work through."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        limits: bool = True,
+        time_scale: float = 1.0,
+        seed: int = 0,
+        daily_limit: int = 5_000,
+        organisation_name: str = "Sandbox Company (AU)",
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        redirect_uris: list[str] | None = None,
+        webhook_key: str = DEFAULT_WEBHOOK_KEY,
+        refresh_grace_seconds: float = 0.0,
+        provider_name: str = "xerobridge sandbox",
+    ) -> None:
+        self.clock = clock
+        self.time_scale = time_scale
+        self.random_seed = seed
+        self.ids = IdSource(seed)
+        self.provider_name = provider_name
+        self.organisations: dict[str, Organisation] = {}
+        self.tenant_names: dict[str, str] = {}
+        self.identity = Identity(
+            clock, self.ids, self.tenant_names, refresh_grace_seconds=refresh_grace_seconds
+        )
+        self.limiter = RateLimiter(
+            clock, LimitConfig(daily=daily_limit, enforce=limits), time_scale=time_scale
+        )
+        self.faults = Faults(seed)
+        self.idempotency = IdempotencyStore(clock)
+        self.log = RequestLog()
+        self.webhooks = Webhooks(webhook_key, clock, self.ids)
+        self._gate: asyncio.Event | None = None
+        self.held = 0
+        self.default_tenant_id = self.add_organisation(organisation_name).tenant_id
+        self.default_app = self.identity.register_app(
+            client_id,
+            client_secret,
+            redirect_uris=redirect_uris if redirect_uris is not None else [DEFAULT_REDIRECT_URI],
+        )
+
+    # ---- organisations ----------------------------------------------------------------------
+
+    def add_organisation(self, name: str, **fields: Any) -> Organisation:
+        """Create a new organisation (tenant) with the default chart of accounts and tax rates."""
+        org = Organisation(
+            tenant_id=self.ids.guid(),
+            name=name,
+            short_code=fields.pop("short_code", None) or self.ids.short_code(),
+            created=self.clock.now(),
+            ids=self.ids,
+            **fields,
+        )
+        org.listeners.append(self.webhooks.record)
+        self.organisations[org.tenant_id] = org
+        self.tenant_names[org.tenant_id] = name
+        return org
+
+    def organisation(self, tenant_id: str | None = None) -> Organisation:
+        return self.organisations[(tenant_id or self.default_tenant_id).lower()]
+
+    @property
+    def default_org(self) -> Organisation:
+        return self.organisation()
+
+    # ---- identity shortcuts -----------------------------------------------------------------
+
+    def register_app(
+        self,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        *,
+        redirect_uris: list[str] | None = None,
+        custom_tenant_id: str | None = None,
+        name: str = "xerobridge sandbox app",
+    ) -> App:
+        """Register an app; with `custom_tenant_id` it is a custom connection to that org."""
+        return self.identity.register_app(
+            client_id,
+            client_secret,
+            redirect_uris=redirect_uris,
+            custom_tenant_id=custom_tenant_id,
+            name=name,
+        )
+
+    def issue_tokens(
+        self,
+        client_id: str | None = None,
+        tenant_ids: list[str] | None = None,
+        scope: str = DEFAULT_SCOPE,
+    ) -> dict[str, Any]:
+        """Connect an app to organisations and mint a token set, skipping the consent pages."""
+        client_id = client_id or self.default_app.client_id
+        app = self.identity.apps[client_id]
+        if app.custom_tenant_id:
+            return self.identity.issue(client_id, scope, custom=True)
+        auth_event_id = self.ids.guid()
+        self.identity.connect(client_id, tenant_ids or [self.default_tenant_id], auth_event_id)
+        return self.identity.issue(client_id, scope, auth_event_id=auth_event_id)
+
+    def disconnect(self, tenant_id: str | None = None, client_id: str | None = None) -> int:
+        """Revoke access to an organisation: its calls then get 403."""
+        return self.identity.disconnect_tenant(tenant_id or self.default_tenant_id, client_id)
+
+    # ---- data -------------------------------------------------------------------------------
+
+    def seed(
+        self,
+        plural: str,
+        elements: list[dict[str, Any]],
+        *,
+        tenant_id: str | None = None,
+        upsert: bool = False,
+        unitdp: int = 4,
+    ) -> list[dict[str, Any]]:
+        """Write records through the same rules as the API (no limits, no log, no faults).
+
+        Raises ValueError listing the messages of any element that failed.
+        """
+        org = self.organisation(tenant_id)
+        results = self._write(org, plural, elements, WRITERS[plural], upsert, unitdp)
+        failed = [r for r in results if not r.ok]
+        if failed:
+            raise ValueError("; ".join(m for r in failed for m in r.errors))
+        return [self.record(plural, r.record[ID_FIELDS[plural]], tenant_id) for r in results]  # type: ignore[index]
+
+    def _write(
+        self,
+        org: Organisation,
+        plural: str,
+        elements: list[dict[str, Any]],
+        writer: Any,
+        upsert: bool,
+        unitdp: int,
+    ) -> list[ElementResult]:
+        def context() -> WriteContext:
+            return WriteContext(
+                org=org,
+                now=self.clock.now(),
+                ids=self.ids,
+                client_id="sandbox",
+                mode="upsert" if upsert else "create",
+                unitdp=unitdp,
+            )
+
+        return run_batch(context, elements, writer)
+
+    def records(
+        self, plural: str, tenant_id: str | None = None, *, unitdp: int = 4
+    ) -> list[dict[str, Any]]:
+        """Every record of a kind, as the API would show it (JSON-ready)."""
+        org = self.organisation(tenant_id)
+        return [wire.render(org.view(plural, r), unitdp=unitdp) for r in org.all(plural)]
+
+    def record(
+        self, plural: str, record_id: str, tenant_id: str | None = None, *, unitdp: int = 4
+    ) -> dict[str, Any]:
+        """One record as the API would show it (JSON-ready)."""
+        org = self.organisation(tenant_id)
+        found = org.get(plural, record_id)
+        if found is None:
+            raise KeyError(record_id)
+        return wire.render(org.view(plural, found), unitdp=unitdp)
+
+    def counts(self, tenant_id: str | None = None) -> dict[str, int]:
+        return self.organisation(tenant_id).counts()
+
+    # ---- traffic ----------------------------------------------------------------------------
+
+    def stats(self, tenant_id: str | None = None) -> dict[str, object]:
+        """Calls, peak in flight, peak per minute and 429s served for one tenant."""
+        return self.limiter.stats(tenant_id or self.default_tenant_id).snapshot()
+
+    def hold(self) -> None:
+        """Make admitted calls wait (after the rate limiter) until `release()`: builds up
+        concurrency deterministically for in-flight tests."""
+        self._gate = asyncio.Event()
+
+    def release(self) -> None:
+        if self._gate is not None:
+            self._gate.set()
+        self._gate = None
+
+    async def wait_if_held(self) -> None:
+        gate = self._gate
+        if gate is not None:
+            self.held += 1
+            try:
+                await gate.wait()
+            finally:
+                self.held -= 1
+
+    def reset_traffic(self) -> None:
+        """Forget calls, windows, faults and idempotency keys; keep data and tokens."""
+        self.limiter.reset()
+        self.log.clear()
+        self.faults.clear()
+        self.idempotency.clear()
