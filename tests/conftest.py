@@ -57,7 +57,8 @@ def postgres_url(worker_id: str) -> Iterator[str]:
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            name = f"xerobridge_test_{worker_id}"
+            # The pid too: two test runs on one machine must not drop each other's database.
+            name = f"xerobridge_test_{worker_id}_{os.getpid()}"
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError as exc:

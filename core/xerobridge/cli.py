@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from xerobridge import plugins as plugin_loading
@@ -67,6 +68,11 @@ def _plugins() -> plugin_loading.Plugins:
 
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _escaped(*cells: str) -> list[str]:
+    # Table cells are Rich markup: data such as "[type=missing]" in an error must show as typed.
+    return [escape(cell) for cell in cells]
 
 
 def _pairs(items: list[str], what: str) -> dict[str, str]:
@@ -121,9 +127,9 @@ def plugins_command(as_json: JsonOpt = False) -> None:
         table.add_column(column)
     for info in loaded:
         status = {"ok": "[green]ok[/]", "disabled": "[yellow]disabled[/]"}.get(
-            info.status, f"[red]failed: {info.error}[/]"
+            info.status, f"[red]failed: {escape(info.error)}[/]"
         )
-        table.add_row(info.name, info.version, ", ".join(info.hooks), status)
+        table.add_row(escape(info.name), escape(info.version), ", ".join(info.hooks), status)
     if not loaded.infos:
         out.print("No plugins installed. Install one, e.g.: pip install -e plugins/magento")
         return
@@ -198,7 +204,8 @@ def sources_list(as_json: JsonOpt = False) -> None:
     for r in rows:
         conn = str(r["connection_id"] or "-")
         table.add_row(
-            r["name"], r["plugin"], r["key_prefix"], conn, "yes" if r["enabled"] else "no"
+            *_escaped(r["name"], r["plugin"], r["key_prefix"], conn),
+            "yes" if r["enabled"] else "no",
         )
     out.print(table)
 
@@ -247,7 +254,7 @@ def settings_show(
     table.add_column("value")
     table.add_column("help")
     for name, info in spec.settings.model_fields.items():
-        table.add_row(name, str(shown[name]), info.description or "")
+        table.add_row(*_escaped(name, str(shown[name]), info.description or ""))
     out.print(table)
 
 
@@ -310,10 +317,10 @@ def queue_list(
     for column in ("id", "source", "kind", "stream", "record", "state", "attempts", "last error"):
         table.add_column(column)
     for r in rows:
-        table.add_row(
+        table.add_row(*_escaped(
             str(r["id"]), r["source"], r["kind"], r["stream"], r["record"], r["state"],
             str(r["attempts"]), r["last_error"],
-        )  # fmt: skip
+        ))  # fmt: skip
     out.print(table)
 
 
@@ -414,10 +421,10 @@ def log_command(
     for column in ("time", "source", "stream", "record", "action", "status", "message"):
         table.add_column(column)
     for r in data:
-        table.add_row(
+        table.add_row(*_escaped(
             r["at"][:19], r["source"], r["stream"], r["record"], r["action"], r["status"],
             r["message"],
-        )  # fmt: skip
+        ))  # fmt: skip
     out.print(table)
 
 
@@ -440,11 +447,21 @@ def report_requests(
     for column in ("day", "connection", "calls", "daily limit", "remaining", "429s", "errors"):
         table.add_column(column)
     for r in rows:
-        table.add_row(
+        table.add_row(*_escaped(
             r.day.isoformat(), r.connection, str(r.calls), str(r.daily_limit), str(r.remaining),
             str(r.rate_limited), str(r.errors),
-        )  # fmt: skip
+        ))  # fmt: skip
     out.print(table)
+
+
+# Typer 0.2x carries its own copy of click, whose exceptions are not click's: catch both kinds,
+# or a mistyped command or a missing argument ends in a traceback.
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_ABORT = (click.exceptions.Abort, typer.Abort)
+_USAGE: tuple[type[Any], ...] = (
+    click.ClickException,
+    getattr(typer, "TyperException", click.ClickException),
+)
 
 
 def main() -> None:
@@ -457,12 +474,12 @@ def main() -> None:
         # One line, unwrapped, whatever the terminal width: scripts grep it.
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(2)
-    except click.exceptions.Exit as exc:
+    except _EXIT as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except _ABORT:
         err.print("aborted")
         sys.exit(1)
-    except click.ClickException as exc:
+    except _USAGE as exc:
         exc.show()
         sys.exit(2)
     sys.exit(result if isinstance(result, int) else 0)

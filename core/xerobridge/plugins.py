@@ -51,6 +51,7 @@ class PluginInfo:
             "version": self.version,
             "status": self.status,
             "error": self.error,
+            "detail": self.detail,
             "hooks": self.hooks,
             "title": self.spec.title if self.spec else "",
             "streams": [s.name for s in self.spec.streams] if self.spec else [],
@@ -167,7 +168,7 @@ def load_one(ep: importlib.metadata.EntryPoint) -> PluginInfo:
                 f"source_spec name {spec.name!r} differs from the entry point name {ep.name!r}"
             )
         spec.validate()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a plugin calling sys.exit must not end the daemon
         info.status = "failed"
         info.error = f"{type(exc).__name__}: {exc}".strip()
         info.detail = traceback.format_exc()

@@ -191,16 +191,31 @@ def validate_settings(
     try:
         return model.model_validate(dict(values))
     except ValidationError as exc:
-        raise UserError(describe_error(exc, values, source=source)) from None
+        raise UserError(
+            describe_error(exc, values, source=source, secrets=model.secret_fields())
+        ) from None
 
 
-def describe_error(exc: ValidationError, values: Mapping[str, Any], *, source: str) -> str:
-    """One line for the first problem in a ValidationError: which field, which value, what fits."""
+def describe_error(
+    exc: ValidationError,
+    values: Mapping[str, Any],
+    *,
+    source: str,
+    secrets: frozenset[str] = frozenset(),
+) -> str:
+    """One line for the first problem in a ValidationError: which field, which value, what fits.
+
+    The value of a field in `secrets` is never repeated: a refused secret is still a secret.
+    """
     err = exc.errors(include_url=False)[0]
-    loc = err.get("loc") or ("?",)
-    name = str(loc[0])
-    shown = "********" if name in _secret_names(values) else values.get(name, "<missing>")
     reason = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    loc = err.get("loc")
+    if not loc:
+        # A whole-model check (a malformed table, say) names the field in its own message.
+        return f"source {source!r}: {reason}"
+    name = str(loc[0])
+    hidden = name in secrets or name in _secret_names(values)
+    shown = "********" if hidden else values.get(name, "<missing>")
     if err.get("type") == "missing":
         return f"source {source!r}: setting {name!r} is required; set it with --set {name}=..."
     return f"source {source!r}: setting {name}={shown!r} is not valid: {reason}"

@@ -25,6 +25,8 @@ from xerobridge.types import SourceSpec, UserError
 
 _SOURCE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _PREFIX = re.compile(r"^[A-Z0-9]{1,8}$")
+#: First words of the core's own XEROBRIDGE_* variables; a source so named would collide.
+_RESERVED = frozenset({"database", "secret", "home", "disable", "test", "require", "shared"})
 
 
 def env_name(source: str, field: str) -> str:
@@ -57,6 +59,11 @@ def add(
     if not _SOURCE_NAME.match(name):
         raise UserError(
             f"source name {name!r} must start with a letter and use a-z, 0-9 and - (max 40)"
+        )
+    if name.split("-", maxsplit=1)[0] in _RESERVED:
+        raise UserError(
+            f"source name {name!r} would clash with xerobridge's own environment variables; "
+            "pick another --name"
         )
     prefix = (key_prefix or _default_prefix(name)).upper()
     if not _PREFIX.match(prefix):
@@ -147,6 +154,7 @@ def update_settings(
         source = get(s, source_name)
         scope = ""
         if record is not None:
+            spec.stream(record[0])  # a typo in the stream would save a value nothing reads
             scope = _scope(record)
             allowed = spec.settings.per_record_fields
             wrong = sorted(set(changes) - allowed)

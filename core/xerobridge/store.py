@@ -33,7 +33,10 @@ class Store:
     """An engine on one database and the sessions that use it."""
 
     def __init__(self, url: str | None = None, *, clock: Clock | None = None) -> None:
-        self.url = url or config.database_url()
+        try:
+            self.url = url or config.database_url()
+        except OSError as exc:
+            raise UserError(f"cannot create the data directory: {exc}") from None
         self.clock = clock or SystemClock()
         try:
             parsed = make_url(self.url)
@@ -47,6 +50,9 @@ class Store:
             raise UserError(f"database {self.dialect!r} is not supported; use SQLite or PostgreSQL")
         try:
             self.engine = _make_engine(self.url, self.dialect)
+        except OSError as exc:
+            # A file where the data directory should be, or no permission to make it.
+            raise UserError(f"cannot open the database {self.url}: {exc}") from None
         except NoSuchModuleError as exc:
             raise UserError(f"cannot open {self.dialect}: {exc}") from None
         except ModuleNotFoundError:

@@ -1,0 +1,5 @@
+"""`python -m xerobridge`: the same as the `xerobridge` command."""
+
+from xerobridge.cli import main
+
+main()

@@ -1,0 +1,28 @@
+"""Configuring sources: names and key prefixes that would collide are refused up front."""
+
+from __future__ import annotations
+
+import pytest
+
+from xerobridge import sources
+from xerobridge.plugins import load_plugins
+from xerobridge.store import Store
+from xerobridge.types import UserError
+
+SHOP = {"base_url": "https://shop.example.com", "token": "t0ken"}
+
+
+def test_a_source_name_that_would_shadow_a_core_variable_is_refused(store: Store) -> None:
+    """`database` + `url` would read XEROBRIDGE_DATABASE_URL as a setting."""
+    with pytest.raises(UserError, match="clash with xerobridge's own environment"):
+        sources.add(store, load_plugins(), "magento", "database", values=SHOP)
+
+
+def test_two_sources_cannot_share_a_key_prefix(store: Store) -> None:
+    """Natural keys in one Xero organisation stay apart: each source has its own prefix."""
+    plugins = load_plugins()
+    sources.add(store, plugins, "magento", "shop-eu", values=SHOP)
+    with pytest.raises(UserError, match="key prefix 'SHOPEU' is used"):
+        sources.add(store, plugins, "magento", "shopeu", values=SHOP)
+    second = sources.add(store, plugins, "magento", "shopeu", values=SHOP, key_prefix="SHOPEU2")
+    assert second.key_prefix == "SHOPEU2"
