@@ -808,6 +808,25 @@ def _currency_rate(record: Mapping[str, Any], body: dict[str, Any]) -> None:
         body["CurrencyRate"] = _num(rate)
 
 
+def _money_source(
+    position: int, item: Mapping[str, Any], entry: Mapping[str, Any], quantity: Decimal, record: str
+) -> _Source:
+    """One money line's amounts, read from an order item or a credit memo's entry for it."""
+    where = f"line {position}"
+    price = _dec(entry.get("price"), f"{where} price", record)
+    row = entry.get("row_total")
+    return _Source(
+        position,
+        item,
+        quantity,
+        price,
+        _dec(entry.get("price_incl_tax", entry.get("price")), f"{where} price", record),
+        _dec(row, f"{where} row total", record),
+        _dec(entry.get("row_total_incl_tax", row), f"{where} row total", record),
+        abs(_opt_dec(entry.get("discount_amount"))),
+    )
+
+
 def order_to_invoice(
     order: Mapping[str, Any],
     settings: MagentoSettings,
@@ -856,23 +875,8 @@ def order_to_invoice(
         raise Permanent(f"{record}: has no items to invoice")
     sources = []
     for position, item in enumerate(items, start=1):
-        where = f"line {position}"
-        sources.append(
-            _Source(
-                position,
-                item,
-                _dec(item.get("qty_ordered"), f"{where} quantity", record),
-                _dec(item.get("price"), f"{where} price", record),
-                _dec(item.get("price_incl_tax", item.get("price")), f"{where} price", record),
-                _dec(item.get("row_total"), f"{where} row total", record),
-                _dec(
-                    item.get("row_total_incl_tax", item.get("row_total")),
-                    f"{where} row total",
-                    record,
-                ),
-                abs(_opt_dec(item.get("discount_amount"))),
-            )
-        )
+        quantity = _dec(item.get("qty_ordered"), f"line {position} quantity", record)
+        sources.append(_money_source(position, item, item, quantity, record))
     lines = _lines(
         sources, order, settings, key_prefix, links, accounts, inclusive, tax_rates, record
     )
@@ -1022,22 +1026,8 @@ def creditmemo_to_credit_note(
         quantity = _opt_dec(entry.get("qty"))
         if not quantity:
             continue
-        where = f"line {len(sources) + 1}"
         sources.append(
-            _Source(
-                len(sources) + 1,
-                by_id[order_item_id],
-                quantity,
-                _dec(entry.get("price"), f"{where} price", record),
-                _dec(entry.get("price_incl_tax", entry.get("price")), f"{where} price", record),
-                _dec(entry.get("row_total"), f"{where} row total", record),
-                _dec(
-                    entry.get("row_total_incl_tax", entry.get("row_total")),
-                    f"{where} row total",
-                    record,
-                ),
-                abs(_opt_dec(entry.get("discount_amount"))),
-            )
+            _money_source(len(sources) + 1, by_id[order_item_id], entry, quantity, record)
         )
     lines = _lines(
         sources, order, settings, key_prefix, links, accounts, inclusive, tax_rates, record
