@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from abc import ABC, abstractmethod
 from typing import Any
 
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -16,13 +17,14 @@ class ElementInvalid(Exception):
         self.messages = list(messages)
 
 
-class ApiError(Exception):
-    """A whole request fails with this HTTP answer."""
+class ApiError(Exception, ABC):
+    """A whole request fails with this HTTP answer; each kind says how it is rendered."""
 
     status_code = 400
 
+    @abstractmethod
     def response(self) -> Response:
-        raise NotImplementedError
+        """The HTTP answer Xero gives for this error."""
 
 
 def problem(status: int, title: str, detail: str) -> dict[str, Any]:
