@@ -75,6 +75,35 @@ def _escaped(*cells: str) -> list[str]:
     return [escape(cell) for cell in cells]
 
 
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "-" if value is None else str(value)
+
+
+def _emit(
+    rows: list[dict[str, Any]],
+    as_json: bool,
+    *,
+    title: str,
+    columns: list[tuple[str, str]],
+    empty: str,
+) -> None:
+    """Print rows as JSON, or as a table of (header, key) columns, or the line for no rows."""
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        out.print(empty)
+        return
+    table = Table(title=title)
+    for header, _key in columns:
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*_escaped(*(_cell(row[key]) for _header, key in columns)))
+    out.print(table)
+
+
 def _pairs(items: list[str], what: str) -> dict[str, str]:
     values: dict[str, str] = {}
     for item in items:
@@ -192,22 +221,19 @@ def sources_list(as_json: JsonOpt = False) -> None:
             }
             for src in source_config.list_all(s)
         ]
-    if as_json:
-        _print_json(rows)
-        return
-    if not rows:
-        out.print("No sources yet. Add one with: xerobridge sources add <plugin> --name <name>")
-        return
-    table = Table(title="sources")
-    for column in ("name", "plugin", "key prefix", "connection", "enabled"):
-        table.add_column(column)
-    for r in rows:
-        conn = str(r["connection_id"] or "-")
-        table.add_row(
-            *_escaped(r["name"], r["plugin"], r["key_prefix"], conn),
-            "yes" if r["enabled"] else "no",
-        )
-    out.print(table)
+    _emit(
+        rows,
+        as_json,
+        title="sources",
+        columns=[
+            ("name", "name"),
+            ("plugin", "plugin"),
+            ("key prefix", "key_prefix"),
+            ("connection", "connection_id"),
+            ("enabled", "enabled"),
+        ],
+        empty="No sources yet. Add one with: xerobridge sources add <plugin> --name <name>",
+    )
 
 
 @sources_app.command("remove")
@@ -307,21 +333,14 @@ def queue_list(
         }
         for j in jobs
     ]
-    if as_json:
-        _print_json(rows)
-        return
-    if not rows:
-        out.print("The queue is empty.")
-        return
-    table = Table(title="queue")
-    for column in ("id", "source", "kind", "stream", "record", "state", "attempts", "last error"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(*_escaped(
-            str(r["id"]), r["source"], r["kind"], r["stream"], r["record"], r["state"],
-            str(r["attempts"]), r["last_error"],
-        ))  # fmt: skip
-    out.print(table)
+    columns = ["id", "source", "kind", "stream", "record", "state", "attempts", "last_error"]
+    _emit(
+        rows,
+        as_json,
+        title="queue",
+        columns=[(c.replace("_", " "), c) for c in columns],
+        empty="The queue is empty.",
+    )
 
 
 @queue_app.command("cancel")
@@ -411,21 +430,14 @@ def log_command(
         }
         for r in rows
     ]
-    if as_json:
-        _print_json(data)
-        return
-    if not data:
-        out.print("Nothing in the sync log matches.")
-        return
-    table = Table(title="sync log")
-    for column in ("time", "source", "stream", "record", "action", "status", "message"):
-        table.add_column(column)
-    for r in data:
-        table.add_row(*_escaped(
-            r["at"][:19], r["source"], r["stream"], r["record"], r["action"], r["status"],
-            r["message"],
-        ))  # fmt: skip
-    out.print(table)
+    columns = ["source", "stream", "record", "action", "status", "message"]
+    _emit(
+        data,
+        as_json,
+        title="sync log",
+        columns=[("time", "at"), *((c, c) for c in columns)],
+        empty="Nothing in the sync log matches.",
+    )
 
 
 @report_app.command("requests")
@@ -437,21 +449,21 @@ def report_requests(
     store = _store()
     with store.transaction() as s:
         rows = usage.report(s, since=usage.days_back(utcnow().date(), days))
-    if as_json:
-        _print_json([r.as_dict() for r in rows])
-        return
-    if not rows:
-        out.print(f"No Xero API calls in the last {days} day(s).")
-        return
-    table = Table(title="Xero API requests per day")
-    for column in ("day", "connection", "calls", "daily limit", "remaining", "429s", "errors"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(*_escaped(
-            r.day.isoformat(), r.connection, str(r.calls), str(r.daily_limit), str(r.remaining),
-            str(r.rate_limited), str(r.errors),
-        ))  # fmt: skip
-    out.print(table)
+    _emit(
+        [r.as_dict() for r in rows],
+        as_json,
+        title="Xero API requests per day",
+        columns=[
+            ("day", "day"),
+            ("connection", "connection"),
+            ("calls", "calls"),
+            ("daily limit", "daily_limit"),
+            ("remaining", "remaining"),
+            ("429s", "rate_limited"),
+            ("errors", "errors"),
+        ],
+        empty=f"No Xero API calls in the last {days} day(s).",
+    )
 
 
 # Typer 0.2x carries its own copy of click, whose exceptions are not click's: catch both kinds,
