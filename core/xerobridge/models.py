@@ -42,28 +42,48 @@ def _text() -> Any:
     return Field(default="", sa_column=sa.Column(sa.Text(), nullable=False, server_default=""))
 
 
-class Connection(SQLModel, table=True):
-    """One Xero organisation (tenant) and its token set."""
+class TokenGrant(SQLModel, table=True):
+    """One OAuth token set; a web-app consent can cover several organisations (connections).
+
+    The refresh token rotates on every use, so the set lives once, here, and every connection
+    of the grant shares it. `refresh_owner`/`refresh_until` is the lease that lets exactly one
+    process at a time spend the refresh token.
+    """
+
+    __tablename__ = "token_grant"
 
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(unique=True)
-    tenant_id: str = Field(default="", index=True)
-    tenant_name: str = ""
-    short_code: str = ""
-    base_currency: str = ""
-    timezone: str = ""
-    status: str = "pending"  # pending | connected | error
-    status_reason: str = _text()
     auth_kind: str = "web"  # web (authorization code) | custom (client credentials)
     client_id: str = ""
     client_secret: str = _text()  # encrypted
     token: str = _text()  # encrypted JSON token set
     token_expires_at: datetime | None = _ts()
     last_refresh_at: datetime | None = _ts()
-    api_url: str = ""
     identity_url: str = ""
+    scope: str = _text()
+    refresh_owner: str = ""
+    refresh_until: datetime | None = _ts()
+    created_at: datetime | None = _ts()
+
+
+class Connection(SQLModel, table=True):
+    """One Xero organisation (tenant)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    grant_id: int | None = Field(default=None, foreign_key="token_grant.id", index=True)
+    tenant_id: str = Field(default="", index=True)
+    xero_connection_id: str = ""  # the id /connections gives, for disconnecting
+    tenant_name: str = ""
+    short_code: str = ""
+    base_currency: str = ""
+    timezone: str = ""
+    status: str = "pending"  # pending | connected | error
+    status_reason: str = _text()
+    api_url: str = ""
+    webhook_key: str = _text()  # encrypted
     daily_limit: int = 5000
-    parked_until: datetime | None = _ts()  # a day-limit 429 parks the connection until reset
+    parked_until: datetime | None = _ts()  # a 429 or a spent day parks the connection
     created_at: datetime | None = _ts()
 
 
@@ -250,6 +270,58 @@ class ApiUsage(SQLModel, table=True):
     errors: int = 0
 
 
+class MirrorRecord(SQLModel, table=True):
+    """A local copy of one Xero Contact, Item, Account, TaxRate or TrackingCategory."""
+
+    __tablename__ = "mirror_record"
+    __table_args__ = (
+        sa.UniqueConstraint("connection_id", "kind", "xero_id"),
+        sa.Index("ix_mirror_number", "connection_id", "kind", "number"),
+        sa.Index("ix_mirror_name", "connection_id", "kind", "name_key"),
+        sa.Index("ix_mirror_email", "connection_id", "kind", "email_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    connection_id: int = Field(foreign_key="connection.id")
+    kind: str  # Contacts | Items | Accounts | TaxRates | TrackingCategories
+    xero_id: str
+    number: str = ""  # ContactNumber, Item Code, Account Code, TaxType
+    name_key: str = ""  # the name folded to lower case, as Xero's uniqueness sees it
+    email_key: str = ""
+    status: str = ""
+    data: dict[str, Any] | None = _json()
+    updated_at: datetime | None = _ts()
+
+
+class MirrorCursor(SQLModel, table=True):
+    """How fresh the mirror of one kind is: the next read asks If-Modified-Since this."""
+
+    __tablename__ = "mirror_cursor"
+
+    connection_id: int = Field(foreign_key="connection.id", primary_key=True)
+    kind: str = Field(primary_key=True)
+    modified_since: datetime | None = _ts()
+    refreshed_at: datetime | None = _ts()
+
+
+class XeroEventRow(SQLModel, table=True):
+    """A Xero webhook event as received; duplicates are dropped by the unique key."""
+
+    __tablename__ = "xero_event"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "category", "resource_id", "event_type", "event_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str
+    category: str  # CONTACT | INVOICE | CREDITNOTE ...
+    event_type: str  # CREATE | UPDATE
+    resource_id: str
+    event_at: datetime = _ts(nullable=False)
+    received_at: datetime | None = _ts()
+    processed_at: datetime | None = _ts(index=True)
+
+
 class ApiCall(SQLModel, table=True):
     """A call to Xero in flight or in the last minute: the rate limiter's shared slots."""
 
@@ -265,6 +337,7 @@ class ApiCall(SQLModel, table=True):
 
 
 TABLES = (
+    TokenGrant,
     Connection,
     Source,
     Setting,
@@ -277,4 +350,7 @@ TABLES = (
     ActionLog,
     ApiUsage,
     ApiCall,
+    MirrorRecord,
+    MirrorCursor,
+    XeroEventRow,
 )
