@@ -1,0 +1,47 @@
+"""What the client needs to know of each Xero resource: its envelope, id field and parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One Accounting API collection, with the query parameters its operations accept."""
+
+    kind: str  # the singular used in XeroDocument.kind
+    plural: str  # the path and the envelope key
+    id_field: str
+    paged: bool = False
+    unitdp: bool = False  # accepts unitdp=4 (four-decimal unit amounts)
+    summarize_errors: bool = True  # POST/PUT accept summarizeErrors=false
+
+
+RESOURCES: dict[str, Resource] = {
+    r.kind: r
+    for r in (
+        Resource("Contact", "Contacts", "ContactID", paged=True),
+        Resource("Item", "Items", "ItemID", unitdp=True),
+        Resource("Invoice", "Invoices", "InvoiceID", paged=True, unitdp=True),
+        Resource("CreditNote", "CreditNotes", "CreditNoteID", paged=True, unitdp=True),
+        # POST /Payments takes no summarizeErrors in the spec; PUT does, and creates.
+        Resource("Payment", "Payments", "PaymentID", paged=True),
+        Resource(
+            "BankTransaction", "BankTransactions", "BankTransactionID", paged=True, unitdp=True
+        ),
+        Resource("Account", "Accounts", "AccountID", summarize_errors=False),
+        Resource("TaxRate", "TaxRates", "TaxType", summarize_errors=False),
+        Resource(
+            "TrackingCategory", "TrackingCategories", "TrackingCategoryID", summarize_errors=False
+        ),
+    )
+}
+BY_PLURAL: dict[str, Resource] = {r.plural: r for r in RESOURCES.values()}
+
+
+def resource(kind_or_plural: str) -> Resource:
+    """The resource named by its singular or plural."""
+    found = RESOURCES.get(kind_or_plural) or BY_PLURAL.get(kind_or_plural)
+    if found is None:
+        raise KeyError(f"unknown Xero resource {kind_or_plural!r}")
+    return found

@@ -1,0 +1,67 @@
+"""The Xero client against the Xero sandbox, in process, on both stores."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from xerobridge.clock import FakeClock
+from xerobridge.models import Connection
+from xerobridge.store import Store
+from xerobridge.xero.client import Retry, XeroClient
+from xerobridge.xero.sandbox import SandboxState, create_app
+
+from client_helpers import SandboxTokens
+
+API_URL = "https://api.xero.com/api.xro/2.0"
+
+
+@pytest.fixture
+def app(clock: FakeClock) -> Starlette:
+    """A fresh sandbox organisation on the test's clock."""
+    return create_app(clock=clock)
+
+
+@pytest.fixture
+def sandbox(app: Starlette) -> SandboxState:
+    """The sandbox's state, for seeding, faults and counts."""
+    state: SandboxState = app.state.sandbox
+    return state
+
+
+@pytest.fixture
+def connection_id(store: Store, sandbox: SandboxState) -> int:
+    """A connected organisation in the store."""
+    with store.transaction() as s:
+        conn = Connection(
+            name="sandbox",
+            tenant_id=sandbox.default_tenant_id,
+            tenant_name="Sandbox Company (AU)",
+            short_code="!abc12",
+            api_url=API_URL,
+            status="connected",
+        )
+        s.add(conn)
+        s.flush()
+        assert conn.id is not None
+        return conn.id
+
+
+@pytest.fixture
+def tokens(sandbox: SandboxState) -> SandboxTokens:
+    """The token source the client uses."""
+    return SandboxTokens(sandbox)
+
+
+@pytest.fixture
+def client(
+    store: Store, app: Starlette, tokens: SandboxTokens, clock: FakeClock
+) -> Iterator[XeroClient]:
+    """A client talking to the sandbox through ASGITransport."""
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
+    yield XeroClient(store, tokens, http=http, clock=clock, worker_id="test", retry=Retry())
+    asyncio.run(http.aclose())
