@@ -476,6 +476,33 @@ _USAGE: tuple[type[Any], ...] = (
 )
 
 
+# -- the daemon -----------------------------------------------------------------------------------
+
+
+def _listen_address(raw: str) -> tuple[str, int]:
+    host, sep, port = raw.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise UserError(f"--listen {raw!r} must look like HOST:PORT, e.g. 127.0.0.1:8765")
+    return host.strip("[]"), int(port)
+
+
+@app.command("run")
+def run_command(
+    listen: Annotated[
+        str, typer.Option(help="Where the web app listens (webhooks, OAuth callback).")
+    ] = "127.0.0.1:8765",
+) -> None:
+    """Run the daemon: its web app for Xero's webhooks and the OAuth callback."""
+    import uvicorn
+
+    from xerobridge.web import create_app
+
+    host, port = _listen_address(listen)
+    store = _store()
+    out.print(f"xerobridge listening on http://{host}:{port} (database {store.safe_url})")
+    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+
+
 def main() -> None:
     """Run the CLI: user errors become one line on stderr and exit status 2."""
     # Commands report what matters themselves (a failed plugin shows in `plugins`).

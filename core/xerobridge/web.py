@@ -1,0 +1,42 @@
+"""The daemon's web app: Xero's webhooks, the OAuth callback, and (later) the dashboard.
+
+Routes that are not for people (webhooks, the OAuth callback) authenticate by their own
+mechanism: the webhook signature, the OAuth `state` with its PKCE verifier.
+"""
+
+from __future__ import annotations
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from xerobridge.store import Store
+from xerobridge.xero import webhooks
+
+
+async def health(request: Request) -> Response:
+    """GET /healthz: the process is up and its store answers."""
+    store: Store = request.app.state.store
+    with store.transaction() as s:
+        s.connection().exec_driver_sql("SELECT 1")
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(store: Store, *, http: httpx.AsyncClient | None = None) -> Starlette:
+    """The web app on a store; `http` is the client used for calls to Xero (OAuth exchange)."""
+    routes = [
+        Route("/healthz", health, methods=["GET"]),
+        Route("/xero/webhooks", webhooks.receive, methods=["POST"]),
+    ]
+    try:
+        from xerobridge.xero.connect import oauth_callback
+    except ImportError:  # pragma: no cover - connect lands with the OAuth flow
+        pass
+    else:
+        routes.append(Route("/xero/callback", oauth_callback, methods=["GET"]))
+    app = Starlette(routes=routes)
+    app.state.store = store
+    app.state.http = http or httpx.AsyncClient(timeout=30)
+    return app

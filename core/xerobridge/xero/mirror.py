@@ -1,0 +1,219 @@
+"""A local copy of the organisation's reference data, so that mapping costs no API calls.
+
+Contacts, Items, Accounts, TaxRates and TrackingCategories are read in full once, then only
+what changed (If-Modified-Since, where Xero supports it; the cursor is Xero's own
+UpdatedDateUTC, so our clock's skew does not matter). Look-ups fold case the way Xero's own
+uniqueness rules do: "ACME Ltd" and "acme ltd" are one name to Xero.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, select
+
+from xerobridge.clock import Clock
+from xerobridge.models import MirrorCursor, MirrorRecord
+from xerobridge.store import Store
+from xerobridge.xero.client import XeroClient
+from xerobridge.xero.resources import resource
+
+KINDS = ("Contact", "Item", "Account", "TaxRate", "TrackingCategory")
+#: Kinds whose list endpoint honours If-Modified-Since; the others are re-read when stale.
+_INCREMENTAL = frozenset({"Contact", "Item", "Account"})
+_STALE_AFTER = timedelta(hours=6)
+_MS_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
+
+
+def fold(text: str | None) -> str:
+    """A name or email as Xero compares them: case-insensitive, outer spaces ignored."""
+    return (text or "").strip().casefold()
+
+
+def parse_xero_datetime(value: Any) -> datetime | None:
+    """Xero's `/Date(ms+0000)/` or an ISO timestamp, as an aware UTC datetime."""
+    if not isinstance(value, str):
+        return None
+    if m := _MS_DATE.match(value):
+        return datetime.fromtimestamp(int(m.group(1)) / 1000, tz=UTC)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _keys(kind: str, record: Mapping[str, Any]) -> dict[str, str]:
+    if kind == "Contact":
+        return {
+            "number": record.get("ContactNumber") or "",
+            "name_key": fold(record.get("Name")),
+            "email_key": fold(record.get("EmailAddress")),
+            "status": record.get("ContactStatus") or "",
+        }
+    if kind == "Item":
+        return {"number": record.get("Code") or "", "name_key": fold(record.get("Name"))}
+    if kind == "Account":
+        return {
+            "number": record.get("Code") or "",
+            "name_key": fold(record.get("Name")),
+            "status": record.get("Status") or "",
+        }
+    if kind == "TaxRate":
+        return {
+            "number": record.get("TaxType") or "",
+            "name_key": fold(record.get("Name")),
+            "status": record.get("Status") or "",
+        }
+    return {"name_key": fold(record.get("Name")), "status": record.get("Status") or ""}
+
+
+class Mirror:
+    """Keeps the mirror of every connection fresh and answers look-ups from it."""
+
+    def __init__(self, store: Store, client: XeroClient, *, clock: Clock | None = None) -> None:
+        self.store = store
+        self.client = client
+        self.clock = clock or store.clock
+
+    async def refresh(self, connection_id: int, kinds: Iterable[str] = KINDS) -> dict[str, int]:
+        """Read what changed since the last refresh; returns how many records each kind got."""
+        counts: dict[str, int] = {}
+        for kind in kinds:
+            with self.store.transaction() as s:
+                cursor = s.get(MirrorCursor, (connection_id, kind))
+            now = self.clock.now()
+            since = cursor.modified_since if cursor else None
+            if kind not in _INCREMENTAL:
+                fresh = cursor and cursor.refreshed_at and now - cursor.refreshed_at < _STALE_AFTER
+                if fresh:
+                    counts[kind] = 0
+                    continue
+                since = None
+            params = {"includeArchived": "true"} if kind in ("Contact", "TrackingCategory") else {}
+            batch: list[dict[str, Any]] = []
+            newest = since
+            counts[kind] = 0
+            async for record in self.client.records(
+                connection_id, kind, if_modified_since=since, params=params
+            ):
+                batch.append(record)
+                updated = parse_xero_datetime(record.get("UpdatedDateUTC"))
+                if updated and (newest is None or updated > newest):
+                    newest = updated
+                if len(batch) == 500:
+                    counts[kind] += self.remember(connection_id, kind, batch)
+                    batch = []
+            counts[kind] += self.remember(connection_id, kind, batch)
+            with self.store.transaction() as s:
+                s.merge(
+                    MirrorCursor(
+                        connection_id=connection_id,
+                        kind=kind,
+                        modified_since=newest,
+                        refreshed_at=now,
+                    )
+                )
+        return counts
+
+    def remember(self, connection_id: int, kind: str, records: Iterable[Mapping[str, Any]]) -> int:
+        """Store records as Xero gave them (a read, or the answer to one of our writes)."""
+        id_field = resource(kind).id_field
+        count = 0
+        now = self.clock.now()
+        with self.store.transaction() as s:
+            for record in records:
+                xero_id = record.get(id_field)
+                if not xero_id:
+                    continue
+                row = s.exec(
+                    select(MirrorRecord).where(
+                        MirrorRecord.connection_id == connection_id,
+                        MirrorRecord.kind == kind,
+                        MirrorRecord.xero_id == xero_id,
+                    )
+                ).first() or MirrorRecord(connection_id=connection_id, kind=kind, xero_id=xero_id)
+                for key, value in _keys(kind, record).items():
+                    setattr(row, key, value)
+                row.data = dict(record)
+                row.updated_at = now
+                s.add(row)
+                count += 1
+        return count
+
+    def view(self, connection_id: int) -> MirrorView:
+        """Look-ups for one organisation (what hooks get as `ctx.xero`)."""
+        return MirrorView(self.store, connection_id)
+
+
+class MirrorView:
+    """Read-only look-ups in one organisation's mirror; no API calls."""
+
+    def __init__(self, store: Store, connection_id: int) -> None:
+        self.store = store
+        self.connection_id = connection_id
+
+    def _find(self, kind: str, **where: str) -> list[dict[str, Any]]:
+        query = select(MirrorRecord).where(
+            MirrorRecord.connection_id == self.connection_id, MirrorRecord.kind == kind
+        )
+        for column, value in where.items():
+            query = query.where(getattr(MirrorRecord, column) == value)
+        with self.store.transaction() as s:
+            rows = s.exec(query.order_by(col(MirrorRecord.id))).all()
+        return [dict(r.data or {}) for r in rows]
+
+    def contacts(self) -> list[Mapping[str, Any]]:
+        """Every mirrored contact, archived ones included."""
+        return list(self._find("Contact"))
+
+    def items(self) -> list[Mapping[str, Any]]:
+        """Every mirrored item."""
+        return list(self._find("Item"))
+
+    def accounts(self) -> list[Mapping[str, Any]]:
+        """The chart of accounts."""
+        return list(self._find("Account"))
+
+    def tax_rates(self) -> list[Mapping[str, Any]]:
+        """The organisation's tax rates."""
+        return list(self._find("TaxRate"))
+
+    def tracking_categories(self) -> list[Mapping[str, Any]]:
+        """Tracking categories with their options."""
+        return list(self._find("TrackingCategory"))
+
+    def contact_by_number(self, number: str) -> Mapping[str, Any] | None:
+        """The contact carrying this ContactNumber (unique in Xero)."""
+        found = self._find("Contact", number=number)
+        return found[0] if found else None
+
+    def contacts_by_email(self, email: str) -> list[Mapping[str, Any]]:
+        """Active contacts with this email address, case-insensitively."""
+        return [c for c in self._find("Contact", email_key=fold(email)) if _active(c)]
+
+    def contacts_by_name(self, name: str) -> list[Mapping[str, Any]]:
+        """Active contacts with this name, case-insensitively (at most one, by Xero's rule)."""
+        return [c for c in self._find("Contact", name_key=fold(name)) if _active(c)]
+
+    def item_by_code(self, code: str) -> Mapping[str, Any] | None:
+        """The item with this Code."""
+        found = self._find("Item", number=code)
+        return found[0] if found else None
+
+    def account_by_code(self, code: str) -> Mapping[str, Any] | None:
+        """The account with this Code."""
+        found = self._find("Account", number=code)
+        return found[0] if found else None
+
+    def account_by_name(self, name: str) -> Mapping[str, Any] | None:
+        """The active account with this name, case-insensitively."""
+        found = [a for a in self._find("Account", name_key=fold(name)) if _active(a)]
+        return found[0] if found else None
+
+
+def _active(record: Mapping[str, Any]) -> bool:
+    return (record.get("ContactStatus") or record.get("Status") or "ACTIVE") == "ACTIVE"
