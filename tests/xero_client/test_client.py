@@ -191,3 +191,15 @@ def test_view_in_xero_links_carry_the_short_code() -> None:
     assert "redirecturl=%2FAccountsReceivable%2FView.aspx%3FInvoiceID%3D1b2c" in url
     assert view_url("!mBdtL", "Contact", "9f").endswith("%2FContacts%2FView%2F9f")
     assert view_url("", "Contact", "9f") == ""
+
+
+def test_the_client_slows_down_before_xero_refuses(
+    client: XeroClient, sandbox: SandboxState, clock: FakeClock, connection_id: int
+) -> None:
+    """When X-MinLimit-Remaining reaches 0 the client waits, and Xero never answers 429."""
+    sandbox.limiter.config.minute = 3  # another app on the organisation spends the rest
+    start = clock.now()
+    for _ in range(6):
+        run(client.get_json(connection_id, "Organisation"))
+    assert sandbox.stats()["throttled_total"] == 0
+    assert clock.now() - start >= timedelta(seconds=60)

@@ -206,9 +206,10 @@ class XeroClient:
             # The day window resets at a time Xero does not tell; probe again in an hour.
             self.limiter.park(slot.connection_id, now + timedelta(hours=1), "daily limit spent")
         elif minute == 0 or app_minute == 0:
-            # Someone else (another app on this org) spent the minute: let it roll over a bit.
-            pause = self.limiter.limits.window / 12
-            self.limiter.park(slot.connection_id, now + pause, "minute limit spent")
+            # The minute is spent (by us or by another app on this organisation). Xero does not
+            # say when its window resets, so wait a whole one: that never earns a 429.
+            window = self.limiter.limits.window
+            self.limiter.park(slot.connection_id, now + window, "minute limit spent")
 
     def _on_429(self, conn: Connection, response: httpx.Response) -> tuple[float, bool]:
         """Park the connection as Xero asks; the seconds to wait, and whether to hand back."""
