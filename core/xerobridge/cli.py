@@ -27,6 +27,7 @@ from xerobridge.models import Source
 from xerobridge.queue import Queue
 from xerobridge.store import Store
 from xerobridge.types import UserError
+from xerobridge.xero.connect import connect
 
 log = logging.getLogger(__name__)
 
@@ -501,6 +502,13 @@ def run_command(
     store = _store()
     out.print(f"xerobridge listening on http://{host}:{port} (database {store.safe_url})")
     uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+
+
+app.command("connect")(connect)
+
+from xerobridge.xero.sandbox.command import sandbox_app  # noqa: E402
+
+app.add_typer(sandbox_app, name="sandbox")
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from xerobridge.store import Store
-from xerobridge.xero import webhooks
+from xerobridge.xero import connect, webhooks
 
 
 async def health(request: Request) -> Response:
@@ -29,13 +29,8 @@ def create_app(store: Store, *, http: httpx.AsyncClient | None = None) -> Starle
     routes = [
         Route("/healthz", health, methods=["GET"]),
         Route("/xero/webhooks", webhooks.receive, methods=["POST"]),
+        Route("/xero/callback", connect.oauth_callback, methods=["GET"]),
     ]
-    try:
-        from xerobridge.xero.connect import oauth_callback
-    except ImportError:  # pragma: no cover - connect lands with the OAuth flow
-        pass
-    else:
-        routes.append(Route("/xero/callback", oauth_callback, methods=["GET"]))
     app = Starlette(routes=routes)
     app.state.store = store
     app.state.http = http or httpx.AsyncClient(timeout=30)

@@ -1,0 +1,31 @@
+"""Fixtures for the Xero auth and connect tests: the sandbox in process and a stored connection."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.applications import Starlette
+from xero_auth_helpers import store_connection
+
+from xerobridge.clock import FakeClock
+from xerobridge.store import Store
+from xerobridge.xero.sandbox import SandboxState, create_app
+
+
+@pytest.fixture
+def app(clock: FakeClock) -> Starlette:
+    """A Xero sandbox on the test's clock; every host name reaches it through the transport."""
+    return create_app(clock=clock)
+
+
+@pytest.fixture
+def sandbox(app: Starlette) -> SandboxState:
+    state: SandboxState = app.state.sandbox
+    return state
+
+
+@pytest.fixture
+def connection_id(store: Store, sandbox: SandboxState, clock: FakeClock) -> int:
+    """A web-app connection to the sandbox's organisation with a fresh token set."""
+    return store_connection(
+        store, sandbox.issue_tokens(), tenant_id=sandbox.default_tenant_id, now=clock.now()
+    )
