@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from sandbox_helpers import Api
 from starlette.applications import Starlette
 
 from xerobridge.clock import FakeClock
 from xerobridge.xero.sandbox import SandboxState, create_app
+from xerobridge.xero.sandbox.testing import (
+    conformance_guard,
+    register_marker,
+    xero_sandbox,  # noqa: F401  (the shared fixture)
+)
+
+from sandbox_helpers import Api
 
 _HERE = Path(__file__).resolve()
 # The spec lives in the project's shared folder next to the checkout (or in it, once copied).
@@ -23,14 +30,19 @@ SPEC_CANDIDATES = [
 ]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    register_marker(config)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 
 
 @pytest.fixture
-def app(clock: FakeClock) -> Starlette:
-    return create_app(clock)
+def app(clock: FakeClock, request: pytest.FixtureRequest) -> Iterator[Starlette]:
+    """The sandbox; the test fails if it sent a request that breaks the spec, unless marked."""
+    yield from conformance_guard(create_app(clock), request)
 
 
 @pytest.fixture

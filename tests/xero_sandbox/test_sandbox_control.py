@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from sandbox_helpers import API, Api, run
 
 from xerobridge.clock import FakeClock
 from xerobridge.xero.sandbox import SandboxState, create_app
+
+from sandbox_helpers import API, Api, run
 
 
 def test_control_api_round_trip(api: Api, sandbox: SandboxState, clock: FakeClock) -> None:
@@ -67,3 +68,25 @@ def test_real_clock_cannot_be_advanced(path: str) -> None:
             return (await control.post(path, json={"seconds": 1})).status_code
 
     assert run(go()) == 409
+
+
+@pytest.mark.xero_violations
+def test_control_api_lists_and_clears_violations(api: Api, sandbox: SandboxState) -> None:
+    async def go() -> None:
+        async with api.client() as client:
+            assert (await client.get(f"{API}/Items", params={"unitdp": "four"})).status_code == 400
+        async with api.bare() as control:
+            listed = (await control.get("/_sandbox/violations")).json()
+            assert listed["validation"] == "enforce"
+            assert listed["violations"] == [
+                {
+                    "method": "GET",
+                    "path": f"{API}/Items",
+                    "query": "unitdp=four",
+                    "problems": ['query unitdp: expected an integer, got "four"'],
+                }
+            ]
+            cleared = (await control.delete("/_sandbox/violations")).json()
+            assert cleared["violations"] == []
+
+    run(go())

@@ -7,10 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_helpers import API, Api, invoice, run
 
 from xerobridge.clock import FakeClock
 from xerobridge.xero.sandbox import FaultKind, SandboxConnectionReset, SandboxState, create_app
+
+from sandbox_helpers import API, Api, invoice, run
 
 
 async def _put_invoice(api: Api, key: str | None = None, **fields: Any) -> httpx.Response:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from sandbox_helpers import API, Api, run
 from starlette.applications import Starlette
 
 from xerobridge.clock import FakeClock
@@ -15,6 +14,8 @@ from xerobridge.xero.sandbox.state import (
     DEFAULT_CLIENT_SECRET,
     DEFAULT_REDIRECT_URI,
 )
+
+from sandbox_helpers import API, Api, run
 
 VERIFIER = "a-long-enough-code-verifier-0123456789-abcdefghijklmnop"
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from sandbox_helpers import API, Api, run
 
 from xerobridge.clock import FakeClock
 from xerobridge.xero.sandbox import SandboxState, create_app
+
+from sandbox_helpers import API, Api, run
 
 
 async def _burst(client: httpx.AsyncClient, n: int) -> list[httpx.Response]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox_helpers import API, Api, invoice, run
-
 from xerobridge.clock import FakeClock
 from xerobridge.xero.sandbox import SandboxState
+
+from sandbox_helpers import API, Api, invoice, run
 
 
 async def _get(api: Api, path: str, headers: dict[str, str] | None = None, **params: Any) -> Any:

@@ -6,9 +6,11 @@ import re
 from typing import Any
 
 import pytest
-from sandbox_helpers import API, Api, invoice, run
 
 from xerobridge.xero.sandbox import SandboxState
+from xerobridge.xero.sandbox.validation import default_validator
+
+from sandbox_helpers import API, Api, invoice, run
 
 ENVELOPE_KEYS = {"Id", "Status", "ProviderName", "DateTimeUTC"}
 MS_DATE = re.compile(r"^/Date\(-?\d+([+-]\d{4})?\)/$")
@@ -253,3 +255,33 @@ def test_checker_notices_unknown_fields(spec: dict[str, Any]) -> None:
         "Contact.Bogus: not in the schema",
         "Contact.IsCustomer: expected boolean, got 'yes'",
     ]
+
+
+@pytest.mark.parametrize(("path", "schema_name"), READS)
+def test_reads_match_the_packaged_schema(
+    api: Api, sandbox: SandboxState, path: str, schema_name: str
+) -> None:
+    """The same check against the packaged schema, which needs no copy of the YAML."""
+    _populate(sandbox)
+
+    async def go() -> dict[str, Any]:
+        async with api.client() as client:
+            response = await client.get(f"{API}/{path}")
+            assert response.status_code == 200
+            return response.json()
+
+    body = run(go())
+    assert body[schema_name]
+    assert default_validator().response_problems("GET", "/" + path.split("?", 1)[0], body) == []
+
+
+def test_validation_exception_matches_the_error_schema(api: Api, sandbox: SandboxState) -> None:
+    async def go() -> dict[str, Any]:
+        async with api.client() as client:
+            response = await client.put(f"{API}/Items", json={"Items": [{"Name": "no code"}]})
+            assert response.status_code == 400
+            return response.json()
+
+    body = run(go())
+    sandbox.violations.clear()  # sent on purpose
+    assert default_validator().schema_problems("Error", body) == []

@@ -3,14 +3,20 @@
 app = create_app(FakeClock())
 sandbox = app.state.sandbox          # SandboxState: seed data, mint tokens, set faults
 client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://api.xero.com")
+
+Every Accounting API request is checked against Xero's official OpenAPI description (packaged
+in schema/accounting.json); one that breaks it is answered 400 and kept in
+`sandbox.violations`. Tests use the `xero_sandbox` fixture of `xerobridge.xero.sandbox.testing`,
+which fails the test when the client sent such a request. `xerobridge sandbox xero` serves it.
 """
 
 from xerobridge.xero.sandbox.app import create_app
-from xerobridge.xero.sandbox.faults import FaultKind, SandboxConnectionReset
+from xerobridge.xero.sandbox.faults import FaultKind, SandboxConnectionReset, parse_faults
 from xerobridge.xero.sandbox.identity import pkce_challenge
 from xerobridge.xero.sandbox.limits import Problem
 from xerobridge.xero.sandbox.state import SandboxState
 from xerobridge.xero.sandbox.timescale import ScaledClock
+from xerobridge.xero.sandbox.validation import Violation
 from xerobridge.xero.sandbox.webhooks import build_delivery, sign, verify
 
 __all__ = [
@@ -19,8 +25,10 @@ __all__ = [
     "SandboxConnectionReset",
     "SandboxState",
     "ScaledClock",
+    "Violation",
     "build_delivery",
     "create_app",
+    "parse_faults",
     "pkce_challenge",
     "sign",
     "verify",

@@ -2,14 +2,17 @@
 
 Pipeline of every call, in Xero's order as far as it shows from outside: bearer token (401),
 tenant (403), rate limits (429), then the sandbox's own hold gate and injected faults, then
-Idempotency-Key memory for writes, then the resource. Every answer after the tenant check
-carries the X-...-Remaining headers, and every call is written to the request log.
+conformance to the spec (400 ValidationException, see validation.py; a request is checked and
+recorded on arrival, whatever answer it then gets), then Idempotency-Key memory for writes,
+then the resource; after a write, webhook events are sealed into a delivery. Every answer
+after the tenant check carries the X-...-Remaining headers, and every call is logged.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -62,6 +65,8 @@ from xerobridge.xero.sandbox.query import (
     sort_records,
 )
 from xerobridge.xero.sandbox.requestlog import LoggedRequest
+from xerobridge.xero.sandbox.tracking import add_option, delete_category, write_tracking_category
+from xerobridge.xero.sandbox.validation import Outcome
 from xerobridge.xero.sandbox.writes import (
     ElementResult,
     Mode,
@@ -88,12 +93,15 @@ WRITERS: dict[str, Writer] = {
     "Payments": write_payment,
     "BankTransactions": write_bank_transaction,
     "Accounts": write_account,
+    "TrackingCategories": write_tracking_category,
 }
 RESOURCES = {name.lower(): name for name in [*ID_FIELDS, "Organisation"]}
 PAGED = frozenset({"Contacts", "Invoices", "CreditNotes", "Payments", "BankTransactions"})
 # Unpaged lists of these come without line items (the spec's page descriptions).
 LINES_WHEN_PAGED = frozenset({"Invoices", "CreditNotes", "BankTransactions"})
-NO_MODIFIED_SINCE = frozenset({"TaxRates"})
+NO_MODIFIED_SINCE = frozenset({"TaxRates", "TrackingCategories"})
+# Their spec schemas have no StatusAttributeString (the sandbox answers to the spec).
+NO_STATUS_ATTRIBUTE = frozenset({"Accounts", "TrackingCategories"})
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 WRITE_METHODS = frozenset({"PUT", "POST", "DELETE"})
@@ -178,6 +186,7 @@ async def api_endpoint(request: Request) -> Response:
     state: SandboxState = request.app.state.sandbox
     method = request.method.upper()
     path = request.url.path
+    outcome = state.validate(method, path, request.url.query, await request.body())
     entry = LoggedRequest(
         time=state.clock.now(),
         tenant_id=None,
@@ -192,7 +201,7 @@ async def api_endpoint(request: Request) -> Response:
         token = state.identity.authenticate(request.headers.get("authorization"))
         tenant_id = _tenant(state, token, request)
         entry.tenant_id = tenant_id
-        response = await _limited(state, request, token, tenant_id, entry)
+        response = await _limited(state, request, token, tenant_id, entry, outcome)
     except ApiError as exc:
         response = exc.response()
     if tenant_id is not None:
@@ -223,6 +232,7 @@ async def _limited(
     token: AccessToken,
     tenant_id: str,
     entry: LoggedRequest,
+    outcome: Outcome | None,
 ) -> Response:
     try:
         state.limiter.admit(tenant_id)
@@ -237,6 +247,14 @@ async def _limited(
             early = await _early_fault(state, tenant_id, fault, entry)
             if early is not None:
                 return early
+        if (
+            outcome is not None
+            and outcome.problems
+            and outcome.operation is not None  # else the router answers Xero's 404 or 405
+            and state.validation == "enforce"
+        ):
+            entry.violation = True
+            return _refuse(outcome)
         call = Call(
             state=state,
             request=request,
@@ -246,6 +264,8 @@ async def _limited(
             now=state.clock.now(),
         )
         response = await _idempotent(call, entry)
+        if request.method.upper() in WRITE_METHODS:
+            state.webhooks.seal()  # the write is committed: its events become a delivery
         if fault is not None and fault.kind is FaultKind.LOST_RESPONSE:
             # The write is committed (and remembered under its Idempotency-Key); only the
             # answer is lost, which is the case exactly-once recovery exists for.
@@ -254,6 +274,21 @@ async def _limited(
         return response
     finally:
         state.limiter.release(tenant_id)
+
+
+def _refuse(outcome: Outcome) -> Response:
+    """The answer to a request that does not conform to the spec: Xero's ValidationException.
+
+    What real Xero answers differs by mistake (it ignores unknown properties, and a wrong type
+    is a PostDataInvalidException or a per-element validation error); the sandbox answers one
+    documented shape so that the client's mistake surfaces, naming every problem.
+    """
+    if not outcome.body_is_json:
+        return post_data_invalid(
+            outcome.problems[0][0].upper() + outcome.problems[0][1:]
+        ).response()
+    elements = [{"ValidationErrors": [{"Message": p} for p in outcome.problems]}]
+    return validation_exception(elements).response()
 
 
 def _too_many(problem_kind: Problem, retry_after: int | None, headers: dict[str, str]) -> Response:
@@ -345,6 +380,8 @@ async def _route(call: Call) -> Response:
             raise NotFound("unknown resource")
         _allow(method, "GET")
         return call.envelope("Organisations", [wire.render(call.org.organisation_record())])
+    if plural == "TrackingCategories":
+        return _tracking(call, method, segments)
     if len(segments) == 1:
         if method == "GET":
             return _list(call, plural)
@@ -383,6 +420,43 @@ async def _route(call: Call) -> Response:
     raise NotFound("not modelled by the sandbox")
 
 
+def _tracking(call: Call, method: str, segments: list[str]) -> Response:
+    """TrackingCategories: list, one, create, update, delete; options are added to one."""
+    plural = "TrackingCategories"
+    if len(segments) == 1:
+        if method == "GET":
+            return _list(call, plural)
+        _allow(method, "GET", "PUT")
+        return _write(call, plural, "create")
+    ref = segments[1]
+    if len(segments) == 2:
+        if method == "GET":
+            return _get_one(call, plural, ref)
+        if method == "DELETE":
+            return _single(call, plural, lambda ctx: delete_category(ctx, ref))
+        _allow(method, "GET", "POST", "DELETE")
+        return _write(call, plural, "upsert", path_id=ref)
+    if len(segments) == 3 and segments[2].lower() == "options":
+        _allow(method, "PUT")
+        element = call.json()
+        return _single(call, "Options", lambda ctx: add_option(ctx, ref, element))
+    # Updating and deleting single options are Xero endpoints the sandbox does not model.
+    raise NotFound("not modelled by the sandbox")
+
+
+def _single(call: Call, plural: str, action: Callable[[WriteContext], dict[str, Any]]) -> Response:
+    """A one-record action whose failure is the spec's summarised 400."""
+    ctx = call.context("upsert")
+    try:
+        record = action(ctx)
+    except ElementInvalid as exc:
+        raise validation_exception(
+            [{"ValidationErrors": [{"Message": m} for m in exc.messages]}]
+        ) from exc
+    shown = call.org.view("TrackingCategories", record) if plural != "Options" else record
+    return call.envelope(plural, [wire.render(shown)])
+
+
 def _allow(method: str, *allowed: str) -> None:
     if method not in allowed:
         raise MethodNotAllowed(list(allowed))
@@ -413,6 +487,13 @@ def _list(call: Call, plural: str) -> Response:
         records = [r for r in records if r.get("ContactStatus") != "ARCHIVED"]
     if plural == "Accounts":
         records = [r for r in records if r.get("Status") != "DELETED"]
+    if plural == "TrackingCategories":
+        shown = ("ACTIVE", "ARCHIVED") if flag else ("ACTIVE",)
+        records = [
+            {**r, "Options": [o for o in r["Options"] if o["Status"] in shown]}
+            for r in records
+            if r["Status"] in shown
+        ]
     id_field = ID_FIELDS[plural]
     ids = {i.lower() for i in _csv(params.get("IDs"))}
     if ids:
@@ -518,7 +599,8 @@ def _result_element(call: Call, plural: str, result: ElementResult) -> dict[str,
     else:
         view = call.org.view(result.kind, result.record)
         element = wire.render(view, unitdp=call.unitdp)
-    element["StatusAttributeString"] = "OK"
+    if plural not in NO_STATUS_ATTRIBUTE:
+        element["StatusAttributeString"] = "OK"
     if result.warnings and plural in ("Invoices", "CreditNotes", "Payments"):
         element["Warnings"] = [{"Message": m} for m in result.warnings]
     return element

@@ -169,6 +169,29 @@ async def faults(request: Request) -> Response:
     return JSONResponse({"faults": state.faults.snapshot(), "history": state.faults.history})
 
 
+async def faults_spec(request: Request) -> Response:
+    """GET the faults spec in force; POST `{"spec": "503:0.05,slow:0.1"}` (or the spec as a
+    plain-text body) to replace it while the sandbox runs; an empty spec removes those faults."""
+    state = _state(request)
+    if request.method == "POST":
+        raw = (await request.body()).decode()
+        spec = raw
+        if raw.strip().startswith("{"):
+            spec = str(json.loads(raw).get("spec") or "")
+        state.faults.set_spec(spec)
+    return JSONResponse({"spec": state.faults.spec, "faults": state.faults.snapshot()})
+
+
+async def violations(request: Request) -> Response:
+    """The requests that broke Xero's spec (GET), or forget them (DELETE)."""
+    state = _state(request)
+    if request.method == "DELETE":
+        state.violations.clear()
+    return JSONResponse(
+        {"validation": state.validation, "violations": [v.snapshot() for v in state.violations]}
+    )
+
+
 async def stats(request: Request) -> Response:
     state = _state(request)
     tenant_id = _tenant(state, request.query_params.get("tenant_id"))
@@ -218,7 +241,25 @@ async def requests_log(request: Request) -> Response:
 
 
 async def webhooks_pending(request: Request) -> Response:
-    return JSONResponse({"events": list(_state(request).webhooks.pending)})
+    hooks = _state(request).webhooks
+    return JSONResponse(
+        {
+            "url": hooks.url,
+            "events": list(hooks.pending),
+            "outbox": [d.payload() for d in hooks.outbox],
+            "sent": hooks.sent,
+        }
+    )
+
+
+async def webhooks_url(request: Request) -> Response:
+    """POST `{"url": "http://127.0.0.1:8765/xero/webhooks"}` (null to stop sending)."""
+    state = _state(request)
+    body = await _body(request)
+    url = body.get("url")
+    state.webhooks.url = str(url) if url else None
+    state.webhooks.seal()
+    return JSONResponse({"url": state.webhooks.url})
 
 
 async def webhooks_deliver(request: Request) -> Response:
@@ -292,10 +333,13 @@ def routes() -> list[Route]:
         ("/disconnect", disconnect, ["POST"]),
         ("/tenants/{tenant}/{plural}", records, ["GET", "POST"]),
         ("/faults", faults, ["GET", "POST", "DELETE"]),
+        ("/faults/spec", faults_spec, ["GET", "POST"]),
         ("/stats", stats, ["GET"]),
+        ("/violations", violations, ["GET", "DELETE"]),
         ("/limits", limits, ["POST"]),
         ("/requests", requests_log, ["GET", "DELETE"]),
         ("/webhooks/pending", webhooks_pending, ["GET"]),
+        ("/webhooks/url", webhooks_url, ["POST"]),
         ("/webhooks/deliver", webhooks_deliver, ["POST"]),
         ("/webhooks/intent", webhooks_intent, ["POST"]),
         ("/clock/advance", advance_clock, ["POST"]),

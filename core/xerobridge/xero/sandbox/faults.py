@@ -29,6 +29,48 @@ class FaultKind(StrEnum):
     LOST_RESPONSE = "lost-response"  # the write is applied, then the connection drops
 
 
+# The kinds a `--faults` spec names (FaultKind values; the issue's list plus the sandbox's
+# `429-appminute` and `reset`).
+SPEC_KINDS = tuple(kind.value for kind in FaultKind)
+WRITE_METHODS = ("PUT", "POST", "DELETE")
+
+
+def parse_faults(spec: str) -> list[tuple[FaultKind, float]]:
+    """Parse a faults spec: a comma list of `kind:rate`, rate from 0 to 1.
+
+    `parse_faults("429-minute:0.1,503:0.05,lost-response:0.2")`. An empty spec is no faults.
+    Raises ValueError naming the part that is wrong.
+    """
+    parsed: list[tuple[FaultKind, float]] = []
+    seen: set[FaultKind] = set()
+    for raw in spec.split(","):
+        part = raw.strip()
+        if not part:
+            continue
+        kind_text, sep, rate_text = part.rpartition(":")
+        if not sep or not kind_text.strip():
+            raise ValueError(f"fault {part!r}: expected kind:rate, e.g. 503:0.05")
+        kind_text = kind_text.strip().lower()
+        if kind_text not in SPEC_KINDS:
+            raise ValueError(
+                f"fault {part!r}: unknown kind {kind_text!r} (kinds: {', '.join(SPEC_KINDS)})"
+            )
+        try:
+            rate = float(rate_text)
+        except ValueError:
+            raise ValueError(
+                f"fault {part!r}: rate {rate_text.strip()!r} is not a number"
+            ) from None
+        if not 0.0 <= rate <= 1.0:  # also refuses nan
+            raise ValueError(f"fault {part!r}: rate must be from 0 to 1")
+        kind = FaultKind(kind_text)
+        if kind in seen:
+            raise ValueError(f"fault {part!r}: {kind_text} is given twice")
+        seen.add(kind)
+        parsed.append((kind, rate))
+    return parsed
+
+
 class SandboxConnectionReset(httpx.ReadError):
     """Raised into the transport so the client sees a transport error, as on a real reset.
 
@@ -52,6 +94,7 @@ class FaultRule:
     retry_after: int = 60  # Retry-After of injected minute/day/appminute 429s
     id: int = 0
     fired: int = field(default=0)
+    from_spec: bool = False  # set by a faults spec (replaced when the spec changes)
 
     def matches(self, tenant_id: str | None, method: str, path: str) -> bool:
         if self.tenant_id is not None and tenant_id != self.tenant_id:
@@ -79,6 +122,7 @@ class Faults:
         self.rules: list[FaultRule] = []
         self.history: list[dict[str, Any]] = []
         self._next_id = 1
+        self.spec = ""
 
     def add(
         self,
@@ -117,6 +161,31 @@ class Faults:
 
     def clear(self) -> None:
         self.rules.clear()
+        self.spec = ""
+
+    def set_spec(self, spec: str) -> list[FaultRule]:
+        """Replace the rules of the previous spec with those of `spec` (other rules stay).
+
+        Each `kind:rate` fires with that probability on every call (lost-response on writes
+        only: it is a write that commits and whose answer is lost). When several kinds are
+        given they are drawn in order and the first that fires wins, so later kinds fire a
+        little less often than their rate when earlier ones are frequent.
+        """
+        parsed = parse_faults(spec)  # raises before anything changes
+        self.rules = [r for r in self.rules if not r.from_spec]
+        added = []
+        for kind, rate in parsed:
+            if rate == 0:
+                continue
+            rule = self.add(
+                kind,
+                probability=rate,
+                methods=WRITE_METHODS if kind is FaultKind.LOST_RESPONSE else None,
+            )
+            rule.from_spec = True
+            added.append(rule)
+        self.spec = ",".join(f"{kind.value}:{rate:g}" for kind, rate in parsed)
+        return added
 
     def reseed(self, seed: int) -> None:
         self._seed = seed

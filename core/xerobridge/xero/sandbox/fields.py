@@ -251,4 +251,7 @@ SPEC_FIELDS: dict[str, frozenset[str]] = {
             "TaxType",
         }
     ),
+    "TrackingCategories": frozenset(
+        {"Name", "Option", "Options", "Status", "TrackingCategoryID", "TrackingOptionID"}
+    ),
 }

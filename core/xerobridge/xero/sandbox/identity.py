@@ -56,6 +56,23 @@ class OAuthError(Exception):
         return body
 
 
+# Registered as a redirect URI, this accepts any http callback on the loopback interface
+# (127.0.0.1 or localhost, any port and path), for `xerobridge sandbox` and local dashboards.
+# Real Xero needs each URI registered exactly.
+LOOPBACK_REDIRECTS = "http://127.0.0.1/*"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
+
+
+def redirect_allowed(app: App, uri: str) -> bool:
+    """Whether an authorize request's redirect_uri is registered for the app."""
+    if not app.redirect_uris or uri in app.redirect_uris:
+        return True
+    if LOOPBACK_REDIRECTS in app.redirect_uris:
+        parts = urlsplit(uri)
+        return parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS
+    return False
+
+
 @dataclass
 class App:
     """A registered Xero app: a web app (auth code, optionally PKCE) or a custom connection."""
@@ -250,7 +267,7 @@ class Identity:
         redirect_uri = params.get("redirect_uri", "")
         # Xero requires the exact registered URI; an app registered with none accepts any,
         # which keeps ad-hoc local demos simple.
-        if not redirect_uri or (app.redirect_uris and redirect_uri not in app.redirect_uris):
+        if not redirect_uri or not redirect_allowed(app, redirect_uri):
             raise OAuthError("invalid_request", "redirect_uri is not registered for this app")
         if params.get("response_type") != "code":
             raise OAuthError("unsupported_response_type", "response_type must be code")

@@ -27,6 +27,7 @@ ID_FIELDS: dict[str, str] = {
     "BankTransactions": "BankTransactionID",
     "Accounts": "AccountID",
     "TaxRates": "TaxType",
+    "TrackingCategories": "TrackingCategoryID",
 }
 
 # Xero's Timezone names (Organisation.Timezone) for the zones the sandbox can be set to.
@@ -303,6 +304,14 @@ class Organisation:
 
     def view(self, kind: str, record: dict[str, Any], *, lines: bool = True) -> dict[str, Any]:
         """A record as the API shows it: references expanded, Python values (see wire.render)."""
+        if kind == "TrackingCategories":
+            # The spec's TrackingCategory has no UpdatedDateUTC; deleted options are not shown.
+            return {
+                "TrackingCategoryID": record["TrackingCategoryID"],
+                "Name": record["Name"],
+                "Status": record["Status"],
+                "Options": [dict(o) for o in record["Options"] if o["Status"] != "DELETED"],
+            }
         out = copy.copy(record)
         if kind in ("Invoices", "CreditNotes", "Payments") and "UpdatedDateUTC" in record:
             out["UpdatedDateUTCString"] = iso_utc(record["UpdatedDateUTC"])

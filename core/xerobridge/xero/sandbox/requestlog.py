@@ -20,6 +20,7 @@ class LoggedRequest:
     replayed: bool = False  # answered from the Idempotency-Key memory
     fault: str | None = None  # the injected fault, if one fired
     rate_problem: str | None = None  # X-Rate-Limit-Problem of a 429
+    violation: bool = False  # refused for not conforming to the spec
 
     def snapshot(self) -> dict[str, Any]:
         data = asdict(self)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from xerobridge.clock import Clock
 from xerobridge.xero.sandbox import wire
@@ -21,6 +21,7 @@ from xerobridge.xero.sandbox.ids import IdSource
 from xerobridge.xero.sandbox.limits import LimitConfig, RateLimiter
 from xerobridge.xero.sandbox.organisation import ID_FIELDS, Organisation
 from xerobridge.xero.sandbox.requestlog import RequestLog
+from xerobridge.xero.sandbox.validation import Outcome, Violation, default_validator
 from xerobridge.xero.sandbox.webhooks import Webhooks
 from xerobridge.xero.sandbox.writes import ElementResult, WriteContext, run_batch
 
@@ -30,6 +31,10 @@ DEFAULT_CLIENT_ID = "SANDBOXCLIENTID0000000000000000"
 DEFAULT_CLIENT_SECRET = "sandbox-client-secret"
 DEFAULT_WEBHOOK_KEY = "sandbox-webhook-key"
 DEFAULT_REDIRECT_URI = "http://localhost:8000/xero/callback"
+API_PREFIX = "/api.xro/2.0"
+
+Validation = Literal["enforce", "record", "off"]
+VALIDATION_MODES: tuple[Validation, ...] = ("enforce", "record", "off")
 
 
 class SandboxState:
@@ -50,8 +55,15 @@ class SandboxState:
         webhook_key: str = DEFAULT_WEBHOOK_KEY,
         refresh_grace_seconds: float = 0.0,
         provider_name: str = "xerobridge sandbox",
+        validation: Validation = "enforce",
     ) -> None:
+        if validation not in VALIDATION_MODES:
+            raise ValueError(f"validation must be one of {', '.join(VALIDATION_MODES)}")
         self.clock = clock
+        # "enforce": a request that does not conform to the spec is recorded and answered 400;
+        # "record": recorded, then served anyway; "off": not checked.
+        self.validation: Validation = validation
+        self.violations: list[Violation] = []
         self.time_scale = time_scale
         self.random_seed = seed
         self.ids = IdSource(seed)
@@ -71,6 +83,7 @@ class SandboxState:
         self._gate: asyncio.Event | None = None
         self.held = 0
         self.default_tenant_id = self.add_organisation(organisation_name).tenant_id
+        self.custom_app: App | None = None  # a custom connection, when one was registered
         self.default_app = self.identity.register_app(
             client_id,
             client_secret,
@@ -157,6 +170,7 @@ class SandboxState:
         """
         org = self.organisation(tenant_id)
         results = self._write(org, plural, elements, WRITERS[plural], upsert, unitdp)
+        self.webhooks.seal()
         failed = [r for r in results if not r.ok]
         if failed:
             raise ValueError("; ".join(m for r in failed for m in r.errors))
@@ -202,6 +216,19 @@ class SandboxState:
 
     def counts(self, tenant_id: str | None = None) -> dict[str, int]:
         return self.organisation(tenant_id).counts()
+
+    # ---- conformance ------------------------------------------------------------------------
+
+    def validate(self, method: str, path: str, query: str, body: bytes) -> Outcome | None:
+        """Check one Accounting API request against the spec; record it if it does not conform."""
+        if self.validation == "off":
+            return None
+        below = path[len(API_PREFIX) :] if path.startswith(API_PREFIX) else path
+        outcome = default_validator().check(method, below or "/", query, body)
+        if outcome.problems:
+            self.violations.append(Violation(method.upper(), path, query, list(outcome.problems)))
+            logger.info("non-conforming request %s", self.violations[-1])
+        return outcome
 
     # ---- traffic ----------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ there are no events for payments, items or bank transactions, as in Xero.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -28,6 +29,9 @@ logger = logging.getLogger(__name__)
 API_BASE = "https://api.xero.com/api.xro/2.0"
 CATEGORIES = {"Contacts": "CONTACT", "Invoices": "INVOICE", "CreditNotes": "CREDITNOTE"}
 MAX_PENDING = 10_000
+SEND_ATTEMPTS = 3  # a delivery is tried this often before it is dropped (best effort)
+RETRY_DELAYS = (0.5, 2.0)  # real seconds between attempts
+SEND_TIMEOUT = 5.0  # Xero expects an answer within 5 seconds
 
 
 def sign(body: bytes, key: str) -> str:
@@ -111,6 +115,13 @@ class Webhooks:
         self.ids = ids
         self.pending: deque[dict[str, Any]] = deque(maxlen=MAX_PENDING)
         self._sequence = 0
+        # Where deliveries go when the sandbox is served for real (`sender` posts them); the
+        # outbox holds signed deliveries, one per committed write that changed something.
+        self.url: str | None = None
+        self.outbox: deque[Delivery] = deque(maxlen=MAX_PENDING)
+        self.sent: list[dict[str, Any]] = []  # what the sender did: status, attempts, events
+        self._wake: asyncio.Event | None = None
+        self.transport: httpx.AsyncBaseTransport | None = None  # tests: deliver in-process
 
     def record(self, org: Organisation, kind: str, record: dict[str, Any], created: bool) -> None:
         """Organisation listener: queue the event Xero would send for this change."""
@@ -168,13 +179,74 @@ class Webhooks:
             for correct in (True, False)
         ]
 
+    def seal(self) -> Delivery | None:
+        """After a committed write: with a URL configured, the events so far become one signed
+        delivery in the outbox (and the sender is woken). Without a URL they stay pending."""
+        if not self.url or not self.pending:
+            return None
+        delivery = self.take_pending()
+        assert delivery is not None
+        self.outbox.append(delivery)
+        if self._wake is not None:
+            self._wake.set()
+        return delivery
+
+    async def send_outbox(self, client: httpx.AsyncClient, url: str | None = None) -> int:
+        """POST every delivery in the outbox (bounded retries); returns how many got a 2xx."""
+        delivered = 0
+        while self.outbox:
+            delivery = self.outbox.popleft()
+            target = url or self.url
+            if not target:
+                self.outbox.appendleft(delivery)
+                break
+            status: int | str = "not sent"
+            attempts = 0
+            for attempts in range(1, SEND_ATTEMPTS + 1):
+                try:
+                    response = await self.deliver(client, target, delivery)
+                    status = response.status_code
+                except httpx.HTTPError as exc:
+                    status = type(exc).__name__
+                if isinstance(status, int) and status < 500:
+                    break  # 2xx is done; a 4xx will not get better by retrying
+                if attempts < SEND_ATTEMPTS:
+                    await asyncio.sleep(RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1])
+            ok = isinstance(status, int) and 200 <= status < 300
+            delivered += ok
+            self.sent.append(
+                {
+                    "status": status,
+                    "attempts": attempts,
+                    "events": len(delivery.payload()["events"]),
+                }
+            )
+            if not ok:
+                logger.info("webhook delivery to %s failed (%s); dropped", target, status)
+        return delivered
+
+    async def sender(self) -> None:
+        """Run while the sandbox is served: deliver sealed deliveries as they come."""
+        self._wake = asyncio.Event()
+        try:
+            async with httpx.AsyncClient(timeout=SEND_TIMEOUT, transport=self.transport) as client:
+                while True:
+                    self._wake.clear()
+                    await self.send_outbox(client)  # also what was sealed before it started
+                    await self._wake.wait()
+        finally:
+            self._wake = None
+
     @staticmethod
     async def deliver(client: httpx.AsyncClient, url: str, delivery: Delivery) -> httpx.Response:
         """POST one delivery to a receiver."""
         return await client.post(url, content=delivery.body, headers=delivery.headers)
 
     async def flush(self, client: httpx.AsyncClient, url: str) -> httpx.Response | None:
-        """Deliver everything queued; on a non-200 answer the events are queued again."""
+        """Deliver everything queued; on a non-200 answer the events are queued again.
+
+        Sealed deliveries waiting in the outbox go first (each once, best effort)."""
+        await self.send_outbox(client, url)
         events = list(self.pending)
         delivery = self.take_pending()
         if delivery is None:
