@@ -15,6 +15,13 @@ from sqlalchemy.engine import make_url
 from xerobridge.clock import FakeClock
 from xerobridge.models import TABLES
 from xerobridge.store import Store
+from xerobridge.xero.sandbox.testing import register_marker
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Markers shared by every test folder."""
+    register_marker(config)
+
 
 hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, max_examples=50)
 hypothesis_settings.load_profile("ci")

@@ -14,6 +14,7 @@ from xerobridge.models import Connection
 from xerobridge.store import Store
 from xerobridge.xero.client import Retry, XeroClient
 from xerobridge.xero.sandbox import SandboxState, create_app
+from xerobridge.xero.sandbox.testing import conformance_guard
 
 from client_helpers import SandboxTokens
 
@@ -21,9 +22,9 @@ API_URL = "https://api.xero.com/api.xro/2.0"
 
 
 @pytest.fixture
-def app(clock: FakeClock) -> Starlette:
-    """A fresh sandbox organisation on the test's clock."""
-    return create_app(clock=clock)
+def app(clock: FakeClock, request: pytest.FixtureRequest) -> Iterator[Starlette]:
+    """A fresh sandbox organisation on the test's clock. Non-conforming requests fail the test."""
+    yield from conformance_guard(create_app(clock=clock), request)
 
 
 @pytest.fixture
