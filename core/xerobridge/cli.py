@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from xerobridge import connections as connection_config
 from xerobridge import plugins as plugin_loading
 from xerobridge import sources as source_config
 from xerobridge import synclog, usage
@@ -45,11 +46,13 @@ sources_app = typer.Typer(
 settings_app = typer.Typer(help="A source's settings.", no_args_is_help=True)
 queue_app = typer.Typer(help="What will be synced next.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports.", no_args_is_help=True)
+connections_app = typer.Typer(help="Xero organisations connected.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sources_app, name="sources")
 app.add_typer(settings_app, name="settings")
 app.add_typer(queue_app, name="queue")
 app.add_typer(report_app, name="report")
+app.add_typer(connections_app, name="connections")
 
 out = Console()
 err = Console(stderr=True)
@@ -174,6 +177,67 @@ def db_upgrade() -> None:
     """Create or migrate the database schema to the newest version."""
     store = _store()
     out.print(f"database {store.safe_url} is up to date")
+
+
+# -- connections ----------------------------------------------------------------------------------
+
+
+@connections_app.command("list")
+def connections_list(as_json: JsonOpt = False) -> None:
+    """List Xero connections: organisation, ShortCode, status and why."""
+    store = _store()
+    with store.transaction() as s:
+        rows = [
+            {
+                "name": c.name,
+                "organisation": c.tenant_name,
+                "short_code": c.short_code,
+                "status": c.status,
+                "reason": c.status_reason,
+                "webhook_key": "set" if c.webhook_key else "",
+            }
+            for c in connection_config.list_all(s)
+        ]
+    columns = ["name", "organisation", "short_code", "status", "reason", "webhook_key"]
+    _emit(
+        rows,
+        as_json,
+        title="Xero connections",
+        columns=[(c.replace("_", " "), c) for c in columns],
+        empty="No Xero connections yet. Add one with: xerobridge connect --name <name> ...",
+    )
+
+
+@connections_app.command("webhook-key")
+def connections_webhook_key(
+    name: str,
+    key: Annotated[
+        str,
+        typer.Option(
+            "--key",
+            envvar="XEROBRIDGE_WEBHOOK_KEY",
+            prompt="Webhook key",
+            hide_input=True,
+            help="The key from the app's Webhooks page in Xero.",
+        ),
+    ],
+) -> None:
+    """Set the key Xero signs this connection's webhooks with (stored encrypted)."""
+    connection_config.set_webhook_key(_store(), name, key)
+    out.print(f"webhook key saved for {name}")
+
+
+@connections_app.command("remove")
+def connections_remove(
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Forget a connection that no source uses."""
+    store = _store()
+    if not yes and not typer.confirm(f"Forget Xero connection {name}?"):
+        raise typer.Exit(1)
+    connection_config.remove(store, name)
+    out.print(f"removed connection {name}")
 
 
 # -- sources --------------------------------------------------------------------------------------
@@ -490,18 +554,23 @@ def _listen_address(raw: str) -> tuple[str, int]:
 @app.command("run")
 def run_command(
     listen: Annotated[
-        str, typer.Option(help="Where the web app listens (webhooks, OAuth callback).")
+        str,
+        typer.Option(
+            help="Where the web app listens (webhooks, OAuth callback); port 0 picks one."
+        ),
     ] = "127.0.0.1:8765",
 ) -> None:
     """Run the daemon: its web app for Xero's webhooks and the OAuth callback."""
-    import uvicorn
-
+    from xerobridge.serve import base_url, bind, serve
     from xerobridge.web import create_app
 
     host, port = _listen_address(listen)
     store = _store()
-    out.print(f"xerobridge listening on http://{host}:{port} (database {store.safe_url})")
-    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+    sock = bind(host, port)
+    # The first line says where it listens, so scripts (and tests) can read the real port.
+    sys.stdout.write(f"xerobridge listening on {base_url(host, sock)}\n")
+    sys.stdout.flush()
+    serve(create_app(store), sock)
 
 
 app.command("connect")(connect)

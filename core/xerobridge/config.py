@@ -26,3 +26,8 @@ def database_url() -> str:
                 return "postgresql+psycopg://" + url.removeprefix(prefix)
         return url
     return f"sqlite:///{home() / 'xerobridge.sqlite3'}"
+
+
+def public_url() -> str:
+    """Where people and Xero reach the daemon (`XEROBRIDGE_PUBLIC_URL`), for redirects."""
+    return os.environ.get("XEROBRIDGE_PUBLIC_URL", "http://127.0.0.1:8765").rstrip("/")

@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from xerobridge import encryption
-from xerobridge.models import ActionLog, Connection, Cursor, Job, Link, Setting, Source
+from xerobridge import connections, encryption
+from xerobridge.models import ActionLog, Cursor, Job, Link, Setting, Source
 from xerobridge.plugins import Plugins
 from xerobridge.settings import SourceSettings, to_text, validate_settings
 from xerobridge.store import Store
@@ -78,15 +78,7 @@ def add(
             raise UserError(
                 f"key prefix {prefix!r} is used by another source; choose one with --prefix"
             )
-        conn_id = None
-        if connection is not None:
-            conn = s.exec(select(Connection).where(Connection.name == connection)).first()
-            if conn is None:
-                raise UserError(
-                    f"no Xero connection named {connection!r}; "
-                    "connect one with `xerobridge connect`"
-                )
-            conn_id = conn.id
+        conn_id = connections.get(s, connection).id if connection is not None else None
         source = Source(
             name=name,
             plugin=plugin,

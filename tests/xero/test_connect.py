@@ -409,7 +409,6 @@ def test_the_command_prints_the_authorize_url_of_a_web_app(
     ("args", "expected"),
     [
         (["--client-credentials", "--client-id", CUSTOM_ID], "--client-id and --client-secret"),
-        (["--client-id", CUSTOM_ID, "--client-secret", "x"], "--redirect-uri is required"),
         (
             ["--client-credentials", "--client-id", CUSTOM_ID, "--client-secret", "wrong"],
             "(invalid_client)",
@@ -427,7 +426,7 @@ def test_the_command_prints_the_authorize_url_of_a_web_app(
             "cannot reach https://nowhere.test/api.xro/2.0/Organisation",
         ),
     ],
-    ids=["no-secret", "no-redirect", "bad-secret", "bad-api-url"],
+    ids=["no-secret", "bad-secret", "bad-api-url"],
 )
 def test_the_commands_mistakes_are_user_errors(
     cli_to_sandbox: CliRunner, store: Store, custom_app: str, args: list[str], expected: str
@@ -453,3 +452,19 @@ def test_the_request_report_counts_what_connecting_cost(
     assert report.exit_code == 0, report.output
     rows = json.loads(report.output)
     assert [(r["connection"], r["calls"]) for r in rows] == [("acme", 1)]
+
+
+def test_a_web_app_redirects_to_the_daemons_public_callback_by_default(
+    cli_to_sandbox: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --redirect-uri the consent comes back to XEROBRIDGE_PUBLIC_URL/xero/callback."""
+    monkeypatch.setenv("XEROBRIDGE_PUBLIC_URL", "https://sync.example.com/")
+    result = cli_to_sandbox.invoke(
+        cli.app,
+        ["connect", "--name", "books", "--client-id", DEFAULT_CLIENT_ID,
+         "--client-secret", DEFAULT_CLIENT_SECRET],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    url = next(line for line in result.output.splitlines() if "redirect_uri=" in line)
+    query = parse_qs(urlsplit(url).query)
+    assert query["redirect_uri"] == ["https://sync.example.com/xero/callback"]

@@ -12,7 +12,7 @@ from xerobridge.clock import FakeClock
 from xerobridge.models import ActionLog, ApiUsage, Connection, WriteAttempt
 from xerobridge.store import Store
 from xerobridge.types import NeedsPerson, RetryLater
-from xerobridge.xero.client import XeroClient, idempotency_key
+from xerobridge.xero.client import XeroClient, contact_problem, idempotency_key
 from xerobridge.xero.deeplinks import view_url
 from xerobridge.xero.sandbox import SandboxState
 
@@ -203,3 +203,18 @@ def test_the_client_slows_down_before_xero_refuses(
         run(client.get_json(connection_id, "Organisation"))
     assert sandbox.stats()["throttled_total"] == 0
     assert clock.now() - start >= timedelta(seconds=60)
+
+
+def test_a_document_naming_its_contact_without_an_id_is_never_sent(
+    client: XeroClient, store: Store, sandbox: SandboxState, connection_id: int
+) -> None:
+    """Xero would create a second contact for an unknown name: the client refuses first."""
+    invoice = {"Type": "ACCREC", "InvoiceNumber": "SHOP-1", "Contact": {"Name": "Renamed Ltd"}}
+    assert contact_problem("Invoice", invoice) == (
+        "Invoice SHOP-1: its Contact has no ContactID; push the contact first, refer to its id"
+    )
+    with pytest.raises(ValueError, match="SHOP-1"), store.transaction() as s:
+        client.prepare_write(s, connection_id, "Invoice", [invoice])
+    assert sandbox.records("Contacts") == []
+    assert contact_problem("Invoice", {**invoice, "Contact": {"ContactID": "abc"}}) is None
+    assert contact_problem("Contact", {"Name": "x"}) is None

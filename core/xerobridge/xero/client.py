@@ -82,6 +82,29 @@ class Retry:
         return min(self.cap, self.base * 2 ** (attempt - 1)) * (0.5 + 0.5 * self.rng.random())
 
 
+#: Documents that name a contact; Xero creates a new contact for an unknown Contact.Name.
+_WITH_CONTACT = frozenset({"Invoice", "CreditNote", "BankTransaction"})
+
+
+def contact_problem(kind: str, document: Mapping[str, Any]) -> str | None:
+    """Why a document must not be sent as it is: it names its contact without a ContactID.
+
+    Xero matches a Contact given only by Name, and creates a new one when the name is not
+    found exactly, so a renamed customer would silently become a second contact.
+    """
+    if kind not in _WITH_CONTACT:
+        return None
+    contact = document.get("Contact")
+    if isinstance(contact, Mapping) and contact.get("ContactID"):
+        return None
+    key = next(
+        (str(document[f]) for f in ("InvoiceNumber", "CreditNoteNumber", "Reference") if
+         document.get(f)),
+        "(no number)",
+    )  # fmt: skip
+    return f"{kind} {key}: its Contact has no ContactID; push the contact first, refer to its id"
+
+
 def idempotency_key(method: str, path: str, body: str) -> str:
     """The key for a write: a hash of exactly what is sent, so the same bytes get the same key."""
     return hashlib.sha256(f"{method} {path}\n{body}".encode()).hexdigest()
@@ -307,6 +330,9 @@ class XeroClient:
         if not 0 < len(documents) <= BATCH_SIZE:
             raise ValueError(f"a batch holds 1 to {BATCH_SIZE} documents, not {len(documents)}")
         res = resource(kind)
+        for document in documents:
+            if problem := contact_problem(res.kind, document):
+                raise ValueError(problem)  # the caller checks each document before batching
         body = json.dumps({res.plural: list(documents)}, sort_keys=True, separators=(",", ":"))
         path = res.plural
         attempt = WriteAttempt(

@@ -31,7 +31,7 @@ from sqlmodel import Session, col, select
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from xerobridge import usage
+from xerobridge import config, usage
 from xerobridge.clock import Clock
 from xerobridge.encryption import decrypt, encrypt
 from xerobridge.models import Connection, TokenGrant
@@ -561,11 +561,8 @@ def connect(
             "https://developer.xero.com/app/manage"
         )
     if not client_credentials and not redirect_uri:
-        raise UserError(
-            "--redirect-uri is required for a web app (or pass --client-credentials for a "
-            "custom connection): the daemon's callback URL as registered in the Xero app, "
-            "e.g. http://localhost:8765/xero/callback"
-        )
+        # The daemon's own callback, as people and Xero reach it.
+        redirect_uri = f"{config.public_url()}/xero/callback"
     store = store_factory()
     try:
         if client_credentials:

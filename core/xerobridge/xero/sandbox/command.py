@@ -9,30 +9,16 @@ control API under /_sandbox has no authentication.
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from typing import Annotated, Any
 
 import typer
 
+from xerobridge.serve import LOOPBACK_NAMES, bind, serve
+
 sandbox_app = typer.Typer(
     help="Local sandboxes of the APIs xerobridge talks to.", no_args_is_help=True
 )
-
-LOOPBACK_NAMES = {"0.0.0.0": "127.0.0.1", "::": "127.0.0.1", "": "127.0.0.1"}
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted connections inherit this (Linux): without it every keep-alive answer waits
-    # ~40 ms on Nagle and delayed ACKs, since the headers and the body are written apart.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
 
 
 def describe(app: Any, host: str, port: int) -> dict[str, Any]:
@@ -102,8 +88,6 @@ def xero(
     daily_limit: Annotated[int, typer.Option(help="Calls per tenant per day.")] = 5_000,
 ) -> None:
     """Serve a stateful Xero sandbox (Accounting API, identity, webhooks, control API)."""
-    import uvicorn
-
     from xerobridge.types import UserError
     from xerobridge.xero.sandbox.faults import parse_faults
 
@@ -113,8 +97,6 @@ def xero(
         raise UserError(f"--faults: {exc}") from exc
     if time_scale <= 0:
         raise UserError("--time-scale must be positive")
-    if not 0 <= port <= 65535:
-        raise UserError("--port must be from 0 to 65535")
     app = build_app(
         seed=seed,
         time_scale=time_scale,
@@ -122,16 +104,7 @@ def xero(
         webhook_url=webhook_url,
         daily_limit=daily_limit,
     )
-    try:
-        sock = _bind(host, port)
-    except OSError as exc:
-        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    bound_port = sock.getsockname()[1]
-    sys.stdout.write(json.dumps(describe(app, host, bound_port)) + "\n")
+    sock = bind(host, port)
+    sys.stdout.write(json.dumps(describe(app, host, sock.getsockname()[1])) + "\n")
     sys.stdout.flush()
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    try:
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
+    serve(app, sock)

@@ -1,0 +1,65 @@
+"""Configured Xero connections: listing them, their webhook key, removing one."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from xerobridge import encryption
+from xerobridge.models import (
+    ApiCall,
+    ApiUsage,
+    Connection,
+    MirrorCursor,
+    MirrorRecord,
+    Source,
+    TokenGrant,
+)
+from xerobridge.store import Store
+from xerobridge.types import UserError
+
+
+def get(session: Session, name: str) -> Connection:
+    """The connection called `name`, or a UserError listing those that exist."""
+    conn = session.exec(select(Connection).where(Connection.name == name)).first()
+    if conn is None:
+        names = ", ".join(session.exec(select(Connection.name).order_by(Connection.name)).all())
+        hint = f"connected: {names}" if names else "none yet"
+        raise UserError(
+            f"no Xero connection named {name!r} ({hint}); add one with `xerobridge connect`"
+        )
+    return conn
+
+
+def list_all(session: Session) -> list[Connection]:
+    """Every connection, by name."""
+    return list(session.exec(select(Connection).order_by(col(Connection.name))).all())
+
+
+def set_webhook_key(store: Store, name: str, key: str) -> None:
+    """Store the webhook signing key Xero shows on the app's Webhooks page (encrypted)."""
+    if not key.strip():
+        raise UserError("the webhook key is empty; copy it from the app's Webhooks page in Xero")
+    with store.transaction() as s:
+        conn = get(s, name)
+        conn.webhook_key = encryption.encrypt(key.strip())
+        s.add(conn)
+
+
+def remove(store: Store, name: str) -> None:
+    """Forget a connection that no source uses, with its mirror, counters and unused grant."""
+    with store.transaction() as s:
+        conn = get(s, name)
+        users = s.exec(select(Source.name).where(Source.connection_id == conn.id)).all()
+        if users:
+            raise UserError(
+                f"connection {name} is used by source(s) {', '.join(users)}; remove them first"
+            )
+        for table in (MirrorRecord, MirrorCursor, ApiUsage, ApiCall):
+            s.execute(sa.delete(table).where(table.connection_id == conn.id))
+        grant_id = conn.grant_id
+        s.delete(conn)
+        s.flush()
+        others = s.exec(select(Connection.id).where(Connection.grant_id == grant_id)).first()
+        if grant_id is not None and others is None:
+            s.execute(sa.delete(TokenGrant).where(TokenGrant.id == grant_id))
