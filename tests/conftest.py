@@ -11,11 +11,13 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
 
 from xerobridge.clock import FakeClock
 from xerobridge.models import TABLES
 from xerobridge.store import Store
-from xerobridge.xero.sandbox.testing import register_marker
+from xerobridge.xero.sandbox import SandboxState, create_app
+from xerobridge.xero.sandbox.testing import conformance_guard, register_marker
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -105,6 +107,19 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def clock() -> FakeClock:
     """The one clock a test moves by hand."""
     return FakeClock()
+
+
+@pytest.fixture
+def app(clock: FakeClock, request: pytest.FixtureRequest) -> Iterator[Starlette]:
+    """A Xero sandbox on the test's clock; a request that breaks Xero's spec fails the test."""
+    yield from conformance_guard(create_app(clock=clock), request)
+
+
+@pytest.fixture
+def sandbox(app: Starlette) -> SandboxState:
+    """The Xero sandbox's state, for seeding, faults and counts."""
+    state: SandboxState = app.state.sandbox
+    return state
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from xerobridge import usage
 from xerobridge.clock import FakeClock
 from xerobridge.models import Connection
 from xerobridge.ratelimit import Limits, RateLimiter
@@ -145,3 +146,22 @@ def test_four_processes_together_keep_the_limits(store_url: str) -> None:
     busiest = max(sum(1 for t in starts if s <= t < s + window) for s in starts)
     assert busiest <= 60
     assert starts[-1] - starts[0] >= 2 * window  # 180 calls at 60 a window take 2+ windows
+
+
+def test_the_daily_budget_is_kept_from_our_own_count(
+    store: Store, clock: FakeClock, connection_id: int
+) -> None:
+    """Once the day's counted calls reach the limit, no slot until the next UTC day."""
+    with store.transaction() as s:
+        conn = s.get(Connection, connection_id)
+        assert conn is not None
+        conn.daily_limit = 3
+        s.add(conn)
+        for _ in range(3):
+            usage.count_call(s, connection_id, clock.now().date(), status=200,
+                             dialect=store.dialect)  # fmt: skip
+    limiter = RateLimiter(store)
+    refused, wait = limiter.try_acquire(connection_id, "w")
+    assert refused is None and wait == pytest.approx(86400)  # the FakeClock starts at midnight
+    clock.advance(wait)
+    assert limiter.try_acquire(connection_id, "w")[0] is not None

@@ -4,20 +4,21 @@ Before each call a worker takes a slot for the connection: a row in `api_call`, 
 transaction that holds the connection's row lock (FOR UPDATE on PostgreSQL; SQLite's write lock
 does the same), so that no two processes can both see room for one more call. A slot is refused
 while 5 calls are in flight, while 60 have started in the last minute, or while the connection
-is parked (a 429 said to wait, or the day's budget is spent). A slot whose holder died expires.
+is parked (a 429 said to wait), or while the day's calls counted in `api_usage` reach the
+connection's daily limit. A slot whose holder died expires.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 
 from xerobridge.clock import Clock
-from xerobridge.models import ApiCall, Connection
+from xerobridge.models import ApiCall, ApiUsage, Connection
 from xerobridge.store import Store
 
 log = logging.getLogger(__name__)
@@ -58,12 +59,24 @@ class RateLimiter:
         now = self.clock.now()
         lim = self.limits
         with self.store.transaction() as s:
-            lock = select(Connection.parked_until).where(Connection.id == connection_id)
+            lock = select(Connection.parked_until, Connection.daily_limit).where(
+                Connection.id == connection_id
+            )
             if not self.store.is_sqlite:
                 lock = lock.with_for_update()
-            parked_until = s.exec(lock).first()
+            row = s.exec(lock).first()
+            parked_until, daily_limit = row if row is not None else (None, 0)
             if parked_until is not None and parked_until > now:
                 return None, (parked_until - now).total_seconds()
+            spent = s.exec(
+                select(ApiUsage.calls).where(
+                    ApiUsage.connection_id == connection_id, ApiUsage.day == now.date()
+                )
+            ).first()
+            if daily_limit and spent is not None and spent >= daily_limit:
+                # The day's budget is spent by our own count: wait for the next UTC day.
+                tomorrow = datetime.combine(now.date() + timedelta(days=1), time(), tzinfo=UTC)
+                return None, (tomorrow - now).total_seconds()
             recent = s.exec(
                 select(ApiCall.started_at, ApiCall.finished_at, ApiCall.expires_at)
                 .where(
@@ -110,9 +123,7 @@ class RateLimiter:
                 sa.delete(ApiCall).where(
                     ApiCall.connection_id == slot.connection_id,
                     col(ApiCall.started_at) < now - 2 * self.limits.window,
-                    sa.or_(
-                        col(ApiCall.finished_at).is_not(None), col(ApiCall.expires_at) < now
-                    ),
+                    sa.or_(col(ApiCall.finished_at).is_not(None), col(ApiCall.expires_at) < now),
                 )
             )
 

@@ -13,25 +13,11 @@ from xerobridge.clock import FakeClock
 from xerobridge.models import Connection
 from xerobridge.store import Store
 from xerobridge.xero.client import Retry, XeroClient
-from xerobridge.xero.sandbox import SandboxState, create_app
-from xerobridge.xero.sandbox.testing import conformance_guard
+from xerobridge.xero.sandbox import SandboxState
 
 from client_helpers import SandboxTokens
 
 API_URL = "https://api.xero.com/api.xro/2.0"
-
-
-@pytest.fixture
-def app(clock: FakeClock, request: pytest.FixtureRequest) -> Iterator[Starlette]:
-    """A fresh sandbox organisation on the test's clock. Non-conforming requests fail the test."""
-    yield from conformance_guard(create_app(clock=clock), request)
-
-
-@pytest.fixture
-def sandbox(app: Starlette) -> SandboxState:
-    """The sandbox's state, for seeding, faults and counts."""
-    state: SandboxState = app.state.sandbox
-    return state
 
 
 @pytest.fixture
