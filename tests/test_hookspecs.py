@@ -23,6 +23,7 @@ def test_the_hooks_are_the_designed_set() -> None:
         "map_record",
         "to_xero",
         "on_xero_update",
+        "register_commands",
     }
 
 

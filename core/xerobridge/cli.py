@@ -580,10 +580,23 @@ from xerobridge.xero.sandbox.command import sandbox_app  # noqa: E402
 app.add_typer(sandbox_app, name="sandbox")
 
 
+def add_plugin_commands() -> None:
+    """Let each loaded plugin add its commands; a failing one is reported, not fatal."""
+    loaded = plugin_loading.load_plugins()
+    for info in loaded:
+        if info.status != "ok" or "register_commands" not in info.hooks:
+            continue
+        try:
+            loaded.call(info.name, "register_commands", cli=app, sandbox=sandbox_app)
+        except Exception as exc:  # a plugin's bug must not take the command line down
+            log.error("plugin %s could not add its commands: %s", info.name, exc)
+
+
 def main() -> None:
     """Run the CLI: user errors become one line on stderr and exit status 2."""
     # Commands report what matters themselves (a failed plugin shows in `plugins`).
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    add_plugin_commands()
     try:
         result = app(standalone_mode=False)
     except UserError as exc:

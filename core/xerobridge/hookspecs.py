@@ -8,6 +8,7 @@ awaits what is awaitable. Plugins return values; the core does all I/O against X
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
 
 import pluggy
 
@@ -127,6 +128,21 @@ def on_xero_update(ctx: SourceContext, event: XeroEvent) -> list[SourceWrite] | 
 
     Returns:
         The :class:`SourceWrite` list to make, or None for nothing.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_commands(cli: Any, sandbox: Any) -> None:
+    """Add the plugin's commands to the command line.
+
+    Args:
+        cli: the root `typer.Typer`; add a group named after the plugin (`xerobridge magento`).
+        sandbox: the `xerobridge sandbox` group; add a command serving the plugin's sandbox.
+
+    Returns:
+        Nothing; the plugin calls `add_typer` / `command` on the groups it was given.
 
     .. versionadded:: 0.1
     """
