@@ -172,8 +172,13 @@ class Queue:
         limit: int = 50,
         connection_id: int | None = None,
         kinds: Sequence[str] | None = None,
+        one_stream: bool = False,
     ) -> list[Job]:
-        """Take up to `limit` due jobs under a lease: queued ones and those whose lease ran out."""
+        """Take up to `limit` due jobs under a lease: queued ones and those whose lease ran out.
+
+        With `one_stream`, only jobs of the first due job's source, stream and connection are
+        taken, so that a batch becomes as few write calls as its documents allow.
+        """
         now = self.clock.now()
         other = sa.orm.aliased(Job)
         busy = (
@@ -206,7 +211,12 @@ class Queue:
             picked: list[Job] = []
             records: set[tuple[int, str, str, str]] = set()
             dead: list[Job] = []
+            first: tuple[int, str, int | None] | None = None
             for job in s.exec(query):
+                group = (job.source_id, job.stream, job.connection_id)
+                if one_stream and first is not None and group != first:
+                    continue
+                first = first or group
                 rec = (job.source_id, job.kind, job.stream, job.record_key)
                 if rec in records:
                     continue  # the older job of this record goes first

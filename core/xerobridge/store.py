@@ -88,9 +88,7 @@ class Store:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except OperationalError as exc:
-            raise UserError(
-                f"cannot open the database {self.safe_url}: {_one_line(exc)}"
-            ) from None
+            raise UserError(f"cannot open the database {self.safe_url}: {_one_line(exc)}") from None
 
     @property
     def safe_url(self) -> str:

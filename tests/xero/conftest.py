@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from xero_auth_helpers import store_connection
 
 from xerobridge.clock import FakeClock
 from xerobridge.store import Store
 from xerobridge.xero.sandbox import SandboxState
+
+from xero_auth_helpers import store_connection
 
 
 @pytest.fixture

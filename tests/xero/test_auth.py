@@ -20,7 +20,6 @@ import sqlalchemy as sa
 import uvicorn
 from sqlmodel import select
 from starlette.applications import Starlette
-from xero_auth_helpers import asgi_client, run, store_connection
 
 from xerobridge.clock import FakeClock, utcnow
 from xerobridge.models import ActionLog, Connection, TokenGrant
@@ -29,6 +28,8 @@ from xerobridge.types import NeedsPerson, RetryLater
 from xerobridge.xero.auth import DEFAULT_API_URL, LEASE, TokenManager, load_tokens
 from xerobridge.xero.sandbox import SandboxState, create_app
 from xerobridge.xero.sandbox.state import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+from xero_auth_helpers import asgi_client, run, store_connection
 
 WORKER = Path(__file__).with_name("refresh_worker.py")
 

@@ -13,7 +13,6 @@ from sqlmodel import select
 from starlette.applications import Starlette
 from starlette.routing import Route
 from typer.testing import CliRunner
-from xero_auth_helpers import asgi_client, run
 
 from xerobridge import cli
 from xerobridge.clock import FakeClock
@@ -35,6 +34,8 @@ from xerobridge.xero.sandbox.state import (
     DEFAULT_CLIENT_SECRET,
     DEFAULT_REDIRECT_URI,
 )
+
+from xero_auth_helpers import asgi_client, run
 
 CUSTOM_ID, CUSTOM_SECRET = "CUSTOMAPPID", "custom-secret"
 XERO_HOSTS = {"api.xero.com", "identity.xero.com", "login.xero.com"}

@@ -131,6 +131,15 @@ class XeroClient:
         self.limiter = limiter or RateLimiter(store, clock=self.clock)
         self.worker_id = worker_id
         self.retry = retry or Retry()
+        # What this client spent, for summaries and benchmarks (the store has the daily totals).
+        self.read_calls = 0
+        self.write_calls = 0
+        self.rate_limited = 0
+
+    @property
+    def calls(self) -> int:
+        """HTTP requests made so far by this client (retries included)."""
+        return self.read_calls + self.write_calls
 
     # -- the call ---------------------------------------------------------------------------------
 
@@ -161,6 +170,10 @@ class XeroClient:
             attempt += 1
             token = await self.tokens.access_token(connection_id)
             slot = await self.limiter.acquire(connection_id, self.worker_id)
+            if method == "GET":
+                self.read_calls += 1
+            else:
+                self.write_calls += 1
             try:
                 response = await self.http.request(
                     method,
@@ -180,6 +193,7 @@ class XeroClient:
             self._finish(slot, response)
             status = response.status_code
             if status == 429:
+                self.rate_limited += 1
                 wait, hand_back = self._on_429(conn, response)
                 if hand_back or attempt >= self.retry.attempts:
                     raise RetryLater(
@@ -333,8 +347,10 @@ class XeroClient:
         for document in documents:
             if problem := contact_problem(res.kind, document):
                 raise ValueError(problem)  # the caller checks each document before batching
-        body = json.dumps({res.plural: list(documents)}, sort_keys=True, separators=(",", ":"))
         path = res.plural
+        if res.kind == "Allocation":
+            documents, path, method = _allocation_request(documents)
+        body = json.dumps({res.plural: list(documents)}, sort_keys=True, separators=(",", ":"))
         attempt = WriteAttempt(
             connection_id=connection_id,
             xero_type=res.kind,
@@ -401,6 +417,21 @@ class XeroClient:
                     )
                 )  # fmt: skip
         return results
+
+
+def _allocation_request(
+    documents: Sequence[Mapping[str, Any]],
+) -> tuple[list[dict[str, Any]], str, str]:
+    """An allocation goes to its credit note's own path; the key fields stay on our side."""
+    if len(documents) != 1:
+        raise ValueError("allocations are written one at a time")
+    document = dict(documents[0])
+    credit_note = document.pop("CreditNote", None) or {}
+    document.pop("CreditNoteNumber", None)
+    credit_note_id = credit_note.get("CreditNoteID")
+    if not credit_note_id:
+        raise ValueError("an Allocation needs CreditNote.CreditNoteID")
+    return [document], f"CreditNotes/{credit_note_id}/Allocations", "PUT"
 
 
 def _element_results(

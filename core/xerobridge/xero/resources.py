@@ -30,6 +30,8 @@ RESOURCES: dict[str, Resource] = {
             "BankTransaction", "BankTransactions", "BankTransactionID", paged=True, unitdp=True
         ),
         Resource("Account", "Accounts", "AccountID", summarize_errors=False),
+        # Written one credit note at a time, to CreditNotes/{CreditNoteID}/Allocations.
+        Resource("Allocation", "Allocations", "AllocationID"),
         Resource("TaxRate", "TaxRates", "TaxType", summarize_errors=False),
         Resource(
             "TrackingCategory", "TrackingCategories", "TrackingCategoryID", summarize_errors=False

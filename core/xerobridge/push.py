@@ -1,0 +1,562 @@
+"""Pushing a claimed batch of changes to Xero, each job settled on its own.
+
+For each job: `map_record` says which Xero object the record is and what it needs first; what
+it needs is linked already, or queued ahead of it (the job waits, it never fails for ordering);
+`to_xero` builds the documents; a document whose hash equals the last pushed one is skipped
+with no call. The rest are written in batches of up to 50 per document type: the links are
+marked in flight with the stored attempt in one transaction before the write, and each element
+of Xero's answer settles its own link or fails its own job. A record may need several rounds
+(a credit note, then its allocation): `to_xero` is asked again with the new links until it
+returns nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, select
+
+from xerobridge import crashpoints, synclog
+from xerobridge import links as linkstore
+from xerobridge.clock import Clock
+from xerobridge.context import Runtimes, SourceRuntime
+from xerobridge.intake import read_records
+from xerobridge.models import ActionLog, Job, Link
+from xerobridge.plugins import Plugins
+from xerobridge.queue import Queue
+from xerobridge.recovery import Recovery
+from xerobridge.types import (
+    Change,
+    NeedsPerson,
+    Permanent,
+    Resolution,
+    RetryLater,
+    XeroDocument,
+)
+from xerobridge.xero.client import BATCH_SIZE, ElementResult, XeroClient, contact_problem
+from xerobridge.xero.deeplinks import view_url
+from xerobridge.xero.mirror import Mirror
+from xerobridge.xero.resources import resource
+
+log = logging.getLogger(__name__)
+
+ROUNDS = 4
+#: How long a job waits for a record it depends on before it is tried again.
+DEPENDENCY_WAIT = 1.0
+#: Xero's words when a create collides with an object that already holds the natural key.
+_UNIQUE_HINTS = ("already", "must be unique", "unique")
+
+
+class HoldBack(Exception):
+    """The job must wait (for a dependency) without spending an attempt."""
+
+    def __init__(self, reason: str, delay: float = DEPENDENCY_WAIT) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+@dataclass
+class Work:
+    """One job on its way through the batch."""
+
+    job: Job
+    runtime: SourceRuntime
+    change: Change
+    resolution: Resolution
+    links: dict[tuple[str, str, str], str]
+    started: float
+    docs: list[XeroDocument] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)  # created | updated per written document
+    xero: list[tuple[str, str]] = field(default_factory=list)  # (kind, id) of main documents
+    calls: int = 0
+    error: Exception | None = None
+
+
+@dataclass
+class BatchStats:
+    """What a batch did, for the worker's summary."""
+
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    held: int = 0
+    waiting: int = 0
+    retry: int = 0
+    #: (source id, stream, outcome) per job: created, updated, skipped, failed, held, retry
+    outcomes: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+class Pusher:
+    """Pushes batches of claimed push jobs of one connection."""
+
+    def __init__(
+        self,
+        *,
+        queue: Queue,
+        plugins: Plugins,
+        runtimes: Runtimes,
+        client: XeroClient,
+        recovery: Recovery,
+        clock: Clock,
+        worker_id: str,
+        mirror: Mirror | None = None,
+    ) -> None:
+        self.mirror = mirror
+        self.queue = queue
+        self.store = queue.store
+        self.plugins = plugins
+        self.runtimes = runtimes
+        self.client = client
+        self.recovery = recovery
+        self.clock = clock
+        self.worker_id = worker_id
+
+    async def push(self, jobs: list[Job]) -> BatchStats:
+        """Take a batch from claimed to settled; every job ends completed, failed or released."""
+        stats = BatchStats()
+        works: list[Work] = []
+        try:
+            await self._recover_own(jobs)
+        except (RetryLater, NeedsPerson) as exc:
+            # Unsettled writes must be settled before anything else of these records moves.
+            for job in jobs:
+                self._fail(job, None, exc, stats)
+            return stats
+        for job in jobs:
+            try:
+                work = await self._prepare(job)
+            except HoldBack as wait:
+                self.queue.release(self.worker_id, [job.id], delay=wait.delay)  # type: ignore[list-item]
+                stats.waiting += 1
+                continue
+            except Exception as exc:
+                self._fail(job, None, exc, stats)
+                continue
+            if work.resolution.action == "skip":
+                self._complete(work, "skipped", work.resolution.reason or "nothing to do", stats)
+                continue
+            works.append(work)
+        for _ in range(ROUNDS):
+            pending = self._to_write(works)
+            if not pending:
+                break
+            await self._write(pending)
+            self._rebuild(works)
+        for work in works:
+            if work.error is not None:
+                self._fail(work.job, work, work.error, stats)
+            elif work.actions:
+                action = "created" if "created" in work.actions else "updated"
+                self._complete(work, action, "OK", stats)
+            else:
+                self._complete(work, "skipped", "unchanged since the last push", stats)
+        return stats
+
+    # -- before the write -------------------------------------------------------------------------
+
+    async def _recover_own(self, jobs: list[Job]) -> None:
+        """A re-claimed job may carry a write that was never settled: settle it first."""
+        records = defaultdict(list)
+        for job in jobs:
+            records[job.source_id].append((job.stream, job.record_key))
+        stale: dict[int, list[int]] = defaultdict(list)
+        with self.store.transaction() as s:
+            for source_id, keys in records.items():
+                for link in linkstore.of_records(s, source_id, keys).values():
+                    if link.in_flight_at is not None:
+                        runtime = self.runtimes.get(source_id)
+                        conn_id = runtime.source.connection_id
+                        assert conn_id is not None and link.id is not None
+                        stale[conn_id].append(link.id)
+        for conn_id, link_ids in stale.items():
+            await self.recovery.resolve(conn_id, link_ids)
+
+    async def _prepare(self, job: Job) -> Work:
+        runtime = self.runtimes.get(job.source_id)
+        payload = job.payload or {}
+        updated = payload.get("updated_at")
+        change = Change(
+            stream=job.stream,
+            key=job.record_key,
+            data=payload.get("data") or {},
+            op="delete" if job.op == "delete" else "upsert",
+            updated_at=_when(updated),
+        )
+        work = Work(job, runtime, change, Resolution.create(), {}, time.perf_counter())
+        chosen = payload.get("chosen")  # a person's decision from `xerobridge map`
+        if chosen == "create":
+            work.resolution = Resolution.create()
+        elif chosen:
+            self._link(runtime, change, chosen, method="chosen")
+            work.resolution = Resolution.link(chosen)
+        else:
+            work.resolution = await self.plugins.acall(
+                runtime.source.plugin, "map_record", ctx=runtime.ctx, change=change
+            )
+        resolution = work.resolution
+        if resolution.action == "choose":
+            raise NeedsPerson(resolution.reason, candidates=resolution.candidates)
+        if resolution.action == "skip":
+            return work
+        if resolution.action == "link" and resolution.xero_id:
+            self._link(runtime, change, resolution.xero_id, method="matched")
+        await self._dependencies(work)
+        work.links.update(self._own_links(runtime, change))
+        work.docs = await self._documents(work)
+        return work
+
+    def _link(self, runtime: SourceRuntime, change: Change, xero_id: str, *, method: str) -> None:
+        stream = runtime.spec.stream(change.stream)
+        with self.store.transaction() as s:
+            existing = linkstore.get(s, runtime.id, change.stream, change.key)
+            if existing is not None and existing.xero_id == xero_id:
+                return
+            linkstore.set_link(
+                s,
+                source_id=runtime.id,
+                key=(change.stream, change.key, "main"),
+                xero_type=stream.xero_object,
+                xero_id=xero_id,
+                method=method,
+                now=self.clock.now(),
+            )
+
+    async def _dependencies(self, work: Work) -> None:
+        """Every record this one needs is in Xero; if not, queue it ahead and wait."""
+        runtime = work.runtime
+        needs = work.resolution.needs
+        if not needs:
+            return
+        with self.store.transaction() as s:
+            found = linkstore.of_records(s, runtime.id, [(d.stream, d.key) for d in needs])
+            waiting_jobs = {
+                (j.stream, j.record_key, j.state, j.last_error)
+                for j in s.exec(
+                    select(Job).where(
+                        Job.source_id == runtime.id,
+                        Job.kind == "push",
+                        col(Job.record_key).in_([d.key for d in needs]),
+                    )
+                ).all()
+            }
+        missing: dict[str, list[str]] = defaultdict(list)
+        unresolved = []
+        for dep in needs:
+            link = found.get((dep.stream, dep.key, dep.role))
+            if link is not None and link.xero_id and link.in_flight_at is None:
+                work.links[(dep.stream, dep.key, dep.role)] = link.xero_id
+                continue
+            if link is not None and link.in_flight_at is not None:
+                unresolved.append(f"{dep.stream} {dep.key}")
+                continue
+            dead = [e for st, k, state, e in waiting_jobs if (st, k) == (dep.stream, dep.key)
+                    and state == "dead"]  # fmt: skip
+            if dead:
+                raise Permanent(
+                    f"{work.change.stream} {work.change.key} needs {dep.stream} {dep.key}, "
+                    f"which failed: {dead[0]}"
+                )
+            queued = any((st, k) == (dep.stream, dep.key) for st, k, _s, _e in waiting_jobs)
+            if not queued:
+                missing[dep.stream].append(dep.key)
+            unresolved.append(f"{dep.stream} {dep.key}")
+        for stream_name, keys in missing.items():
+            stream = runtime.spec.stream(stream_name)
+            _queued, gone = await read_records(
+                runtime, stream, keys, plugins=self.plugins, queue=self.queue, priority_boost=50
+            )
+            if gone:
+                raise Permanent(
+                    f"{work.change.stream} {work.change.key} needs {stream_name} "
+                    f"{', '.join(gone)}, which the source no longer has"
+                )
+        if unresolved:
+            raise HoldBack("waiting for " + ", ".join(unresolved))
+
+    def _own_links(self, runtime: SourceRuntime, change: Change) -> dict[tuple[str, str, str], str]:
+        with self.store.transaction() as s:
+            own = linkstore.of_records(s, runtime.id, [(change.stream, change.key)])
+        return {key: link.xero_id for key, link in own.items() if link.xero_id}
+
+    async def _documents(self, work: Work) -> list[XeroDocument]:
+        runtime = work.runtime
+        docs = await self.plugins.acall(
+            runtime.source.plugin,
+            "to_xero",
+            ctx=runtime.ctx,
+            change=work.change,
+            links=dict(work.links),
+        )
+        docs = list(docs or [])
+        for doc in docs:
+            if not isinstance(doc, XeroDocument):
+                raise TypeError(f"to_xero returned {type(doc).__name__}, not a XeroDocument")
+            if problem := contact_problem(doc.kind, doc.body):
+                raise Permanent(f"{work.change.stream} {work.change.key}: {problem}")
+        return docs
+
+    # -- the write --------------------------------------------------------------------------------
+
+    def _to_write(self, works: list[Work]) -> list[tuple[Work, XeroDocument, dict[str, Any], str]]:
+        """The documents that differ from what was last pushed, with their final bodies."""
+        pending = []
+        with self.store.transaction() as s:
+            for work in works:
+                if work.error is not None:
+                    continue
+                own = linkstore.of_records(
+                    s, work.runtime.id, [(work.change.stream, work.change.key)]
+                )
+                for doc in work.docs:
+                    link = own.get((work.change.stream, work.change.key, doc.role))
+                    body = dict(doc.body)
+                    # The hash is of what the plugin made, before the id is added for updates.
+                    body_hash = linkstore.payload_hash(body)
+                    id_field = resource(doc.kind).id_field
+                    if link is not None and link.xero_id and doc.kind != "Allocation":
+                        body.setdefault(id_field, link.xero_id)
+                    if link is not None and link.xero_id and link.pushed_hash == body_hash:
+                        continue
+                    if link is not None and link.xero_id and doc.kind == "Allocation":
+                        continue  # an allocation, once made, is not made again
+                    pending.append((work, doc, body, body_hash))
+        return pending
+
+    async def _write(self, pending: list[tuple[Work, XeroDocument, dict[str, Any], str]]) -> None:
+        groups: dict[tuple[int, str], list[tuple[Work, XeroDocument, dict[str, Any], str]]]
+        groups = defaultdict(list)
+        for item in pending:
+            conn_id = item[0].runtime.source.connection_id
+            if conn_id is None:
+                item[0].error = NeedsPerson(
+                    f"source {item[0].runtime.source.name} has no Xero connection: "
+                    "set one with `xerobridge sources add ... --connection`"
+                )
+                continue
+            groups[(conn_id, item[1].kind)].append(item)
+        for (conn_id, kind), items in groups.items():
+            size = 1 if kind == "Allocation" else BATCH_SIZE
+            for start in range(0, len(items), size):
+                await self._write_chunk(conn_id, kind, items[start : start + size])
+
+    async def _write_chunk(
+        self,
+        conn_id: int,
+        kind: str,
+        chunk: list[tuple[Work, XeroDocument, dict[str, Any], str]],
+    ) -> None:
+        now = self.clock.now()
+        with self.store.transaction() as s:
+            attempt = self.client.prepare_write(
+                s, conn_id, kind, [body for _w, _d, body, _h in chunk]
+            )
+            assert attempt.id is not None
+            for work, doc, _body, body_hash in chunk:
+                linkstore.mark_in_flight(
+                    s,
+                    source_id=work.runtime.id,
+                    key=(work.change.stream, work.change.key, doc.role),
+                    xero_type=doc.kind,
+                    natural_key=doc.natural_key,
+                    body_hash=body_hash,
+                    attempt_id=attempt.id,
+                    now=now,
+                )
+        crashpoints.reached("before_write")
+        try:
+            results = await self.client.send_write(attempt)
+        except RetryLater as exc:
+            # The answer is unknown: the links stay in flight and the resend settles them.
+            for work, *_ in chunk:
+                work.error = work.error or exc
+            return
+        except NeedsPerson as exc:
+            for work, *_ in chunk:
+                work.error = work.error or exc
+            return
+        crashpoints.reached("after_commit")
+        collisions: list[tuple[Work, XeroDocument, dict[str, Any], str]] = []
+        remembered: list[Any] = []
+        with self.store.transaction() as s:
+            for (work, doc, body, body_hash), result in zip(chunk, results, strict=True):
+                work.calls += 1
+                link = linkstore.get(
+                    s, work.runtime.id, work.change.stream, work.change.key, doc.role
+                )
+                assert link is not None
+                if result.ok and result.xero_id:
+                    created = link.xero_id is None
+                    method = "created" if created else "matched"
+                    linkstore.settle(
+                        link, xero_id=result.xero_id, body_hash=body_hash, method=method, now=now
+                    )
+                    s.add(link)
+                    work.actions.append("created" if created else "updated")
+                    work.links[(work.change.stream, work.change.key, doc.role)] = result.xero_id
+                    if doc.role == "main":
+                        work.xero.append((doc.kind, result.xero_id))
+                    if self.mirror is not None and doc.kind in ("Contact", "Item"):
+                        remembered.append(result.record)
+                    continue
+                linkstore.clear_in_flight(link, now)
+                s.add(link)
+                if link.xero_id is None and _collision(result, doc):
+                    collisions.append((work, doc, body, body_hash))
+                    continue
+                work.error = Permanent(
+                    f"{work.change.stream} {work.change.key}: Xero refused the {doc.kind} "
+                    f"{doc.natural_key}: {result.message}"
+                )
+        crashpoints.reached("after_link")
+        if remembered and self.mirror is not None:
+            # Later records of this pass match against what we just made, at no API cost.
+            self.mirror.remember(conn_id, kind, remembered)
+        if collisions:
+            await self._adopt(conn_id, kind, collisions)
+
+    async def _adopt(
+        self,
+        conn_id: int,
+        kind: str,
+        collisions: list[tuple[Work, XeroDocument, dict[str, Any], str]],
+    ) -> None:
+        """A create refused because the key exists: it is ours from an earlier, lost answer."""
+        now = self.clock.now()
+        with self.store.transaction() as s:
+            ids = []
+            for work, doc, _body, body_hash in collisions:
+                link = linkstore.get(
+                    s, work.runtime.id, work.change.stream, work.change.key, doc.role
+                )
+                assert link is not None and link.id is not None
+                link.in_flight_at, link.in_flight_hash = now - timedelta(days=1), body_hash
+                link.attempt_id = None
+                s.add(link)
+                ids.append(link.id)
+        await self.recovery.sweep(conn_id, self._links(ids))
+        with self.store.transaction() as s:
+            for work, doc, _body, _h in collisions:
+                link = linkstore.get(
+                    s, work.runtime.id, work.change.stream, work.change.key, doc.role
+                )
+                if link is not None and link.xero_id:
+                    link.pushed_hash = ""  # found ours: push our data onto it in the next round
+                    s.add(link)
+                    work.links[(work.change.stream, work.change.key, doc.role)] = link.xero_id
+                else:
+                    work.error = Permanent(
+                        f"{work.change.stream} {work.change.key}: Xero says {doc.kind} "
+                        f"{doc.natural_key} exists but it cannot be found by its key; a person "
+                        "must link it with `xerobridge map`"
+                    )
+
+    def _links(self, ids: list[int]) -> list[Link]:
+        with self.store.transaction() as s:
+            return list(s.exec(select(Link).where(col(Link.id).in_(ids))).all())
+
+    def _rebuild(self, works: list[Work]) -> None:
+        """Ask to_xero again, with the new links, for the jobs that wrote something."""
+        for work in works:
+            if work.error is None and work.calls:
+                work.links.update(self._own_links(work.runtime, work.change))
+
+    # -- after ------------------------------------------------------------------------------------
+
+    def _complete(self, work: Work, action: str, message: str, stats: BatchStats) -> None:
+        setattr(stats, action, getattr(stats, action) + 1)
+        stats.outcomes.append((work.runtime.id, work.change.stream, action))
+        if work.xero:
+            kind, xero_id = work.xero[0]
+        else:
+            kind = work.runtime.spec.stream(work.change.stream).xero_object
+            xero_id = work.links.get((work.change.stream, work.change.key, "main"), "")
+        conn = work.runtime.connection
+        with self.store.transaction() as s:
+            synclog.write(
+                s,
+                at=self.clock.now(),
+                source_id=work.runtime.id,
+                stream=work.change.stream,
+                record_key=work.change.key,
+                action=action,
+                status="success",
+                message=message,
+                xero_type=kind,
+                xero_id=xero_id or "",
+                xero_url=view_url(conn.short_code if conn else "", kind, xero_id or ""),
+                api_calls=work.calls,
+                duration_ms=int((time.perf_counter() - work.started) * 1000),
+                job_id=work.job.id,
+            )
+            self.queue.complete(self.worker_id, [work.job.id], session=s)  # type: ignore[list-item]
+
+    def _fail(self, job: Job, work: Work | None, exc: Exception, stats: BatchStats) -> None:
+        message = str(exc) or type(exc).__name__
+        if not isinstance(exc, (RetryLater, NeedsPerson, Permanent)):
+            log.exception("%s %s: unexpected error", job.stream, job.record_key, exc_info=exc)
+            message = f"{job.stream} {job.record_key}: {type(exc).__name__}: {exc}"
+        with self.store.transaction() as s:
+            state = self.queue.fail(
+                self.worker_id,
+                job.id,  # type: ignore[arg-type]
+                message,
+                retry_after=exc.retry_after if isinstance(exc, RetryLater) else None,
+                permanent=isinstance(exc, Permanent)
+                or not isinstance(exc, (RetryLater, NeedsPerson)),
+                needs_person=isinstance(exc, NeedsPerson),
+                session=s,
+            )
+            if isinstance(exc, NeedsPerson) and exc.candidates:
+                fresh = s.get(Job, job.id)
+                if fresh is not None:
+                    fresh.payload = {**(fresh.payload or {}), "candidates": [
+                        {"xero_id": c.xero_id, "label": c.label, "reason": c.reason}
+                        for c in exc.candidates
+                    ]}  # fmt: skip
+                    s.add(fresh)
+            if state in ("dead", "held"):
+                s.add(ActionLog(
+                    at=self.clock.now(), source_id=job.source_id,
+                    level="action" if state == "held" else "error",
+                    message=message, stream=job.stream, record_key=job.record_key,
+                ))  # fmt: skip
+                synclog.write(
+                    s,
+                    at=self.clock.now(),
+                    source_id=job.source_id,
+                    stream=job.stream,
+                    record_key=job.record_key,
+                    action="failed",
+                    status="error",
+                    message=message,
+                    api_calls=work.calls if work else 0,
+                    job_id=job.id,
+                )
+        outcome = {"held": "held", "dead": "failed"}.get(state, "retry")
+        setattr(stats, outcome, getattr(stats, outcome, 0) + 1)
+        stats.outcomes.append((job.source_id, job.stream, outcome))
+
+
+def _collision(result: ElementResult, doc: XeroDocument) -> bool:
+    """Whether Xero refused a create because our natural key is taken (by an earlier write
+    whose answer we lost), as opposed to another rule such as a duplicate contact name."""
+    text = result.message.lower()
+    if not any(hint in text for hint in _UNIQUE_HINTS):
+        return False
+    # Invoice and credit-note numbers are refused without naming the number.
+    return doc.natural_key.lower() in text or "# must be unique" in text
+
+
+def _when(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None

@@ -1,0 +1,219 @@
+"""A worker: claims jobs under a lease it keeps alive by heartbeat, and runs them.
+
+Fetch jobs read a source into the queue; push jobs go to Xero in batches of one connection.
+While a worker waits (on a rate limit, on Xero) its heartbeat keeps running, so its leases
+hold; when it dies they run out and other workers take its jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from xerobridge import crashpoints, synclog
+from xerobridge.clock import Clock
+from xerobridge.context import Runtimes
+from xerobridge.intake import read_records, read_stream
+from xerobridge.models import Job
+from xerobridge.plugins import Plugins
+from xerobridge.push import BatchStats, Pusher
+from xerobridge.queue import Queue
+from xerobridge.recovery import Recovery
+from xerobridge.types import NeedsPerson, Permanent, RetryLater
+from xerobridge.xero.client import XeroClient
+from xerobridge.xero.mirror import Mirror
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StreamCounts:
+    """Per stream: records read from the source, and what became of them."""
+
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    held: int = 0
+
+
+@dataclass
+class Progress:
+    """What a worker has done so far (read by progress bars and summaries)."""
+
+    streams: dict[tuple[str, str], StreamCounts] = field(
+        default_factory=lambda: defaultdict(StreamCounts)
+    )
+
+    def counts(self, source: str, stream: str) -> StreamCounts:
+        """The counts of one stream of one source."""
+        return self.streams[(source, stream)]
+
+
+class Worker:
+    """Runs jobs for every source and connection of an installation."""
+
+    def __init__(
+        self,
+        *,
+        queue: Queue,
+        plugins: Plugins,
+        runtimes: Runtimes,
+        client: XeroClient,
+        mirror: Mirror,
+        clock: Clock,
+        worker_id: str,
+        batch: int = 50,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.queue = queue
+        self.store = queue.store
+        self.plugins = plugins
+        self.runtimes = runtimes
+        self.client = client
+        self.clock = clock
+        self.worker_id = worker_id
+        self.batch = batch
+        self.recovery = Recovery(self.store, client, clock=clock)
+        self.pusher = Pusher(
+            queue=queue,
+            plugins=plugins,
+            runtimes=runtimes,
+            client=client,
+            recovery=self.recovery,
+            clock=clock,
+            worker_id=worker_id,
+            mirror=mirror,
+        )
+        self.progress = Progress()
+        self.on_progress = on_progress
+
+    # -- loops ------------------------------------------------------------------------------------
+
+    async def run_until_idle(self, *, max_wait: float = 120.0) -> Progress:
+        """Work until nothing is due, waiting (by the clock) for jobs due within `max_wait` s."""
+        self.queue.register_worker(self.worker_id)
+        beat = asyncio.create_task(self._heartbeat())
+        try:
+            while True:
+                if await self.step():
+                    continue
+                wait = self._next_due()
+                if wait is None or wait > max_wait:
+                    return self.progress
+                await self.clock.sleep(max(wait, 0.01))
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            self.queue.forget_worker(self.worker_id)
+
+    async def run_forever(self, stop: asyncio.Event, *, idle: float = 1.0) -> None:
+        """Work until `stop` is set; then give back what is claimed and leave."""
+        self.queue.register_worker(self.worker_id)
+        beat = asyncio.create_task(self._heartbeat())
+        try:
+            while not stop.is_set():
+                if not await self.step():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=idle)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            self.queue.forget_worker(self.worker_id)
+
+    async def step(self) -> bool:
+        """Claim and run one batch; whether there was anything to do."""
+        fetches = self.queue.claim(self.worker_id, limit=5, kinds=["fetch"])
+        for job in fetches:
+            crashpoints.reached("after_claim")
+            await self._fetch(job)
+        pushes = self.queue.claim(self.worker_id, limit=self.batch, kinds=["push"], one_stream=True)
+        if pushes:
+            crashpoints.reached("after_claim")
+            by_connection: dict[int | None, list[Job]] = defaultdict(list)
+            for job in pushes:
+                by_connection[job.connection_id].append(job)
+            for jobs in by_connection.values():
+                self._count(await self.pusher.push(jobs))
+        if self.on_progress is not None and (fetches or pushes):
+            self.on_progress(self.progress)
+        return bool(fetches or pushes)
+
+    async def _heartbeat(self) -> None:
+        every = self.queue.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)  # real time: leases are real time for other processes
+            try:
+                self.queue.heartbeat(self.worker_id)
+            except sa.exc.SQLAlchemyError as exc:  # the store blinked; the next beat retries
+                log.warning("heartbeat failed: %s", exc)
+
+    def _next_due(self) -> float | None:
+        """Seconds until the next queued job is due, or None if none is queued."""
+        with self.store.transaction() as s:
+            soonest = s.exec(
+                select(sa.func.min(Job.run_after)).where(col(Job.state).in_(("queued", "running")))
+            ).one()
+        if soonest is None:
+            return None
+        return max(0.0, (soonest - self.clock.now()).total_seconds())
+
+    # -- fetch jobs -------------------------------------------------------------------------------
+
+    async def _fetch(self, job: Job) -> None:
+        payload = job.payload or {}
+        try:
+            runtime = self.runtimes.get(job.source_id)
+            stream = runtime.spec.stream(job.stream)
+            if not runtime.ctx.settings.stream_enabled(stream.name):
+                message, read = "stream is switched off", 0
+            elif keys := payload.get("keys"):
+                queued, gone = await read_records(
+                    runtime, stream, list(keys), plugins=self.plugins, queue=self.queue
+                )
+                read = queued
+                message = f"read {queued} record(s)" + (
+                    f"; gone: {', '.join(gone)}" if gone else ""
+                )
+            else:
+                result = await read_stream(
+                    runtime, stream, plugins=self.plugins, queue=self.queue,
+                    full=bool(payload.get("full")),
+                )  # fmt: skip
+                read = result.read
+                message = f"read {result.read} changed record(s)"
+        except (RetryLater, NeedsPerson, Permanent) as exc:
+            state = self.queue.fail(
+                self.worker_id, job.id,  # type: ignore[arg-type]
+                str(exc),
+                retry_after=exc.retry_after if isinstance(exc, RetryLater) else None,
+                permanent=isinstance(exc, Permanent),
+                needs_person=isinstance(exc, NeedsPerson),
+            )  # fmt: skip
+            log.warning("reading %s failed (%s): %s", job.stream, state, exc)
+            return
+        name = self.runtimes.get(job.source_id).source.name
+        self.progress.counts(name, job.stream).read += read
+        with self.store.transaction() as s:
+            synclog.write(
+                s, at=self.clock.now(), source_id=job.source_id, stream=job.stream,
+                record_key=job.record_key, action="fetched", status="success", message=message,
+                job_id=job.id,
+            )  # fmt: skip
+            self.queue.complete(self.worker_id, [job.id], session=s)  # type: ignore[list-item]
+
+    def _count(self, stats: BatchStats) -> None:
+        for source_id, stream, outcome in stats.outcomes:
+            counts = self.progress.counts(self.runtimes.get(source_id).source.name, stream)
+            if hasattr(counts, outcome):
+                setattr(counts, outcome, getattr(counts, outcome) + 1)

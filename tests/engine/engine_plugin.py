@@ -1,0 +1,132 @@
+"""A small source plugin for the engine's tests: customers and their invoices, kept in memory.
+
+It is a real plugin (hooks, spec, settings) whose "source system" is the `DATA` dict, so the
+engine's tests control every record and every edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from xerobridge import hookimpl
+from xerobridge.settings import SourceSettings
+from xerobridge.types import (
+    Candidate,
+    Change,
+    Dependency,
+    Permanent,
+    Resolution,
+    SourceContext,
+    SourceSpec,
+    StreamSpec,
+    XeroDocument,
+)
+
+#: stream -> key -> record; every record has "updated_at" (aware datetime).
+DATA: dict[str, dict[str, dict[str, Any]]] = {"customers": {}, "invoices": {}}
+
+
+class EngineSettings(SourceSettings):
+    """Nothing beyond the core's settings."""
+
+
+def reset() -> None:
+    """Empty the source."""
+    for records in DATA.values():
+        records.clear()
+
+
+def put(stream: str, key: str, when: datetime, **fields: Any) -> None:
+    """Create or edit a record at the source."""
+    DATA[stream][key] = {**DATA[stream].get(key, {}), **fields, "updated_at": when}
+
+
+@hookimpl
+def source_spec() -> SourceSpec:
+    """Customers become contacts; invoices need their customer."""
+    return SourceSpec(
+        name="enginetest",
+        title="Engine test source",
+        streams=(
+            StreamSpec("customers", "Contact"),
+            StreamSpec("invoices", "Invoice", depends_on=("customers",)),
+        ),
+        settings=EngineSettings,
+    )
+
+
+def _change(stream: str, key: str, record: Mapping[str, Any]) -> Change:
+    data = {k: v for k, v in record.items() if k != "updated_at"}
+    return Change(stream, key, data, updated_at=record["updated_at"])
+
+
+@hookimpl
+async def fetch_changes(stream: StreamSpec, cursor: str | None) -> AsyncIterator[Change]:
+    """Records changed at or after the cursor, oldest first."""
+    since = datetime.fromisoformat(cursor) if cursor else datetime.min.replace(tzinfo=UTC)
+    rows = sorted(DATA[stream.name].items(), key=lambda kv: (kv[1]["updated_at"], kv[0]))
+    for key, record in rows:
+        if record["updated_at"] >= since:
+            yield _change(stream.name, key, record)
+
+
+@hookimpl
+def fetch_records(stream: StreamSpec, keys: list[str]) -> list[Change]:
+    """The records that still exist."""
+    return [_change(stream.name, k, DATA[stream.name][k]) for k in keys if k in DATA[stream.name]]
+
+
+@hookimpl
+def map_record(ctx: SourceContext, change: Change) -> Resolution:
+    """Customers match existing contacts by name; invoices need their customer."""
+    if change.stream == "customers":
+        number = f"{ctx.key_prefix}-C-{change.key}"
+        assert ctx.xero is not None
+        if ctx.links and ctx.links.xero_id("customers", change.key):
+            return Resolution.create()
+        if own := ctx.xero.contact_by_number(number):
+            return Resolution.link(own["ContactID"])
+        same = ctx.xero.contacts_by_name(str(change.data.get("name", "")))
+        if len(same) == 1:
+            return Resolution.link(same[0]["ContactID"])
+        if change.data.get("ambiguous"):
+            return Resolution.choose(
+                f"customer {change.key}: two Xero contacts could be {change.data['name']}",
+                (Candidate("id-1", "A Ltd"), Candidate("id-2", "A Limited")),
+            )
+        return Resolution.create()
+    return Resolution.create(needs=(Dependency("customers", str(change.data["customer"])),))
+
+
+@hookimpl
+def to_xero(
+    ctx: SourceContext, change: Change, links: Mapping[tuple[str, str, str], str]
+) -> list[XeroDocument]:
+    """A contact, or an ACCREC invoice to its customer's contact."""
+    if change.stream == "customers":
+        number = f"{ctx.key_prefix}-C-{change.key}"
+        body = {"ContactNumber": number, "Name": change.data["name"]}
+        if change.data.get("email"):
+            body["EmailAddress"] = change.data["email"]
+        return [XeroDocument("Contact", body, number, "ContactNumber")]
+    number = f"{ctx.key_prefix}-{change.key}"
+    amount = change.data["amount"]
+    if amount < 0:
+        raise Permanent(f"invoice {change.key}: amount {amount} is negative; fix it at the source")
+    contact_id = links[("customers", str(change.data["customer"]), "main")]
+    body = {
+        "Type": "ACCREC",
+        "InvoiceNumber": number,
+        "Contact": {"ContactID": contact_id},
+        "Date": "2026-01-15",
+        "DueDate": "2026-02-15",
+        "Status": "AUTHORISED",
+        "LineAmountTypes": "Exclusive",
+        "LineItems": [
+            {"Description": f"Order {change.key}", "Quantity": 1, "UnitAmount": amount,
+             "AccountCode": "200", "TaxType": "OUTPUT"}
+        ],
+    }  # fmt: skip
+    return [XeroDocument("Invoice", body, number, "InvoiceNumber")]

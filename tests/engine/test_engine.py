@@ -1,0 +1,180 @@
+"""The sync engine: batching, no call for what has not changed, one failure per bad record,
+dependencies first, people's decisions, and exactly-once through lost answers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from conftest import run
+from sqlmodel import select
+
+from xerobridge.clock import FakeClock
+from xerobridge.engine import Engine
+from xerobridge.models import ActionLog, Job, Link, SyncLog
+from xerobridge.store import Store
+from xerobridge.xero.sandbox import SandboxState
+
+import engine_plugin
+
+
+def seed(clock: FakeClock, customers: int, invoices: int) -> None:
+    """Customers 1..n and invoices for them, at the source."""
+    now = clock.now()
+    for i in range(1, customers + 1):
+        engine_plugin.put("customers", str(i), now, name=f"Customer {i}", email=f"c{i}@ex.com")
+    for i in range(1, invoices + 1):
+        engine_plugin.put(
+            "invoices", str(1000 + i), now, customer=(i % customers) + 1, amount=10.0 + i
+        )
+
+
+def log_rows(store: Store) -> list[SyncLog]:
+    """Push outcomes in the sync log (reads left out)."""
+    with store.transaction() as s:
+        return [r for r in s.exec(select(SyncLog)).all() if r.action != "fetched"]
+
+
+def test_a_first_sync_writes_in_batches_of_fifty(
+    engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """120 customers and 60 invoices: 3 + 2 write calls, every record created once."""
+    seed(clock, 120, 60)
+    summary = run(engine.sync())
+    assert summary.write_calls == 5
+    assert summary.failed == 0
+    assert len(sandbox.records("Contacts")) == 120
+    assert len(sandbox.records("Invoices")) == 60
+    rows = log_rows(store)
+    assert len(rows) == 180 and {r.action for r in rows} == {"created"}
+    assert all(r.xero_id and r.xero_url.startswith("https://go.xero.com/") for r in rows)
+    assert summary.streams["shop.customers"]["created"] == 120
+    assert summary.streams["shop.invoices"]["created"] == 60
+
+
+def test_a_second_sync_with_nothing_new_makes_no_write(
+    engine: Engine, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """Unchanged payloads are skipped by hash: zero write calls."""
+    seed(clock, 10, 5)
+    run(engine.sync())
+    clock.advance(600)
+    again = run(engine.sync(full=True))
+    assert again.write_calls == 0
+    assert again.streams["shop.customers"]["skipped"] == 10
+
+
+def test_editing_one_record_makes_exactly_one_update(
+    engine: Engine, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """Only the edited customer is pushed, as an update of the same contact."""
+    seed(clock, 10, 0)
+    run(engine.sync())
+    clock.advance(600)
+    engine_plugin.put("customers", "3", clock.now(), name="Customer Three")
+    summary = run(engine.sync())
+    assert summary.write_calls == 1
+    assert summary.streams["shop.customers"]["updated"] == 1
+    names = sorted(c["Name"] for c in sandbox.records("Contacts"))
+    assert "Customer Three" in names and len(names) == 10
+
+
+def test_a_bad_record_fails_alone_with_a_message_that_names_it(
+    engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """A negative amount fails its own invoice; the rest are written."""
+    seed(clock, 3, 4)
+    engine_plugin.put("invoices", "1002", clock.now(), customer=1, amount=-5.0)
+    summary = run(engine.sync())
+    assert summary.failed == 1
+    assert len(sandbox.records("Invoices")) == 3
+    (failed,) = [r for r in log_rows(store) if r.status == "error"]
+    assert failed.record_key == "1002"
+    assert "invoice 1002: amount -5.0 is negative" in failed.message
+
+
+def test_xeros_own_refusal_fails_only_its_record_verbatim(
+    engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """Two new customers whose names Xero sees as one: the second fails with Xero's words."""
+    seed(clock, 3, 0)
+    engine_plugin.put("customers", "9", clock.now(), name="CUSTOMER 1")
+    summary = run(engine.sync())
+    assert summary.failed == 1
+    assert len(sandbox.records("Contacts")) == 3
+    (failed,) = [r for r in log_rows(store) if r.status == "error"]
+    assert failed.record_key in ("1", "9")
+    assert failed.message.startswith(f"customers {failed.record_key}: Xero refused the Contact")
+    assert "unique" in failed.message.lower() or "already" in failed.message.lower()
+
+
+def test_records_are_pushed_after_what_they_need(
+    engine: Engine, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """Syncing invoices alone first pushes their customers, never fails for ordering."""
+    seed(clock, 4, 8)
+    summary = run(engine.sync(stream="invoices"))
+    assert summary.failed == 0
+    assert len(sandbox.records("Invoices")) == 8
+    assert len(sandbox.records("Contacts")) == 4
+
+
+def test_an_ambiguous_match_waits_for_a_person(
+    engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """Two possible contacts: the job is held for a person, with an action-log entry."""
+    engine_plugin.put("customers", "7", clock.now(), name="A Ltd", ambiguous=True)
+    summary = run(engine.sync())
+    assert summary.streams["shop.customers"]["held"] == 1
+    with store.transaction() as s:
+        (job,) = s.exec(select(Job).where(Job.kind == "push")).all()
+        actions = s.exec(select(ActionLog)).all()
+    assert (job.state, job.hold_reason) == ("held", "mapping")
+    assert [c["label"] for c in job.payload["candidates"]] == ["A Ltd", "A Limited"]
+    assert "two Xero contacts could be A Ltd" in actions[0].message
+
+
+def test_lost_answers_never_make_a_second_copy(
+    engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """With 20% of writes committed but their answer lost, each record still exists once."""
+    seed(clock, 150, 100)
+    sandbox.faults.add("lost-response", probability=0.2, methods=("POST", "PUT"))
+    summary = run(engine.sync())
+    for _ in range(3):
+        if summary.failed == 0 and not _pending(store):
+            break
+        clock.advance(60)
+        summary = run(engine.sync())
+    numbers = [c["ContactNumber"] for c in sandbox.records("Contacts")]
+    assert sorted(numbers) == sorted(f"SHOP-C-{i}" for i in range(1, 151))
+    invoices = [i["InvoiceNumber"] for i in sandbox.records("Invoices")]
+    assert sorted(invoices) == sorted(f"SHOP-{1000 + i}" for i in range(1, 101))
+    with store.transaction() as s:
+        links = s.exec(select(Link)).all()
+    assert len(links) == 250 and all(link.xero_id and link.in_flight_at is None for link in links)
+
+
+def test_an_unresolved_write_found_later_by_the_sweep(
+    engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """Past Xero's idempotency window, one read per type settles what landed."""
+    seed(clock, 30, 0)
+    # Every try of the one batch lands in Xero but its answer is lost: the links stay in flight.
+    sandbox.faults.add("lost-response", times=4, methods=("POST", "PUT"))
+    run(engine.sync(max_wait=0))
+    with store.transaction() as s:
+        stuck = [link for link in s.exec(select(Link)).all() if link.in_flight_at is not None]
+    assert len(stuck) == 30
+    clock.advance(timedelta(minutes=10).total_seconds())
+    run(engine.sync())
+    numbers = [c["ContactNumber"] for c in sandbox.records("Contacts")]
+    assert len(numbers) == len(set(numbers)) == 30
+    assert engine.worker.recovery.calls == 1  # one read for 30 records, not 30
+    with store.transaction() as s:
+        links = s.exec(select(Link)).all()
+    assert all(link.in_flight_at is None and link.xero_id for link in links)
+
+
+def _pending(store: Store) -> bool:
+    with store.transaction() as s:
+        return bool(s.exec(select(Job)).all())
