@@ -551,6 +551,43 @@ def _listen_address(raw: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+@app.command("sync")
+def sync_command(
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    stream: Annotated[str | None, typer.Option(help="Only this stream.")] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Read everything, not only changes.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as one JSON line.")
+    ] = False,
+) -> None:
+    """Run one sync pass in the foreground; exit 0 only when nothing failed."""
+    import asyncio
+
+    from xerobridge import progress
+    from xerobridge.engine import Engine
+
+    store = _store()
+    engine = Engine(store, _plugins())
+
+    async def go() -> object:
+        try:
+            with progress.bars(err, enabled=not as_json) as update:
+                engine.worker.on_progress = update  # type: ignore[assignment]
+                return await engine.sync(source, stream, full=full)
+        finally:
+            await engine.aclose()
+
+    summary = asyncio.run(go())
+    if as_json:
+        _print_json(summary.as_dict())  # type: ignore[attr-defined]
+    else:
+        out.print(progress.table(summary))  # type: ignore[arg-type]
+    if summary.failed:  # type: ignore[attr-defined]
+        raise typer.Exit(1)
+
+
 @app.command("run")
 def run_command(
     listen: Annotated[
