@@ -551,6 +551,41 @@ def _listen_address(raw: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+@app.command("map")
+def map_command(
+    source: Annotated[str | None, typer.Argument(help="The source.")] = None,
+    stream: Annotated[str | None, typer.Argument(help="The stream.")] = None,
+    key: Annotated[str | None, typer.Argument(help="The record's key.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="The Xero id it is.")] = None,
+    create: Annotated[bool, typer.Option("--create", help="Make a new Xero object.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Decide an unmapped record (--to ID or --create); with no record, list those waiting."""
+    from xerobridge import unmapped
+
+    store = _store()
+    if key is None:
+        with store.transaction() as s:
+            rows = [u.__dict__ for u in unmapped.waiting(s, source)]
+        for row in rows:
+            row["candidates"] = "; ".join(
+                f"{c.get('xero_id')} {c.get('label')}" for c in row["candidates"]
+            ) if not as_json else row["candidates"]  # fmt: skip
+        columns = ["source", "stream", "key", "reason", "candidates"]
+        _emit(
+            rows,
+            as_json,
+            title="records waiting for a person",
+            columns=[(c, c) for c in columns],
+            empty="No record is waiting for a person.",
+        )
+        return
+    if source is None or stream is None:
+        raise UserError("name the record: xerobridge map <source> <stream> <key> --to ID")
+    unmapped.decide(store, _plugins(), source, stream, key, to=to, create=create)
+    out.print(f"{source} {stream} {key}: queued again as " + (f"Xero {to}" if to else "new"))
+
+
 @app.command("sync")
 def sync_command(
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,

@@ -189,27 +189,35 @@ class Pusher:
             updated_at=_when(updated),
         )
         work = Work(job, runtime, change, Resolution.create(), {}, time.perf_counter())
-        chosen = payload.get("chosen")  # a person's decision from `xerobridge map`
-        if chosen == "create":
-            work.resolution = Resolution.create()
-        elif chosen:
-            self._link(runtime, change, chosen, method="chosen")
-            work.resolution = Resolution.link(chosen)
-        else:
-            work.resolution = await self.plugins.acall(
-                runtime.source.plugin, "map_record", ctx=runtime.ctx, change=change
+        work.resolution = await self.plugins.acall(
+            runtime.source.plugin, "map_record", ctx=runtime.ctx, change=change
+        )
+        decided = self._decision(runtime, change)
+        if decided is not None and work.resolution.action != "skip":
+            # The plugin still says what the record needs; the person said what it is.
+            needs = work.resolution.needs
+            work.resolution = (
+                Resolution.link(decided.xero_id, needs=needs)
+                if decided.xero_id
+                else Resolution.create(needs=needs)
             )
         resolution = work.resolution
         if resolution.action == "choose":
             raise NeedsPerson(resolution.reason, candidates=resolution.candidates)
         if resolution.action == "skip":
             return work
-        if resolution.action == "link" and resolution.xero_id:
+        if resolution.action == "link" and resolution.xero_id and decided is None:
             self._link(runtime, change, resolution.xero_id, method="matched")
         await self._dependencies(work)
         work.links.update(self._own_links(runtime, change))
         work.docs = await self._documents(work)
         return work
+
+    def _decision(self, runtime: SourceRuntime, change: Change) -> Link | None:
+        """A person's decision for this record (`xerobridge map`), kept on its main link."""
+        with self.store.transaction() as s:
+            link = linkstore.get(s, runtime.id, change.stream, change.key)
+        return link if link is not None and link.method in ("chosen", "create") else None
 
     def _link(self, runtime: SourceRuntime, change: Change, xero_id: str, *, method: str) -> None:
         stream = runtime.spec.stream(change.stream)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from conftest import run
 from sqlmodel import select
 
+from xerobridge import unmapped
 from xerobridge.clock import FakeClock
 from xerobridge.engine import Engine
 from xerobridge.models import ActionLog, Job, Link, SyncLog
@@ -178,3 +179,34 @@ def test_an_unresolved_write_found_later_by_the_sweep(
 def _pending(store: Store) -> bool:
     with store.transaction() as s:
         return bool(s.exec(select(Job)).all())
+
+
+def test_a_persons_choice_frees_the_record(
+    engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """`map --to` links the held record to the chosen contact and pushes it onto that one."""
+    existing = sandbox.seed("Contacts", [{"Name": "A Ltd (old)", "ContactNumber": "LEGACY-7"}])
+    chosen = existing[0]["ContactID"]
+    engine_plugin.put("customers", "7", clock.now(), name="A Ltd", ambiguous=True)
+    run(engine.sync())
+    with store.transaction() as s:
+        (waiting,) = unmapped.waiting(s, "shop")
+    assert (waiting.stream, waiting.key) == ("customers", "7")
+    unmapped.decide(store, engine.plugins, "shop", "customers", "7", to=chosen, create=False)
+    summary = run(engine.sync())
+    assert summary.streams["shop.customers"]["updated"] == 1
+    contacts = sandbox.records("Contacts")
+    assert len(contacts) == 1 and contacts[0]["ContactID"] == chosen
+    assert contacts[0]["ContactNumber"] == "SHOP-C-7"
+
+
+def test_a_persons_create_makes_a_new_contact(
+    engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """`map --create` makes the record a new Xero object."""
+    engine_plugin.put("customers", "8", clock.now(), name="B Ltd", ambiguous=True)
+    run(engine.sync())
+    unmapped.decide(store, engine.plugins, "shop", "customers", "8", to=None, create=True)
+    summary = run(engine.sync())
+    assert summary.streams["shop.customers"]["created"] == 1
+    assert [c["Name"] for c in sandbox.records("Contacts")] == ["B Ltd"]
