@@ -551,6 +551,30 @@ def _listen_address(raw: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+@app.command("setup-accounts")
+def setup_accounts_command(source: str) -> None:
+    """Create the Xero accounts a source's settings name (bank, sales, ...) where missing."""
+    import asyncio
+
+    from xerobridge.accounts import ensure_accounts
+    from xerobridge.engine import Engine
+
+    store = _store()
+    engine = Engine(store, _plugins())
+    with store.transaction() as s:
+        src = source_config.get(s, source)
+
+    async def go() -> list[object]:
+        try:
+            return list(await ensure_accounts(engine, src))
+        finally:
+            await engine.aclose()
+
+    for outcome in asyncio.run(go()):
+        state = "created" if outcome.created else "exists"  # type: ignore[attr-defined]
+        out.print(f"{outcome.name} ({outcome.code}): {state}")  # type: ignore[attr-defined]
+
+
 @app.command("map")
 def map_command(
     source: Annotated[str | None, typer.Argument(help="The source.")] = None,

@@ -349,7 +349,7 @@ class Pusher:
                 continue
             groups[(conn_id, item[1].kind)].append(item)
         for (conn_id, kind), items in groups.items():
-            size = 1 if kind == "Allocation" else BATCH_SIZE
+            size = BATCH_SIZE if resource(kind).envelope and kind != "Allocation" else 1
             for start in range(0, len(items), size):
                 await self._write_chunk(conn_id, kind, items[start : start + size])
 

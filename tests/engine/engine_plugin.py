@@ -13,6 +13,7 @@ from typing import Any
 from xerobridge import hookimpl
 from xerobridge.settings import SourceSettings
 from xerobridge.types import (
+    AccountNeed,
     Candidate,
     Change,
     Dependency,
@@ -29,7 +30,10 @@ DATA: dict[str, dict[str, dict[str, Any]]] = {"customers": {}, "invoices": {}}
 
 
 class EngineSettings(SourceSettings):
-    """Nothing beyond the core's settings."""
+    """The accounts it needs, by name."""
+
+    bank_account: str = "Shop Bank"
+    sales_account: str = "Sales"
 
 
 def reset() -> None:
@@ -54,6 +58,10 @@ def source_spec() -> SourceSpec:
             StreamSpec("invoices", "Invoice", depends_on=("customers",)),
         ),
         settings=EngineSettings,
+        xero_accounts=(
+            AccountNeed("bank_account", "BANK", "Shop Bank"),
+            AccountNeed("sales_account", "REVENUE", "Sales"),
+        ),
     )
 
 

@@ -9,9 +9,10 @@ from conftest import run
 from sqlmodel import select
 
 from xerobridge import unmapped
+from xerobridge.accounts import ensure_accounts
 from xerobridge.clock import FakeClock
 from xerobridge.engine import Engine
-from xerobridge.models import ActionLog, Job, Link, SyncLog
+from xerobridge.models import ActionLog, Job, Link, Source, SyncLog
 from xerobridge.store import Store
 from xerobridge.xero.sandbox import SandboxState
 
@@ -210,3 +211,20 @@ def test_a_persons_create_makes_a_new_contact(
     summary = run(engine.sync())
     assert summary.streams["shop.customers"]["created"] == 1
     assert [c["Name"] for c in sandbox.records("Contacts")] == ["B Ltd"]
+
+
+def test_missing_accounts_are_created_and_existing_ones_reused(
+    engine: Engine, store: Store, sandbox: SandboxState
+) -> None:
+    """'Sales' exists already and is used; the bank account is created, once."""
+    with store.transaction() as s:
+        (src,) = s.exec(select(Source)).all()
+    first = {o.name: o for o in run(ensure_accounts(engine, src))}
+    assert (first["Sales"].created, first["Sales"].code) == (False, "200")
+    assert first["Shop Bank"].created
+    writes = engine.client.write_calls
+    again = run(ensure_accounts(engine, src))
+    assert not any(o.created for o in again)
+    assert engine.client.write_calls == writes
+    banks = [a for a in sandbox.records("Accounts") if a["Name"] == "Shop Bank"]
+    assert len(banks) == 1 and banks[0]["Type"] == "BANK"

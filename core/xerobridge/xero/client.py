@@ -350,7 +350,12 @@ class XeroClient:
         path = res.plural
         if res.kind == "Allocation":
             documents, path, method = _allocation_request(documents)
-        body = json.dumps({res.plural: list(documents)}, sort_keys=True, separators=(",", ":"))
+        payload: Any = {res.plural: list(documents)}
+        if not res.envelope:
+            if len(documents) != 1:
+                raise ValueError(f"{res.plural} are written one at a time")
+            payload, method = dict(documents[0]), "PUT"
+        body = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         attempt = WriteAttempt(
             connection_id=connection_id,
             xero_type=res.kind,
@@ -385,7 +390,8 @@ class XeroClient:
             content=attempt.body,
             idempotency_key=attempt.idempotency_key,
         )
-        submitted = json.loads(attempt.body)[res.plural]
+        sent = json.loads(attempt.body)
+        submitted = sent[res.plural] if res.envelope else [sent]
         results = _element_results(res, submitted, response)
         with self.store.transaction() as s:
             row = s.get(WriteAttempt, attempt.id)
@@ -405,8 +411,9 @@ class XeroClient:
     ) -> list[ElementResult]:
         """Prepare and send documents in batches of 50 (for callers with no links to keep)."""
         results: list[ElementResult] = []
-        for start in range(0, len(documents), BATCH_SIZE):
-            chunk = documents[start : start + BATCH_SIZE]
+        size = BATCH_SIZE if resource(kind).envelope and kind != "Allocation" else 1
+        for start in range(0, len(documents), size):
+            chunk = documents[start : start + size]
             with self.store.transaction() as s:
                 attempt = self.prepare_write(s, connection_id, kind, chunk, method=method)
             for result in await self.send_write(attempt):

@@ -15,6 +15,7 @@ class Resource:
     paged: bool = False
     unitdp: bool = False  # accepts unitdp=4 (four-decimal unit amounts)
     summarize_errors: bool = True  # POST/PUT accept summarizeErrors=false
+    envelope: bool = True  # writes take {"Plural": [...]}; else one bare object per request
 
 
 RESOURCES: dict[str, Resource] = {
@@ -29,7 +30,7 @@ RESOURCES: dict[str, Resource] = {
         Resource(
             "BankTransaction", "BankTransactions", "BankTransactionID", paged=True, unitdp=True
         ),
-        Resource("Account", "Accounts", "AccountID", summarize_errors=False),
+        Resource("Account", "Accounts", "AccountID", summarize_errors=False, envelope=False),
         # Written one credit note at a time, to CreditNotes/{CreditNoteID}/Allocations.
         Resource("Allocation", "Allocations", "AllocationID"),
         Resource("TaxRate", "TaxRates", "TaxType", summarize_errors=False),
