@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import httpx
@@ -18,13 +17,9 @@ from xerobridge.xero.connect import connect_client_credentials
 from xerobridge.xero.sandbox import SandboxState
 
 import engine_plugin
+from engine_helpers import run
 
 CUSTOM_ID, CUSTOM_SECRET = "ENGINETESTAPP", "engine-secret"
-
-
-def run(coro):  # type: ignore[no-untyped-def]
-    """Run a coroutine to the end."""
-    return asyncio.run(coro)
 
 
 @pytest.fixture

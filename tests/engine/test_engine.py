@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import run
 from sqlmodel import select
 
 from xerobridge import unmapped
@@ -17,6 +16,7 @@ from xerobridge.store import Store
 from xerobridge.xero.sandbox import SandboxState
 
 import engine_plugin
+from engine_helpers import run
 
 
 def seed(clock: FakeClock, customers: int, invoices: int) -> None:
