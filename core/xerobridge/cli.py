@@ -551,6 +551,42 @@ def _listen_address(raw: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+@app.command("demo")
+def demo_command(
+    once: Annotated[bool, typer.Option("--once", help="Exit after the first sync.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as one JSON line.")
+    ] = False,
+    port: Annotated[int, typer.Option(help="The web app's port (0 picks a free one).")] = 8765,
+) -> None:
+    """Sync every installed plugin's sandbox into a Xero sandbox, then serve the web app."""
+    import asyncio
+
+    from xerobridge import demo, progress
+
+    plugins = _plugins()
+
+    async def go() -> tuple[object, object]:
+        prepared = await demo.prepare(plugins)
+        with progress.bars(err, enabled=not as_json) as update:
+            summary = await demo.first_sync(prepared, update)  # type: ignore[arg-type]
+        return prepared, summary
+
+    prepared, summary = asyncio.run(go())
+    if as_json:
+        _print_json(summary.as_dict())  # type: ignore[attr-defined]
+    else:
+        out.print(progress.table(summary))  # type: ignore[arg-type]
+    if once:
+        return  # the records that failed (some are bad on purpose) are in the summary
+    from xerobridge.serve import base_url, bind, serve
+    from xerobridge.web import create_app
+
+    sock = bind("127.0.0.1", port)
+    out.print(f"demo web app on {base_url('127.0.0.1', sock)}/healthz (Ctrl-C stops)")
+    serve(create_app(prepared.store), sock)  # type: ignore[attr-defined]
+
+
 @app.command("setup-accounts")
 def setup_accounts_command(source: str) -> None:
     """Create the Xero accounts a source's settings name (bank, sales, ...) where missing."""

@@ -116,6 +116,15 @@ class AccountNeed:
 
 
 @dataclass(frozen=True)
+class SourceSandbox:
+    """A fresh emulator of a source, for the demo and tests: its ASGI app, and the source
+    settings (base_url, token ...) that reach it when requests are routed to the app."""
+
+    app: Any
+    settings: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """What a plugin is: its streams, its settings model, and what it wants from Xero."""
 
@@ -125,7 +134,7 @@ class SourceSpec:
     settings: type[SourceSettings]
     xero_events: frozenset[str] = frozenset()  # Xero webhook resource types: INVOICE, CONTACT
     xero_accounts: tuple[AccountNeed, ...] = ()
-    sandbox: Callable[..., Any] | None = None  # () -> ASGI app emulating the source
+    sandbox: Callable[[], SourceSandbox] | None = None  # a fresh emulator of the source
     description: str = ""
 
     def stream(self, name: str) -> StreamSpec:
