@@ -24,6 +24,7 @@ def test_the_hooks_are_the_designed_set() -> None:
         "to_xero",
         "on_xero_update",
         "register_commands",
+        "apply_write",
     }
 
 

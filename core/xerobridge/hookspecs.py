@@ -133,6 +133,25 @@ def on_xero_update(ctx: SourceContext, event: XeroEvent) -> list[SourceWrite] | 
     """
 
 
+@hookspec(firstresult=True)
+def apply_write(ctx: SourceContext, write: SourceWrite) -> None:
+    """Make in the source one write that ``on_xero_update`` asked for.
+
+    The core calls this from a queued job, so a failure is retried like any other: raise
+    :class:`~xerobridge.types.RetryLater` when the source is unavailable and
+    :class:`~xerobridge.types.Permanent` when the write can never succeed.
+
+    Args:
+        ctx: the source's context, with its http client.
+        write: the write to make.
+
+    Returns:
+        Nothing.
+
+    .. versionadded:: 0.1
+    """
+
+
 @hookspec
 def register_commands(cli: Any, sandbox: Any) -> None:
     """Add the plugin's commands to the command line.

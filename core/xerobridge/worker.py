@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from xerobridge import crashpoints, synclog
+from xerobridge import crashpoints, events, synclog
 from xerobridge.clock import Clock
 from xerobridge.context import Runtimes
 from xerobridge.intake import read_records, read_stream
@@ -145,9 +145,45 @@ class Worker:
                 by_connection[job.connection_id].append(job)
             for jobs in by_connection.values():
                 self._count(await self.pusher.push(jobs))
+        events.dispatch(self.queue, self.plugins)
+        inbound = self.queue.claim(self.worker_id, limit=20, kinds=["apply", "write"])
+        for job in inbound:
+            await self._inbound(job)
         if self.on_progress is not None and (fetches or pushes):
             self.on_progress(self.progress)
-        return bool(fetches or pushes)
+        return bool(fetches or pushes or inbound)
+
+    async def _inbound(self, job: Job) -> None:
+        """An `apply` (Xero event) or `write` (to the source) job."""
+        try:
+            if job.kind == "apply":
+                message = await events.apply_event(
+                    job, runtimes=self.runtimes, plugins=self.plugins, client=self.client,
+                    queue=self.queue,
+                )  # fmt: skip
+            else:
+                message = await events.apply_write(
+                    job, runtimes=self.runtimes, plugins=self.plugins
+                )
+        except Exception as exc:
+            known = isinstance(exc, (RetryLater, NeedsPerson, Permanent))
+            if not known:
+                log.exception("%s job %s failed", job.kind, job.id)
+            self.queue.fail(
+                self.worker_id, job.id,  # type: ignore[arg-type]
+                str(exc) if known else f"{type(exc).__name__}: {exc}",
+                retry_after=exc.retry_after if isinstance(exc, RetryLater) else None,
+                permanent=not isinstance(exc, (RetryLater, NeedsPerson)),
+                needs_person=isinstance(exc, NeedsPerson),
+            )  # fmt: skip
+            return
+        with self.store.transaction() as s:
+            synclog.write(
+                s, at=self.clock.now(), source_id=job.source_id, stream=job.stream,
+                record_key=job.record_key, action="applied", status="success", message=message,
+                job_id=job.id,
+            )  # fmt: skip
+            self.queue.complete(self.worker_id, [job.id], session=s)  # type: ignore[list-item]
 
     async def _heartbeat(self) -> None:
         every = self.queue.lease.total_seconds() / 3

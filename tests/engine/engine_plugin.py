@@ -21,8 +21,10 @@ from xerobridge.types import (
     Resolution,
     SourceContext,
     SourceSpec,
+    SourceWrite,
     StreamSpec,
     XeroDocument,
+    XeroEvent,
 )
 
 #: stream -> key -> record; every record has "updated_at" (aware datetime).
@@ -58,6 +60,7 @@ def source_spec() -> SourceSpec:
             StreamSpec("invoices", "Invoice", depends_on=("customers",)),
         ),
         settings=EngineSettings,
+        xero_events=frozenset({"CONTACT"}),
         xero_accounts=(
             AccountNeed("bank_account", "BANK", "Shop Bank"),
             AccountNeed("sales_account", "REVENUE", "Sales"),
@@ -138,3 +141,19 @@ def to_xero(
         ],
     }  # fmt: skip
     return [XeroDocument("Invoice", body, number, "InvoiceNumber")]
+
+
+@hookimpl
+def on_xero_update(event: XeroEvent) -> list[SourceWrite]:
+    """A contact renamed in Xero renames its customer here."""
+    if event.linked is None or event.record is None:
+        return []
+    stream, key = event.linked
+    return [SourceWrite(stream, key, "rename", {"name": event.record["Name"]})]
+
+
+@hookimpl
+def apply_write(write: SourceWrite) -> None:
+    """Rename a customer (without touching its updated_at: that would echo back to Xero)."""
+    if write.action == "rename":
+        DATA[write.stream][write.key]["name"] = write.data["name"]

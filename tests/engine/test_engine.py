@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import httpx
 from sqlmodel import select
 
-from xerobridge import unmapped
+from xerobridge import encryption, unmapped
 from xerobridge.accounts import ensure_accounts
 from xerobridge.clock import FakeClock
 from xerobridge.engine import Engine
-from xerobridge.models import ActionLog, Job, Link, Source, SyncLog
+from xerobridge.models import ActionLog, Connection, Job, Link, Source, SyncLog
 from xerobridge.store import Store
+from xerobridge.web import create_app
 from xerobridge.xero.sandbox import SandboxState
 
 import engine_plugin
@@ -228,3 +230,43 @@ def test_missing_accounts_are_created_and_existing_ones_reused(
     assert engine.client.write_calls == writes
     banks = [a for a in sandbox.records("Accounts") if a["Name"] == "Shop Bank"]
     assert len(banks) == 1 and banks[0]["Type"] == "BANK"
+
+
+def _deliver_webhooks(store: Store, sandbox: SandboxState) -> None:
+    """Post the sandbox's pending webhook deliveries to the daemon's web app."""
+    with store.transaction() as s:
+        for conn in s.exec(select(Connection)).all():
+            conn.webhook_key = encryption.encrypt(sandbox.webhooks.key)
+            s.add(conn)
+
+    async def post() -> None:
+        web = create_app(store)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web)) as http:
+            while (delivery := sandbox.webhooks.take_pending()) is not None:
+                answer = await http.post(
+                    "http://daemon/xero/webhooks", content=delivery.body, headers=delivery.headers
+                )
+                assert answer.status_code == 200
+
+    run(post())
+
+
+def test_a_change_in_xero_reaches_the_source_and_our_echoes_do_not(
+    engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """A contact renamed in Xero renames the customer; our own writes' webhooks are dropped."""
+    seed(clock, 2, 0)
+    run(engine.sync())
+    _deliver_webhooks(store, sandbox)  # the echoes of our two creates
+    run(engine.sync())
+    with store.transaction() as s:
+        assert [j.kind for j in s.exec(select(Job)).all()] == []
+        applied = [r.message for r in s.exec(select(SyncLog)).all() if r.action == "applied"]
+    assert applied == ["echo of our own write: dropped"] * 2
+    clock.advance(120)
+    contact = next(c for c in sandbox.records("Contacts") if c["ContactNumber"] == "SHOP-C-1")
+    sandbox.seed("Contacts", [{"ContactID": contact["ContactID"], "Name": "Renamed in Xero"}],
+                 upsert=True)  # fmt: skip
+    _deliver_webhooks(store, sandbox)
+    run(engine.sync())
+    assert engine_plugin.DATA["customers"]["1"]["name"] == "Renamed in Xero"
