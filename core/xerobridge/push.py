@@ -75,6 +75,7 @@ class Work:
     xero: list[tuple[str, str]] = field(default_factory=list)  # (kind, id) of main documents
     calls: int = 0
     error: Exception | None = None
+    wrote: bool = False  # a document of this job was written in the current round
 
 
 @dataclass
@@ -147,7 +148,7 @@ class Pusher:
             if not pending:
                 break
             await self._write(pending)
-            self._rebuild(works)
+            await self._rebuild(works)
         for work in works:
             if work.error is not None:
                 self._fail(work.job, work, work.error, stats)
@@ -406,6 +407,7 @@ class Pusher:
                     )
                     s.add(link)
                     work.actions.append("created" if created else "updated")
+                    work.wrote = True
                     work.links[(work.change.stream, work.change.key, doc.role)] = result.xero_id
                     if doc.role == "main":
                         work.xero.append((doc.kind, result.xero_id))
@@ -468,11 +470,17 @@ class Pusher:
         with self.store.transaction() as s:
             return list(s.exec(select(Link).where(col(Link.id).in_(ids))).all())
 
-    def _rebuild(self, works: list[Work]) -> None:
-        """Ask to_xero again, with the new links, for the jobs that wrote something."""
+    async def _rebuild(self, works: list[Work]) -> None:
+        """Ask to_xero again, with the new links, for the jobs that wrote in this round."""
         for work in works:
-            if work.error is None and work.calls:
-                work.links.update(self._own_links(work.runtime, work.change))
+            if work.error is not None or not work.wrote:
+                continue
+            work.wrote = False
+            work.links.update(self._own_links(work.runtime, work.change))
+            try:
+                work.docs = await self._documents(work)
+            except Exception as exc:
+                work.error = exc
 
     # -- after ------------------------------------------------------------------------------------
 

@@ -344,6 +344,8 @@ class XeroClient:
         if not 0 < len(documents) <= BATCH_SIZE:
             raise ValueError(f"a batch holds 1 to {BATCH_SIZE} documents, not {len(documents)}")
         res = resource(kind)
+        if res.create_method != "POST":
+            method = res.create_method
         for document in documents:
             if problem := contact_problem(res.kind, document):
                 raise ValueError(problem)  # the caller checks each document before batching
@@ -373,7 +375,7 @@ class XeroClient:
         """Send a stored write as it was stored; one result per document, in order."""
         res = resource(attempt.xero_type)
         params: dict[str, Any] = {}
-        if res.summarize_errors and not (res.kind == "Payment" and attempt.method == "POST"):
+        if res.summarize_errors:
             params["summarizeErrors"] = "false"
         if res.unitdp:
             params["unitdp"] = 4

@@ -16,6 +16,7 @@ class Resource:
     unitdp: bool = False  # accepts unitdp=4 (four-decimal unit amounts)
     summarize_errors: bool = True  # POST/PUT accept summarizeErrors=false
     envelope: bool = True  # writes take {"Plural": [...]}; else one bare object per request
+    create_method: str = "POST"  # the method that takes a batch of new documents
 
 
 RESOURCES: dict[str, Resource] = {
@@ -25,8 +26,9 @@ RESOURCES: dict[str, Resource] = {
         Resource("Item", "Items", "ItemID", unitdp=True),
         Resource("Invoice", "Invoices", "InvoiceID", paged=True, unitdp=True),
         Resource("CreditNote", "CreditNotes", "CreditNoteID", paged=True, unitdp=True),
-        # POST /Payments takes no summarizeErrors in the spec; PUT does, and creates.
-        Resource("Payment", "Payments", "PaymentID", paged=True),
+        # POST /Payments takes one payment and no summarizeErrors; PUT takes a batch, and a
+        # payment is never updated (only deleted), so payments are always PUT.
+        Resource("Payment", "Payments", "PaymentID", paged=True, create_method="PUT"),
         Resource(
             "BankTransaction", "BankTransactions", "BankTransactionID", paged=True, unitdp=True
         ),
