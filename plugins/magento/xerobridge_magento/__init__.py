@@ -1,10 +1,54 @@
-"""xerobridge source plugin for Magento 2 / Adobe Commerce stores."""
+"""xerobridge source plugin for Magento 2 / Adobe Commerce stores.
+
+The hooks live in `hooks.py`; they are imported here because pluggy registers this module.
+"""
 
 from __future__ import annotations
 
 from xerobridge import hookimpl
-from xerobridge.types import AccountNeed, DeleteMode, SourceSpec, StreamSpec
+from xerobridge.types import (
+    AccountNeed,
+    CursorKind,
+    DeleteMode,
+    SourceSandbox,
+    SourceSpec,
+    StreamSpec,
+)
+from xerobridge_magento.hooks import (
+    fetch_changes,
+    fetch_records,
+    map_record,
+    register_commands,
+    to_xero,
+)
 from xerobridge_magento.settings import MagentoSettings
+
+__all__ = [
+    "fetch_changes",
+    "fetch_records",
+    "map_record",
+    "register_commands",
+    "source_spec",
+    "to_xero",
+]
+
+
+def _sandbox() -> SourceSandbox:
+    """A seeded Magento sandbox and the settings that reach it (the demo's source)."""
+    from xerobridge_magento.sandbox import create_app
+
+    app = create_app(seed=1)
+    # The sandbox's UK rates map onto a UK Xero organisation's VAT types; 17.5 % (a legacy
+    # rate left in on purpose) maps to nothing and its orders fail with a message saying so.
+    return SourceSandbox(
+        app=app,
+        settings={
+            "base_url": "http://magento.sandbox",
+            "token": "sandbox-integration-token",
+            "tax_map": "20=OUTPUT2,5=RROUTPUT,0=ZERORATEDOUTPUT",
+            "default_tax_type": "OUTPUT2",
+        },
+    )
 
 
 @hookimpl
@@ -16,10 +60,12 @@ def source_spec() -> SourceSpec:
         description="Customers, products, orders, invoices and credit memos to Xero.",
         streams=(
             StreamSpec("customers", "Contact", deletes=DeleteMode.RECONCILE),
+            # Dependency-only: a guest order's contact, keyed by the normalised email.
+            StreamSpec("guests", "Contact", cursor=CursorKind.NONE, title="Guest customers"),
             StreamSpec("products", "Item", deletes=DeleteMode.RECONCILE),
-            StreamSpec("orders", "Invoice", depends_on=("customers", "products")),
+            StreamSpec("orders", "Invoice", depends_on=("customers", "guests", "products")),
             StreamSpec("invoices", "Payment", depends_on=("orders",)),
-            StreamSpec("credit_memos", "CreditNote", depends_on=("orders",)),
+            StreamSpec("credit_memos", "CreditNote", depends_on=("orders", "invoices")),
         ),
         settings=MagentoSettings,
         xero_accounts=(
@@ -28,4 +74,5 @@ def source_spec() -> SourceSpec:
             AccountNeed("inventory_account", "INVENTORY", "Inventory"),
             AccountNeed("cogs_account", "DIRECTCOSTS", "Cost of Goods Sold"),
         ),
+        sandbox=_sandbox,
     )

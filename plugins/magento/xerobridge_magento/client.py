@@ -416,13 +416,15 @@ class MagentoClient:
         since: datetime | str | None = None,
         *,
         page_size: int = DEFAULT_PAGE_SIZE,
+        where: Sequence[Sequence[Filter]] = (),
     ) -> AsyncIterator[dict[str, Any]]:
         """Records of a stream with updated_at at or after `since`, oldest first, each once.
 
         Pages by key, not by page number: each request asks for page 1 after the last record
         seen (updated_at, then id), so records edited or deleted while the read runs cannot
         shift a page boundary and make it skip one. Stops when a page holds the whole rest
-        (total_count), so Magento's repeated last page never matters.
+        (total_count), so Magento's repeated last page never matters. `where` adds filter
+        groups every request must also match (e.g. `[[("store_id", "1,2", "in")]]`).
         """
         endpoint = self._endpoint(stream)
         id_key, id_filter = endpoint.id_key, endpoint.id_filter
@@ -431,7 +433,7 @@ class MagentoClient:
         last_id: int | None = None
         op = "gteq"
         while True:
-            groups = [[("updated_at", at, op)]] if at is not None else []
+            groups = [*([[("updated_at", at, op)]] if at is not None else []), *where]
             data = await self.search(
                 endpoint.search_path, groups, sort=sort, page_size=page_size, current_page=1
             )
@@ -454,7 +456,11 @@ class MagentoClient:
             while True:
                 tie = await self.search(
                     endpoint.search_path,
-                    [[("updated_at", str(at), "eq")], [(id_filter, str(last_id), "gt")]],
+                    [
+                        [("updated_at", str(at), "eq")],
+                        [(id_filter, str(last_id), "gt")],
+                        *where,
+                    ],
                     sort=[(id_filter, "ASC")],
                     page_size=page_size,
                     current_page=1,

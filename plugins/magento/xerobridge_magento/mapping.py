@@ -1029,8 +1029,8 @@ def creditmemo_to_credit_note(
         sources.append(
             _money_source(len(sources) + 1, by_id[order_item_id], entry, quantity, record)
         )
-    lines = _lines(
-        sources, order, settings, key_prefix, links, accounts, inclusive, tax_rates, record
+    lines = _net_of_discount(
+        _lines(sources, order, settings, key_prefix, links, accounts, inclusive, tax_rates, record)
     )
     shipping = _shipping_line(
         order,
@@ -1071,6 +1071,26 @@ def creditmemo_to_credit_note(
     _currency_rate(memo if memo.get("base_to_order_rate") else order, body)
     body["LineItems"], _ = _finish(lines, grand, inclusive, accounts, record)
     return XeroDocument("CreditNote", body, key, "CreditNoteNumber")
+
+
+def _net_of_discount(lines: list[_Line]) -> list[_Line]:
+    """Lines with their discount taken into the unit amount (4 places).
+
+    Xero takes DiscountAmount and DiscountRate on sales invoices only, not on credit notes;
+    what rounding the 4-place unit leaves is caught by `_finish`'s rounding line.
+    """
+    out = []
+    for line in lines:
+        if not line.discount:
+            out.append(line)
+            continue
+        unit = ((line.quantity * line.unit - line.discount) / line.quantity).quantize(
+            Decimal("0.0001"), rounding=ROUND_HALF_UP
+        )
+        body = {k: v for k, v in line.body.items() if k != "DiscountAmount"}
+        body["UnitAmount"] = _num(unit)
+        out.append(_Line(body, line.quantity, unit, ZERO, line.percent))
+    return out
 
 
 def creditmemo_allocation(

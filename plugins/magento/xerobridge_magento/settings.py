@@ -52,6 +52,56 @@ class MagentoSettings(SourceSettings):
     default_tax_type: str = Field(
         default="OUTPUT", description="Xero TaxType for a tax percent missing from tax_map."
     )
+    payment_accounts: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Magento payment method code to Xero bank account name, e.g. "
+            "checkmo=Cash,paypal_express=PayPal; methods not listed use bank_account."
+        ),
+    )
+    store_ids: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Store view ids to sync, comma-separated (empty: all). Orders, invoices "
+            "and credit memos of other store views, and customers and products of other "
+            "websites, are not read (customers and products an order needs still are)."
+        ),
+    )
+    tax_inclusive_store_ids: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Store view ids whose prices include tax; the others' exclude it. Empty: "
+            "tell from each order's amounts."
+        ),
+    )
+    xero_currencies: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Currencies enabled in the Xero organisation besides its base currency, e.g. "
+            "EUR,USD; orders in any other currency fail with a message saying so."
+        ),
+    )
+
+    @field_validator("xero_currencies")
+    @classmethod
+    def _currency_codes(cls, value: list[str]) -> list[str]:
+        codes = [code.strip().upper() for code in value if code.strip()]
+        for code in codes:
+            if len(code) != 3 or not code.isalpha():
+                raise ValueError(f"{code!r} is not a three-letter currency code like EUR")
+        return codes
+
+    @field_validator("store_ids", "tax_inclusive_store_ids")
+    @classmethod
+    def _store_view_ids(cls, value: list[str]) -> list[str]:
+        ids = [str(ref).strip() for ref in value if str(ref).strip()]
+        for ref in ids:
+            if not ref.isdigit():
+                raise ValueError(
+                    f"{ref!r} is not a store view id; use the numbers under Stores > All Stores, "
+                    "e.g. 1,2"
+                )
+        return ids
 
     @field_validator("tax_map")
     @classmethod

@@ -1,0 +1,761 @@
+"""The Magento plugin's hooks: read changes, say what each record is in Xero, build its documents.
+
+Reading (`fetch_changes`, `fetch_records`) is the only I/O, through `MagentoClient` on the
+core's `ctx.http`. Magento invoices and credit memos carry their order under `ORDER_KEY` in
+`Change.data`, read in the same batch, because `to_xero` is pure and needs the order's lines,
+contact and payment method. Guests' contacts are the dependency-only stream `guests`, keyed by
+the normalised email, whose record is the buyer's latest order.
+
+`map_record` and `to_xero` read only the Xero mirror (`ctx.xero`) and links (`ctx.links`,
+`links`). Account names from the settings are resolved through the mirror; an account Xero
+lacks makes only the documents that use it wait for a person (NeedsPerson).
+
+Multi-step records: `to_xero` returns what can be written now and is called again with the
+record's own links after each write. A Magento invoice first authorises the order's Xero invoice
+(carrying its InvoiceID), then pays it. A credit memo first becomes a CreditNote, then either
+an Allocation to the order's invoice or, when Magento took the money and the invoices stream
+pays the Xero invoice, a refund Payment from the bank account (Xero allocates only up to the
+amount due, which a paid invoice no longer has).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
+from typing import Any, cast
+
+import httpx
+
+from xerobridge import hookimpl
+from xerobridge.types import (
+    Change,
+    Dependency,
+    NeedsPerson,
+    Permanent,
+    Resolution,
+    RetryLater,
+    SourceContext,
+    StreamSpec,
+    XeroDocument,
+    XeroMirror,
+)
+from xerobridge_magento import mapping as m
+from xerobridge_magento.client import (
+    STREAMS,
+    Filter,
+    MagentoAuthError,
+    MagentoClient,
+    MagentoRequestError,
+    parse_time,
+)
+from xerobridge_magento.settings import MagentoSettings
+
+#: Where an invoice's or credit memo's `Change.data` holds its order (read with it).
+ORDER_KEY = "_order"
+#: The settings naming accounts `xerobridge magento setup-accounts` creates (see source_spec).
+SETUP_ACCOUNT_SETTINGS = frozenset(
+    {"bank_account", "sales_account", "inventory_account", "cogs_account"}
+)
+#: The command that creates them, as messages name it (`{source}` is the source's name).
+SETUP_COMMAND = "xerobridge setup-accounts {source}"
+#: Magento's invoice and credit memo state "canceled".
+CANCELED_STATE = "3"
+#: What each stream's record is in Xero, for messages.
+_XERO_OBJECT = {
+    m.CUSTOMERS: "contact",
+    m.GUESTS: "contact",
+    m.PRODUCTS: "item",
+    m.ORDERS: "invoice",
+    m.INVOICES: "invoice and payment",
+    m.CREDIT_MEMOS: "credit note",
+}
+
+_clients: weakref.WeakKeyDictionary[httpx.AsyncClient, dict[tuple[Any, ...], MagentoClient]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+# -- context helpers ------------------------------------------------------------------------------
+
+
+def _settings(ctx: SourceContext) -> MagentoSettings:
+    if not isinstance(ctx.settings, MagentoSettings):
+        raise TypeError(f"source {ctx.source!r}: settings are not MagentoSettings")
+    return ctx.settings
+
+
+def client_for(ctx: SourceContext) -> MagentoClient:
+    """The source's MagentoClient on the core's http client (one per client and credentials).
+
+    Kept per http client so that an admin login (username and password) is reused by later
+    calls instead of made again for each hook call.
+    """
+    if ctx.http is None:
+        raise RuntimeError(f"source {ctx.source!r}: the core gave the Magento hooks no http client")
+    settings = _settings(ctx)
+    token = settings.token.get_secret_value() if settings.token else None
+    password = settings.password.get_secret_value() if settings.password else None
+    key = (str(settings.base_url), token, settings.username, password)
+    per_http = _clients.setdefault(ctx.http, {})
+    client = per_http.get(key)
+    if client is None:
+        if not token and not (settings.username and password):
+            raise MagentoAuthError(
+                f"source {ctx.source!r} has no Magento credentials: set `token` (an integration "
+                "access token), or `username` and `password` of an admin user"
+            )
+        client = MagentoClient(
+            ctx.http,
+            str(settings.base_url),
+            token=token,
+            username=settings.username or None,
+            password=password,
+        )
+        per_http[key] = client
+    return client
+
+
+def _mirror(ctx: SourceContext) -> XeroMirror:
+    if ctx.xero is None:
+        raise RetryLater(f"source {ctx.source!r}: the mirror of the Xero organisation is not ready")
+    return ctx.xero
+
+
+def _linked(ctx: SourceContext, stream: str, key: str) -> str | None:
+    return ctx.links.xero_id(stream, key) if ctx.links is not None else None
+
+
+def _name(record: Mapping[str, Any], what: str, id_field: str = "entity_id") -> str:
+    return f"{what} {record.get('increment_id') or record.get(id_field)}"
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+async def _batches(
+    records: AsyncIterator[dict[str, Any]], size: int
+) -> AsyncIterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    async for record in records:
+        batch.append(record)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def _websites(client: MagentoClient, store_ids: Sequence[str]) -> set[str]:
+    """The website ids of the given store views (customers and products belong to websites)."""
+    configs = await client.get_store_configs()
+    known = {str(c.get("id")): str(c.get("website_id")) for c in configs}
+    unknown = [s for s in store_ids if s not in known]
+    if unknown:
+        have = ", ".join(f"{c.get('id')} ({c.get('code')})" for c in configs)
+        raise NeedsPerson(
+            f"the store_ids setting names store view {unknown[0]}, which Magento at "
+            f"{client.base_url} does not have; it has: {have}. Change the setting"
+        )
+    return {known[s] for s in store_ids}
+
+
+async def _scope(
+    client: MagentoClient, settings: MagentoSettings, stream: str
+) -> tuple[list[list[Filter]], set[str] | None]:
+    """The store filter as search filters, and website ids products are checked against."""
+    if not settings.store_ids:
+        return [], None
+    if stream in (m.ORDERS, m.INVOICES, m.CREDIT_MEMOS):
+        return [[("store_id", ",".join(settings.store_ids), "in")]], None
+    websites = await _websites(client, settings.store_ids)
+    if stream == m.CUSTOMERS:
+        return [[("website_id", ",".join(sorted(websites)), "in")]], None
+    # Products carry their websites in extension_attributes, which searches cannot filter on.
+    return [], websites
+
+
+def _in_websites(product: Mapping[str, Any], websites: set[str] | None) -> bool:
+    if websites is None:
+        return True
+    ids = (product.get("extension_attributes") or {}).get("website_ids")
+    if ids is None:
+        return True  # UNVERIFIED: Magento always lists them; without them, keep the product
+    return bool({str(i) for i in ids} & websites)
+
+
+async def _changes(
+    client: MagentoClient, stream: str, records: Sequence[dict[str, Any]], page_size: int
+) -> list[Change]:
+    """Changes for records of one stream; invoices and credit memos get their orders."""
+    orders: dict[str, dict[str, Any]] = {}
+    if stream in (m.INVOICES, m.CREDIT_MEMOS):
+        wanted = sorted({str(r["order_id"]) for r in records if r.get("order_id") is not None})
+        async for order in client.get_by_ids(m.ORDERS, wanted, batch_size=page_size):
+            orders[str(order["entity_id"])] = order
+    id_key = STREAMS[stream].id_key
+    out = []
+    for record in records:
+        data: dict[str, Any] = record
+        if stream in (m.INVOICES, m.CREDIT_MEMOS):
+            data = {**record, ORDER_KEY: orders.get(str(record.get("order_id")))}
+        stamp = record.get("updated_at")
+        out.append(
+            Change(
+                stream,
+                str(record[id_key]),
+                data=data,
+                updated_at=parse_time(stamp) if stamp else None,
+            )
+        )
+    return out
+
+
+@hookimpl
+async def fetch_changes(
+    ctx: SourceContext, stream: StreamSpec, cursor: str | None
+) -> AsyncIterator[Change]:
+    """Records changed at or after the cursor, oldest first, within the store views to sync."""
+    settings = _settings(ctx)
+    if stream.name == m.GUESTS or not settings.stream_enabled(stream.name):
+        return
+    client = client_for(ctx)
+    where, websites = await _scope(client, settings, stream.name)
+    records = client.iter_changes(stream.name, cursor, page_size=settings.page_size, where=where)
+    async for batch in _batches(records, settings.page_size):
+        kept = [r for r in batch if _in_websites(r, websites)]
+        for change in await _changes(client, stream.name, kept, settings.page_size):
+            yield change
+
+
+@hookimpl
+async def fetch_records(
+    ctx: SourceContext, stream: StreamSpec, keys: list[str]
+) -> AsyncIterator[Change]:
+    """The records with these keys that exist (no store filter: dependencies need them all)."""
+    settings = _settings(ctx)
+    client = client_for(ctx)
+    if stream.name == m.GUESTS:
+        for key in dict.fromkeys(keys):
+            change = await _guest(client, key)
+            if change is not None:
+                yield change
+        return
+    ids = [k for k in dict.fromkeys(keys) if str(k).isdigit()]  # other keys cannot exist
+    found = client.get_by_ids(stream.name, ids, batch_size=settings.page_size)
+    async for batch in _batches(found, settings.page_size):
+        for change in await _changes(client, stream.name, batch, settings.page_size):
+            yield change
+
+
+async def _guest(client: MagentoClient, key: str) -> Change | None:
+    """A guest's latest order by email: guest orders, then orders whose customer was deleted."""
+    email = m.normalise_email(key)
+    if not email or "," in email:
+        return None
+    sort = [("created_at", "DESC"), ("entity_id", "DESC")]
+    for who in (("customer_is_guest", "1", "eq"), ("customer_id", "", "null")):
+        try:
+            data = await client.search(
+                STREAMS[m.ORDERS].search_path,
+                [[("customer_email", email, "eq")], [who]],
+                sort=sort,
+                page_size=1,
+                current_page=1,
+            )
+        except MagentoRequestError:
+            continue  # a store whose orders never had a customer_id cannot filter on it
+        if data["items"]:
+            order = data["items"][0]
+            stamp = order.get("updated_at")
+            return Change(
+                m.GUESTS, email, data=order, updated_at=parse_time(stamp) if stamp else None
+            )
+    return None
+
+
+# -- checks shared by map_record and to_xero -----------------------------------------------------
+
+
+def _order_of(change: Change) -> Mapping[str, Any]:
+    order = change.data.get(ORDER_KEY)
+    if not order:
+        what = "invoice" if change.stream == m.INVOICES else "credit memo"
+        raise Permanent(
+            f"{_name(change.data, what)}: its order {change.data.get('order_id')} was not found "
+            "in Magento; sync it again once the order exists"
+        )
+    return cast(Mapping[str, Any], order)
+
+
+def _enabled_currencies(ctx: SourceContext) -> set[str] | None:
+    """The currencies the mirror shows as enabled, once the core mirrors Xero's Currencies.
+
+    Today's mirror has no Currencies (the XeroMirror protocol has no such method), so this is
+    None and the check relies on the base currency and the `xero_currencies` setting.
+    """
+    currencies = getattr(ctx.xero, "currencies", None)
+    if not callable(currencies):
+        return None
+    return {str(c.get("Code") or "").upper() for c in currencies()}
+
+
+def check_currency(ctx: SourceContext, record: Mapping[str, Any], what: str) -> None:
+    """Permanent when the record's currency is not one the Xero organisation can take.
+
+    The engine gives the organisation's base currency in `ctx.extra["base_currency"]`; without
+    it nothing is checked (Xero's own refusal then says so).
+    """
+    base = str(ctx.extra.get("base_currency") or "").upper()
+    code = str(record.get("order_currency_code") or "").strip().upper()
+    if not base or not code or code == base:
+        return
+    if code in _settings(ctx).xero_currencies or code in (_enabled_currencies(ctx) or ()):
+        return
+    raise Permanent(
+        f"{what} is in {code}, which is not enabled in the Xero organisation: add the currency "
+        f"in Xero (Settings > Currencies) and to the source's xero_currencies setting, or leave "
+        f"store view {record.get('store_id')} out of the store_ids setting (the organisation's "
+        f"base currency is {base})"
+    )
+
+
+def _refunds_money(settings: MagentoSettings, order: Mapping[str, Any]) -> bool:
+    """Whether a credit memo gives money back (Magento took it and Xero has the payment).
+
+    Then the Xero invoice is paid and has nothing due to allocate against; the refund is a
+    payment from the bank account on the credit note. With the invoices stream switched off the
+    Xero invoice is never paid by xerobridge, so the credit note is allocated to it instead.
+    """
+    try:
+        paid = Decimal(str(order.get("total_paid") or 0))
+    except InvalidOperation:
+        paid = Decimal(0)
+    return paid > 0 and settings.stream_enabled(m.INVOICES)
+
+
+# -- map_record -----------------------------------------------------------------------------------
+
+
+@hookimpl
+def map_record(ctx: SourceContext, change: Change) -> Resolution:
+    """Link to an existing Xero object, create one, ask a person, or skip; with dependencies."""
+    if change.op == "delete":
+        return Resolution.skip(
+            f"{change.stream.removesuffix('s').replace('_', ' ')} {change.key} was deleted in "
+            f"Magento; xerobridge never deletes Xero objects, so its Xero "
+            f"{_XERO_OBJECT.get(change.stream, 'object')} stays as it is (archive or void it "
+            "in Xero if it is no longer wanted)"
+        )
+    settings = _settings(ctx)
+    if change.stream == m.CUSTOMERS:
+        if _linked(ctx, m.CUSTOMERS, change.key):
+            return Resolution.create()
+        number = m.contact_number(ctx.key_prefix, change.key)
+        return _match_contact(ctx, settings, change.data, number)
+    if change.stream == m.GUESTS:
+        if _linked(ctx, m.GUESTS, change.key):
+            return Resolution.create()
+        guest = m.guest_of(change.data)
+        email = m.normalise_email(guest["email"] or change.key)
+        number = m.guest_contact_number(ctx.key_prefix, email)
+        return _match_contact(ctx, settings, {**guest, "email": email}, number)
+    if change.stream == m.PRODUCTS:
+        return _map_product(ctx, change)
+    if change.stream == m.ORDERS:
+        return _map_order(ctx, change)
+    if change.stream == m.INVOICES:
+        return _map_invoice(ctx, change)
+    if change.stream == m.CREDIT_MEMOS:
+        return _map_credit_memo(ctx, settings, change)
+    raise Permanent(f"the Magento plugin has no stream {change.stream!r}")
+
+
+def _match_contact(
+    ctx: SourceContext, settings: MagentoSettings, person: Mapping[str, Any], number: str
+) -> Resolution:
+    """Our own ContactNumber links; else match by email (then name) per match_contacts."""
+    mirror = _mirror(ctx)
+    own = mirror.contact_by_number(number)
+    if own is not None:
+        return Resolution.link(str(own["ContactID"]))
+    mode = settings.match_contacts
+    if mode == "none":
+        return Resolution.create()
+    found: dict[str, Mapping[str, Any]] = {}
+    email = m.normalise_email(person.get("email"))
+    candidates: list[Mapping[str, Any]] = list(mirror.contacts_by_email(email)) if email else []
+    name = m.contact_name(person.get("firstname"), person.get("lastname"))
+    if mode == "email_then_name" and name:
+        candidates += mirror.contacts_by_name(name)
+    for contact in candidates:
+        found.setdefault(str(contact.get("ContactID")), contact)
+    return m.match_contact(person, found.values(), mode, own_number=number)
+
+
+def _map_product(ctx: SourceContext, change: Change) -> Resolution:
+    if _linked(ctx, m.PRODUCTS, change.key):
+        return Resolution.create()
+    sku = str(change.data.get("sku") or "")
+    if not sku.strip():
+        raise Permanent(f"product {change.key}: has no SKU; give it a SKU in Magento")
+    item = _mirror(ctx).item_by_code(m.item_code(ctx.key_prefix, sku))
+    if item is not None:
+        return Resolution.link(str(item["ItemID"]))
+    return Resolution.create()
+
+
+def _map_order(ctx: SourceContext, change: Change) -> Resolution:
+    order = change.data
+    check_currency(ctx, order, _name(order, "order"))
+    if order.get("state") == "canceled" and not _linked(ctx, m.ORDERS, change.key):
+        return Resolution.skip(
+            f"{_name(order, 'order')} was cancelled before it reached Xero; nothing to write"
+        )
+    return Resolution.create(needs=m.order_needs(order))
+
+
+def _map_invoice(ctx: SourceContext, change: Change) -> Resolution:
+    invoice = change.data
+    order = _order_of(change)
+    what = f"{_name(invoice, 'invoice')} (order {order.get('increment_id')})"
+    check_currency(ctx, order, what)
+    if str(invoice.get("state")) == CANCELED_STATE:
+        return Resolution.skip(
+            f"{what} is cancelled in Magento; xerobridge does not take back what it wrote, so "
+            "void the payment in Xero if one was made"
+        )
+    return Resolution.create(needs=_order_and_its_needs(order))
+
+
+def _order_and_its_needs(order: Mapping[str, Any]) -> tuple[Dependency, ...]:
+    """The order, and what it needs: the documents name its contact and its items too."""
+    return (Dependency(m.ORDERS, str(order["entity_id"])), *m.order_needs(order))
+
+
+def _map_credit_memo(ctx: SourceContext, settings: MagentoSettings, change: Change) -> Resolution:
+    memo = change.data
+    order = _order_of(change)
+    what = f"{_name(memo, 'credit memo')} (order {order.get('increment_id')})"
+    check_currency(ctx, order, what)
+    if str(memo.get("state")) == CANCELED_STATE:
+        return Resolution.skip(f"{what} is cancelled in Magento; nothing to write")
+    needs = list(_order_and_its_needs(order))
+    invoice_id = memo.get("invoice_id")
+    if (
+        invoice_id not in (None, "")
+        and not _refunds_money(settings, order)
+        and settings.stream_enabled(m.INVOICES)
+    ):
+        # The allocation needs the Xero invoice authorised, which the Magento invoice does.
+        needs.append(Dependency(m.INVOICES, str(invoice_id)))
+    return Resolution.create(needs=tuple(needs))
+
+
+# -- to_xero --------------------------------------------------------------------------------------
+
+
+class AccountBook:
+    """Account codes for the settings' account names, from the mirror.
+
+    A name Xero lacks gets a placeholder; `check` raises NeedsPerson only when a document
+    actually uses it, so a missing rounding account stops only orders that need rounding.
+    """
+
+    _MARK = "\x00account:"
+
+    def __init__(self, ctx: SourceContext) -> None:
+        self.ctx = ctx
+        self.mirror = _mirror(ctx)
+        self.problems: dict[str, str] = {}
+        self.account_ids: dict[str, str] = {}
+
+    def _missing(self, problem: str) -> str:
+        mark = f"{self._MARK}{len(self.problems)}"
+        self.problems[mark] = problem
+        return mark
+
+    def _how(self, setting: str) -> str:
+        if setting in SETUP_ACCOUNT_SETTINGS:
+            command = SETUP_COMMAND.format(source=self.ctx.source)
+            return f"create it with `{command}` or change the setting"
+        return "create it in Xero (Accounting > Chart of accounts) or change the setting"
+
+    def code(self, setting: str, name: str) -> str:
+        """The Code of the account named by a setting (or a placeholder naming the problem)."""
+        account = self.mirror.account_by_name(name)
+        if account is None:
+            return self._missing(
+                f"account {name!r} ({setting}) is not in Xero: {self._how(setting)}"
+            )
+        code = str(account.get("Code") or "")
+        if not code:
+            return self._missing(
+                f"account {name!r} ({setting}) has no code in Xero, and invoice lines name "
+                "accounts by code: give it a code in Xero (Accounting > Chart of accounts)"
+            )
+        return code
+
+    def bank(self, setting: str, name: str) -> str:
+        """The bank account payments go to; one without a Code is named by its AccountID."""
+        account = self.mirror.account_by_name(name)
+        if account is None:
+            return self._missing(
+                f"account {name!r} ({setting}) is not in Xero: {self._how(setting)}"
+            )
+        if account.get("Type") != "BANK" and not account.get("EnablePaymentsToAccount"):
+            return self._missing(
+                f"account {name!r} ({setting}) is a {account.get('Type')} account, and Xero takes "
+                "payments only to bank accounts or accounts with 'Enable payments to this "
+                "account': name a bank account in the setting or enable payments to it in Xero"
+            )
+        code = str(account.get("Code") or "")
+        if code:
+            return code
+        mark = f"{self._MARK}id{len(self.account_ids)}"
+        self.account_ids[mark] = str(account["AccountID"])
+        return mark
+
+    def check(self, docs: Iterable[XeroDocument]) -> list[XeroDocument]:
+        """The documents, or NeedsPerson for the first missing account one of them uses."""
+        out = []
+        for doc in docs:
+            for value in _strings(doc.body):
+                if value in self.problems:
+                    raise NeedsPerson(self.problems[value])
+            account = doc.body.get("Account")
+            if isinstance(account, Mapping) and account.get("Code") in self.account_ids:
+                body = {**doc.body, "Account": {"AccountID": self.account_ids[account["Code"]]}}
+                out.append(replace(doc, body=body))
+            else:
+                out.append(doc)
+        return out
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def _accounts(
+    book: AccountBook, settings: MagentoSettings, order: Mapping[str, Any] | None = None
+) -> m.Accounts:
+    """The four codes the mapping uses; the bank one follows the order's payment method."""
+    sales = book.code("sales_account", settings.sales_account)
+    shipping = (
+        book.code("shipping_account", settings.shipping_account)
+        if settings.shipping_account
+        else sales
+    )
+    bank_setting, bank_name = "bank_account", settings.bank_account
+    method = str(((order or {}).get("payment") or {}).get("method") or "")
+    if method and method in settings.payment_accounts:
+        bank_setting, bank_name = f"payment_accounts[{method}]", settings.payment_accounts[method]
+    return m.Accounts(
+        sales=sales,
+        bank=book.bank(bank_setting, bank_name),
+        shipping=shipping,
+        rounding=book.code("rounding_account", settings.rounding_account),
+    )
+
+
+def xero_tax_rates(ctx: SourceContext) -> dict[str, Decimal] | None:
+    """The organisation's active TaxTypes and rates, for the mapping to check tax_map against."""
+    rates: dict[str, Decimal] = {}
+    for rate in _mirror(ctx).tax_rates():
+        if rate.get("Status", "ACTIVE") != "ACTIVE" or not rate.get("TaxType"):
+            continue
+        value = rate.get("EffectiveRate", rate.get("DisplayTaxRate"))
+        try:
+            rates[str(rate["TaxType"])] = Decimal(str(value))
+        except InvalidOperation:
+            continue
+    return rates or None  # an empty mirror checks nothing rather than refusing everything
+
+
+def _inclusive(settings: MagentoSettings, record: Mapping[str, Any]) -> bool | None:
+    if not settings.tax_inclusive_store_ids:
+        return None  # the mapping tells from the order's amounts
+    return str(record.get("store_id")) in settings.tax_inclusive_store_ids
+
+
+def _own_name_taken(
+    ctx: SourceContext, doc: XeroDocument, links: Mapping[tuple[str, str, str], str], change: Change
+) -> bool:
+    """Whether another Xero contact has this contact's Name (Xero keeps names unique)."""
+    own_id = links.get((change.stream, change.key, "main"))
+    return any(
+        str(c.get("ContactID")) != own_id and c.get("ContactNumber") != doc.natural_key
+        for c in _mirror(ctx).contacts_by_name(str(doc.body["Name"]))
+    )
+
+
+def _need(links: Mapping[tuple[str, str, str], str], stream: str, key: Any, what: str) -> str:
+    xero_id = links.get((stream, str(key), "main"))
+    if not xero_id:
+        raise RetryLater(f"{what} is not in Xero yet; it is pushed first")
+    return xero_id
+
+
+@hookimpl
+def to_xero(
+    ctx: SourceContext, change: Change, links: Mapping[tuple[str, str, str], str]
+) -> list[XeroDocument]:
+    """The Xero documents to write now for the record (see the module doc for several steps)."""
+    if change.op == "delete":
+        return []
+    settings = _settings(ctx)
+    prefix = ctx.key_prefix
+    data = change.data
+    if change.stream == m.CUSTOMERS:
+        doc = m.customer_to_contact(data, settings, prefix)
+        if _own_name_taken(ctx, doc, links, change):
+            doc = m.customer_to_contact(data, settings, prefix, with_id=True)
+        return [doc]
+    if change.stream == m.GUESTS:
+        doc = m.guest_to_contact(data, settings, prefix)
+        if _own_name_taken(ctx, doc, links, change):
+            doc = m.guest_to_contact(data, settings, prefix, with_email=True)
+        return [doc]
+    book = AccountBook(ctx)
+    if change.stream == m.PRODUCTS:
+        sales = book.code("sales_account", settings.sales_account)
+        accounts = m.Accounts(sales=sales, bank="", shipping=sales, rounding="")
+        return book.check([m.product_to_item(data, settings, prefix, accounts)])
+    if change.stream == m.ORDERS:
+        check_currency(ctx, data, _name(data, "order"))
+        doc = m.order_to_invoice(
+            data,
+            settings,
+            prefix,
+            links,
+            _accounts(book, settings, data),
+            tax_rates=xero_tax_rates(ctx),
+            inclusive=_inclusive(settings, data),
+        )
+        return book.check([doc])
+    if change.stream == m.INVOICES:
+        return book.check(_invoice_documents(ctx, settings, book, change, links))
+    if change.stream == m.CREDIT_MEMOS:
+        return book.check(_credit_memo_documents(ctx, settings, book, change, links))
+    raise Permanent(f"the Magento plugin has no stream {change.stream!r}")
+
+
+def _invoice_documents(
+    ctx: SourceContext,
+    settings: MagentoSettings,
+    book: AccountBook,
+    change: Change,
+    links: Mapping[tuple[str, str, str], str],
+) -> list[XeroDocument]:
+    """The order's Xero invoice authorised (by its InvoiceID); then, once written, the payment."""
+    invoice = change.data
+    order = _order_of(change)
+    check_currency(ctx, order, f"{_name(invoice, 'invoice')} (order {order.get('increment_id')})")
+    docs = m.magento_invoice_to_xero(
+        invoice,
+        order,
+        settings,
+        ctx.key_prefix,
+        links,
+        _accounts(book, settings, order),
+        tax_rates=xero_tax_rates(ctx),
+        inclusive=_inclusive(settings, order),
+    )
+    invoice_id = _need(links, m.ORDERS, order["entity_id"], _name(order, "order"))
+    update = replace(docs[0], body={**docs[0].body, "InvoiceID": invoice_id})
+    if not links.get((m.INVOICES, change.key, "main")):
+        return [update]  # a payment needs the invoice AUTHORISED first
+    return [update, *docs[1:]]
+
+
+def _credit_memo_documents(
+    ctx: SourceContext,
+    settings: MagentoSettings,
+    book: AccountBook,
+    change: Change,
+    links: Mapping[tuple[str, str, str], str],
+) -> list[XeroDocument]:
+    """The credit note; once written, its allocation to the invoice or its refund payment."""
+    memo = change.data
+    order = _order_of(change)
+    check_currency(ctx, order, f"{_name(memo, 'credit memo')} (order {order.get('increment_id')})")
+    accounts = _accounts(book, settings, order)
+    note = m.creditmemo_to_credit_note(
+        memo,
+        order,
+        settings,
+        ctx.key_prefix,
+        links,
+        accounts,
+        tax_rates=xero_tax_rates(ctx),
+        inclusive=_inclusive(settings, order),
+    )
+    note_id = links.get((m.CREDIT_MEMOS, change.key, "main"))
+    if not note_id:
+        return [note]
+    if _refunds_money(settings, order):
+        return [note, refund_payment(memo, order, ctx.key_prefix, note_id, accounts)]
+    return [note, m.creditmemo_allocation(memo, order, ctx.key_prefix, links)]
+
+
+def refund_key(key_prefix: str, memo: Mapping[str, Any]) -> str:
+    """The natural key of a credit memo's refund payment: `{prefix}-RF-{increment_id}`."""
+    increment = str(memo.get("increment_id") or "").strip()
+    if not increment:
+        raise Permanent(f"credit memo {memo.get('entity_id')}: has no increment id")
+    return f"{key_prefix}-RF-{increment}"
+
+
+def refund_payment(
+    memo: Mapping[str, Any],
+    order: Mapping[str, Any],
+    key_prefix: str,
+    credit_note_id: str,
+    accounts: m.Accounts,
+) -> XeroDocument:
+    """The money a credit memo gives back: a Payment on the credit note from the bank account."""
+    record = _name(memo, "credit memo")
+    key = refund_key(key_prefix, memo)
+    raw = memo.get("grand_total")
+    try:
+        amount = Decimal(str(raw))
+    except InvalidOperation:
+        raise Permanent(f"{record}: grand total {raw!r} is not a number") from None
+    if not amount.is_finite() or amount <= 0:
+        raise Permanent(f"{record}: grand total {amount} is not a refundable amount")
+    created = str(memo.get("created_at") or "")
+    if len(created) < 10:
+        raise Permanent(f"{record}: date {created!r} is not Magento's YYYY-MM-DD HH:MM:SS")
+    body: dict[str, Any] = {
+        "CreditNote": {"CreditNoteID": credit_note_id},
+        "Account": {"Code": accounts.bank},
+        "Date": created[:10],
+        "Amount": float(amount.quantize(m.CENT)),
+        "Reference": key,
+    }
+    currency = str(memo.get("order_currency_code") or order.get("order_currency_code") or "")
+    base = str(memo.get("base_currency_code") or order.get("base_currency_code") or "")
+    rate = memo.get("base_to_order_rate") or order.get("base_to_order_rate")
+    if base and currency and base.upper() != currency.upper() and rate:
+        body["CurrencyRate"] = float(rate)
+    return XeroDocument("Payment", body, key, "Reference", role="refund")
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+@hookimpl
+def register_commands(cli: Any, sandbox: Any) -> None:
+    """`xerobridge sandbox magento`: serve the Magento sandbox (setup-accounts is the core's)."""
+    del cli
+    from xerobridge_magento.commands import add_sandbox_command
+
+    add_sandbox_command(sandbox)
