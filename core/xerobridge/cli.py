@@ -70,8 +70,8 @@ def _plugins() -> plugin_loading.Plugins:
     return plugin_loading.load_plugins()
 
 
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+def _print_json(data: Any, *, one_line: bool = False) -> None:
+    sys.stdout.write(json.dumps(data, indent=None if one_line else 2, default=str) + "\n")
 
 
 def _escaped(*cells: str) -> list[str]:
@@ -574,7 +574,7 @@ def demo_command(
 
     prepared, summary = asyncio.run(go())
     if as_json:
-        _print_json(summary.as_dict())  # type: ignore[attr-defined]
+        _print_json(summary.as_dict(), one_line=True)  # type: ignore[attr-defined]
     else:
         out.print(progress.table(summary))  # type: ignore[arg-type]
     if once:
@@ -676,7 +676,7 @@ def sync_command(
 
     summary = asyncio.run(go())
     if as_json:
-        _print_json(summary.as_dict())  # type: ignore[attr-defined]
+        _print_json(summary.as_dict(), one_line=True)  # type: ignore[attr-defined]
     else:
         out.print(progress.table(summary))  # type: ignore[arg-type]
     if summary.failed:  # type: ignore[attr-defined]
@@ -688,21 +688,20 @@ def run_command(
     listen: Annotated[
         str,
         typer.Option(
-            help="Where the web app listens (webhooks, OAuth callback); port 0 picks one."
+            help="Where the web app listens (webhooks, notifications, OAuth callback); "
+            "port 0 picks one."
         ),
     ] = "127.0.0.1:8765",
+    workers: Annotated[
+        int, typer.Option(min=0, max=64, help="Worker processes that run the queued jobs.")
+    ] = 2,
 ) -> None:
-    """Run the daemon: its web app for Xero's webhooks and the OAuth callback."""
-    from xerobridge.serve import base_url, bind, serve
-    from xerobridge.web import create_app
+    """Run the daemon: web app, scheduler and workers, until SIGTERM or Ctrl-C."""
+    from xerobridge import daemon
 
     host, port = _listen_address(listen)
-    store = _store()
-    sock = bind(host, port)
-    # The first line says where it listens, so scripts (and tests) can read the real port.
-    sys.stdout.write(f"xerobridge listening on {base_url(host, sock)}\n")
-    sys.stdout.flush()
-    serve(create_app(store), sock)
+    # It prints "xerobridge listening on http://host:port" first, once the socket is bound.
+    raise typer.Exit(daemon.run(_store(), host=host, port=port, workers=workers))
 
 
 app.command("connect")(connect)

@@ -53,7 +53,7 @@ async def prepare(plugins: Plugins, *, path: Path | None = None) -> Demo:
         stale.unlink(missing_ok=True)
     store = Store(f"sqlite:///{path}")
     store.upgrade()
-    xero_app = xero_sandbox()
+    xero_app = xero_sandbox(region="UK")
     state = xero_app.state.sandbox
     state.register_app(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, custom_tenant_id=state.default_tenant_id)
     xero_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=xero_app))

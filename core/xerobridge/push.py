@@ -419,6 +419,13 @@ class Pusher:
                 if link.xero_id is None and _collision(result, doc):
                     collisions.append((work, doc, body, body_hash))
                     continue
+                if _taken_by_batch(result) and work.job.attempts <= 1:
+                    # Likely taken by a record of this very batch (two customers of one name):
+                    # once that one is in the mirror, map_record can tell them apart.
+                    work.error = RetryLater(
+                        f"{work.change.stream} {work.change.key}: {result.message}"
+                    )
+                    continue
                 work.error = Permanent(
                     f"{work.change.stream} {work.change.key}: Xero refused the {doc.kind} "
                     f"{doc.natural_key}: {result.message}"
@@ -567,6 +574,12 @@ def _collision(result: ElementResult, doc: XeroDocument) -> bool:
         return False
     # Invoice and credit-note numbers are refused without naming the number.
     return doc.natural_key.lower() in text or "# must be unique" in text
+
+
+def _taken_by_batch(result: ElementResult) -> bool:
+    """Whether Xero refused a value another object holds (a name), which may be ours."""
+    text = result.message.lower()
+    return "already assigned" in text or "must be unique" in text
 
 
 def _when(value: Any) -> datetime | None:

@@ -48,7 +48,7 @@ def create_app(
     time_scale: float = 1.0,
     seed: int = 0,
     daily_limit: int = 5_000,
-    organisation_name: str = "Sandbox Company (AU)",
+    organisation_name: str | None = None,
     client_id: str = DEFAULT_CLIENT_ID,
     client_secret: str = DEFAULT_CLIENT_SECRET,
     redirect_uris: list[str] | None = None,
@@ -57,6 +57,7 @@ def create_app(
     validation: Validation = "enforce",
     faults: str = "",
     webhook_url: str | None = None,
+    region: str = "AU",
 ) -> Starlette:
     """A stateful Xero sandbox (Accounting API, identity, control API) as an ASGI app.
 
@@ -67,6 +68,9 @@ def create_app(
     check; either way `state.violations` lists them. The state is on `app.state.sandbox`
     (a SandboxState). `faults` is a faults spec ("503:0.05,lost-response:0.1", see
     faults.parse_faults); `webhook_url` is where webhook deliveries go when served for real.
+    `region` ("AU", the default, or "UK") is the Xero version of the default organisation: its
+    chart of accounts, tax rates, currency, country and timezone; `organisation_name` defaults
+    to "Sandbox Company (AU)" (or "(UK)"). An unknown region raises ValueError.
     """
     base = clock or SystemClock()
     effective: Clock = ScaledClock(time_scale, base) if time_scale != 1.0 else base
@@ -83,6 +87,7 @@ def create_app(
         webhook_key=webhook_key,
         refresh_grace_seconds=refresh_grace_seconds,
         validation=validation,
+        region=region,
     )
     if faults:
         state.faults.set_spec(faults)

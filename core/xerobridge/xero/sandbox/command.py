@@ -39,6 +39,8 @@ def describe(app: Any, host: str, port: int) -> dict[str, Any]:
         "web_client_id": web.client_id,
         "web_client_secret": web.client_secret,
         "control_url": f"{base}/_sandbox",
+        # The Xero version of the tenant: "AU" or "UK" (--region).
+        "region": state.default_org.region,
     }
 
 
@@ -49,6 +51,7 @@ def build_app(
     faults: str,
     webhook_url: str | None,
     daily_limit: int,
+    region: str = "AU",
 ) -> Any:
     """The served sandbox: a system clock, a loopback web app and a custom connection."""
     from xerobridge.clock import SystemClock
@@ -63,6 +66,7 @@ def build_app(
         webhook_url=webhook_url,
         daily_limit=daily_limit,
         redirect_uris=[LOOPBACK_REDIRECTS],
+        region=region,
     )
     state = app.state.sandbox
     state.custom_app = state.register_app(
@@ -86,10 +90,18 @@ def xero(
         str | None, typer.Option(help="Where to POST signed webhooks after writes.")
     ] = None,
     daily_limit: Annotated[int, typer.Option(help="Calls per tenant per day.")] = 5_000,
+    region: Annotated[
+        str,
+        typer.Option(
+            help="Xero version of the organisation: AU (AUD, GST) or UK (GBP, VAT): its chart "
+            "of accounts, tax rates, currency and timezone."
+        ),
+    ] = "AU",
 ) -> None:
     """Serve a stateful Xero sandbox (Accounting API, identity, webhooks, control API)."""
     from xerobridge.types import UserError
     from xerobridge.xero.sandbox.faults import parse_faults
+    from xerobridge.xero.sandbox.seed import region as find_region
 
     try:
         parse_faults(faults)
@@ -97,12 +109,17 @@ def xero(
         raise UserError(f"--faults: {exc}") from exc
     if time_scale <= 0:
         raise UserError("--time-scale must be positive")
+    try:
+        region = find_region(region).code
+    except ValueError as exc:
+        raise UserError(f"--region: {exc}") from exc
     app = build_app(
         seed=seed,
         time_scale=time_scale,
         faults=faults,
         webhook_url=webhook_url,
         daily_limit=daily_limit,
+        region=region,
     )
     sock = bind(host, port)
     sys.stdout.write(json.dumps(describe(app, host, sock.getsockname()[1])) + "\n")

@@ -77,8 +77,18 @@ async def overview(request: Request) -> Response:
 async def add_organisation(request: Request) -> Response:
     state = _state(request)
     body = await _body(request)
-    org = state.add_organisation(str(body.get("name") or "Sandbox Organisation"))
-    return JSONResponse({"tenantId": org.tenant_id, "name": org.name, "shortCode": org.short_code})
+    # "region": "AU" (the default) or "UK"; another answers 400.
+    org = state.add_organisation(
+        str(body.get("name") or "Sandbox Organisation"), region=str(body.get("region") or "AU")
+    )
+    return JSONResponse(
+        {
+            "tenantId": org.tenant_id,
+            "name": org.name,
+            "shortCode": org.short_code,
+            "region": org.region,
+        }
+    )
 
 
 async def add_app(request: Request) -> Response:

@@ -56,6 +56,9 @@ class Organisation:
     country_code: str = "AU"
     version: str = "AU"
     timezone: str = "AUSEASTERNSTANDARDTIME"
+    # Which Xero version's chart of accounts, tax rates and tax settings it starts with (see
+    # seed.REGIONS); the currency, country, version and timezone above are set apart from it.
+    region: str = "AU"
     listeners: list[Listener] = field(default_factory=list)
     records: dict[str, dict[str, dict[str, Any]]] = field(init=False)
     _unique: dict[str, dict[str, str]] = field(init=False)
@@ -74,9 +77,10 @@ class Organisation:
         }
         self._keys = {}
         self._counters = {"INV": 0, "CN": 0}
-        for account in seed.account_records():
+        self.region = seed.region(self.region).code
+        for account in seed.account_records(self.region):
             self.insert("Accounts", account, self.created, notify=False)
-        for rate in seed.tax_rate_records():
+        for rate in seed.tax_rate_records(self.region):
             self.records["TaxRates"][rate["TaxType"]] = rate
 
     # ---- time -------------------------------------------------------------------------------
@@ -220,6 +224,8 @@ class Organisation:
 
     def organisation_record(self) -> dict[str, Any]:
         """The Organisation resource (GET /Organisation)."""
+        settings = seed.region(self.region)
+        year_end_day, year_end_month = settings.financial_year_end
         return {
             "OrganisationID": self.tenant_id,
             "APIKey": self.tenant_id.replace("-", "").upper()[:30],
@@ -232,10 +238,10 @@ class Organisation:
             "CountryCode": self.country_code,
             "IsDemoCompany": False,
             "OrganisationStatus": "ACTIVE",
-            "FinancialYearEndDay": 30,
-            "FinancialYearEndMonth": 6,
-            "SalesTaxBasis": "ACCRUALS",
-            "SalesTaxPeriod": "QUARTERLY1",
+            "FinancialYearEndDay": year_end_day,
+            "FinancialYearEndMonth": year_end_month,
+            "SalesTaxBasis": settings.sales_tax_basis,
+            "SalesTaxPeriod": settings.sales_tax_period,
             "DefaultSalesTax": "Tax Exclusive",
             "DefaultPurchasesTax": "Tax Exclusive",
             "CreatedDateUTC": self.created,

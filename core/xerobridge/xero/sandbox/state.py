@@ -12,6 +12,7 @@ import logging
 from typing import Any, Literal
 
 from xerobridge.clock import Clock
+from xerobridge.xero.sandbox import seed as seed_data
 from xerobridge.xero.sandbox import wire
 from xerobridge.xero.sandbox.accounting import WRITERS
 from xerobridge.xero.sandbox.faults import Faults
@@ -48,7 +49,7 @@ class SandboxState:
         time_scale: float = 1.0,
         seed: int = 0,
         daily_limit: int = 5_000,
-        organisation_name: str = "Sandbox Company (AU)",
+        organisation_name: str | None = None,
         client_id: str = DEFAULT_CLIENT_ID,
         client_secret: str = DEFAULT_CLIENT_SECRET,
         redirect_uris: list[str] | None = None,
@@ -56,6 +57,7 @@ class SandboxState:
         refresh_grace_seconds: float = 0.0,
         provider_name: str = "xerobridge sandbox",
         validation: Validation = "enforce",
+        region: str = "AU",
     ) -> None:
         if validation not in VALIDATION_MODES:
             raise ValueError(f"validation must be one of {', '.join(VALIDATION_MODES)}")
@@ -82,7 +84,9 @@ class SandboxState:
         self.webhooks = Webhooks(webhook_key, clock, self.ids)
         self._gate: asyncio.Event | None = None
         self.held = 0
-        self.default_tenant_id = self.add_organisation(organisation_name).tenant_id
+        # The default organisation: "Sandbox Company (AU)" (or "(UK)") unless named.
+        name = organisation_name or seed_data.region(region).default_name
+        self.default_tenant_id = self.add_organisation(name, region=region).tenant_id
         self.custom_app: App | None = None  # a custom connection, when one was registered
         self.default_app = self.identity.register_app(
             client_id,
@@ -92,9 +96,23 @@ class SandboxState:
 
     # ---- organisations ----------------------------------------------------------------------
 
-    def add_organisation(self, name: str, **fields: Any) -> Organisation:
-        """Create a new organisation (tenant) with the default chart of accounts and tax rates."""
+    def add_organisation(self, name: str, region: str = "AU", **fields: Any) -> Organisation:
+        """Create a new organisation (tenant) with the default chart of accounts and tax rates.
+
+        `region` ("AU" or "UK") sets them and the currency, country, version and timezone the
+        way Xero sets up a new org there; `fields` (e.g. base_currency="NZD") override those.
+        Raises ValueError for a region the sandbox does not model.
+        """
+        settings = seed_data.region(region)
+        fields = {
+            "base_currency": settings.base_currency,
+            "country_code": settings.country_code,
+            "version": settings.version,
+            "timezone": settings.timezone,
+            **fields,
+        }
         org = Organisation(
+            region=settings.code,
             tenant_id=self.ids.guid(),
             name=name,
             short_code=fields.pop("short_code", None) or self.ids.short_code(),
