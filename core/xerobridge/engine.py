@@ -142,6 +142,7 @@ class Engine:
         """One foreground pass: mirror, read, push, until nothing is due within `max_wait` s."""
         started = time.perf_counter()
         calls_before = (self.client.read_calls, self.client.write_calls, self.client.rate_limited)
+        self.worker.progress = Progress()  # this pass's counts only
         await self.refresh_mirrors(source)
         self.queue_reads(source, stream, full=full)
         progress = await self.worker.run_until_idle(max_wait=max_wait)
