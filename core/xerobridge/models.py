@@ -322,6 +322,23 @@ class XeroEventRow(SQLModel, table=True):
     processed_at: datetime | None = _ts(index=True)
 
 
+class ScheduleSlot(SQLModel, table=True):
+    """The newest scheduled run fired for a source's task, so that no tick fires twice.
+
+    A scheduler fires a slot (a scheduled time, not the time it noticed) only by moving this
+    row forward in the transaction that enqueues the run's jobs; two schedulers that overlap
+    (a failover, a deploy) race on the row and one of them wins.
+    """
+
+    __tablename__ = "schedule_slot"
+
+    source_id: int = Field(foreign_key="source.id", primary_key=True)
+    task: str = Field(default="read", primary_key=True)
+    slot: datetime = _ts(nullable=False)
+    fired_at: datetime | None = _ts()
+    fired_by: str = ""
+
+
 class ApiCall(SQLModel, table=True):
     """A call to Xero in flight or in the last minute: the rate limiter's shared slots."""
 
@@ -353,4 +370,5 @@ TABLES = (
     MirrorRecord,
     MirrorCursor,
     XeroEventRow,
+    ScheduleSlot,
 )

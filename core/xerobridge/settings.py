@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -106,6 +107,13 @@ class SourceSettings(BaseModel):
         default_factory=list,
         description="Streams that are switched off, comma-separated.",
     )
+    notify_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Secret the source sends as 'Authorization: Bearer <secret>' to "
+            "POST /sources/<source>/notify (at least 16 characters; empty turns it off)."
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -131,6 +139,20 @@ class SourceSettings(BaseModel):
                     table[key.strip()] = value.strip()
                 values[name] = table
         return values
+
+    @field_validator("notify_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `settings set shop notify_secret=` switches notifications off.
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return None if isinstance(raw, str) and not raw.strip() else value
+
+    @field_validator("notify_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (try: openssl rand -hex 24)")
+        return value
 
     @classmethod
     def secret_fields(cls) -> frozenset[str]:

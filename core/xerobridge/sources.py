@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from xerobridge import connections, encryption
-from xerobridge.models import ActionLog, Cursor, Job, Link, Setting, Source
+from xerobridge.models import ActionLog, Cursor, Job, Link, ScheduleSlot, Setting, Source
 from xerobridge.plugins import Plugins
 from xerobridge.settings import SourceSettings, to_text, validate_settings
 from xerobridge.store import Store
@@ -96,7 +96,7 @@ def remove(store: Store, name: str) -> None:
     """Delete a source with its settings, cursors, jobs, links and notifications."""
     with store.transaction() as s:
         source = get(s, name)
-        for table in (Setting, Cursor, Job, Link, ActionLog):
+        for table in (Setting, Cursor, Job, Link, ActionLog, ScheduleSlot):
             s.execute(sa.delete(table).where(table.source_id == source.id))
         s.delete(source)
 

@@ -1,7 +1,8 @@
 """The daemon's web app: Xero's webhooks, the OAuth callback, and (later) the dashboard.
 
-Routes that are not for people (webhooks, the OAuth callback) authenticate by their own
-mechanism: the webhook signature, the OAuth `state` with its PKCE verifier.
+Routes that are not for people (webhooks, source notifications, the OAuth callback)
+authenticate by their own mechanism: the webhook signature, the source's notify secret, the
+OAuth `state` with its PKCE verifier.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from xerobridge import notify
+from xerobridge.plugins import Plugins
 from xerobridge.store import Store
 from xerobridge.xero import connect, webhooks
 
@@ -24,14 +27,21 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def create_app(store: Store, *, http: httpx.AsyncClient | None = None) -> Starlette:
-    """The web app on a store; `http` is the client used for calls to Xero (OAuth exchange)."""
+def create_app(
+    store: Store, *, http: httpx.AsyncClient | None = None, plugins: Plugins | None = None
+) -> Starlette:
+    """The web app on a store; `http` is the client used for calls to Xero (OAuth exchange).
+
+    `plugins` are the loaded source plugins (loaded on first need when not given).
+    """
     routes = [
         Route("/healthz", health, methods=["GET"]),
         Route("/xero/webhooks", webhooks.receive, methods=["POST"]),
         Route("/xero/callback", connect.oauth_callback, methods=["GET"]),
+        Route("/sources/{source}/notify", notify.receive, methods=["POST"]),
     ]
     app = Starlette(routes=routes)
     app.state.store = store
+    app.state.plugins = plugins
     app.state.http = http or httpx.AsyncClient(timeout=30)
     return app

@@ -1,0 +1,233 @@
+"""The scheduler decides WHEN a source is read; the queue and its workers decide WHO reads it.
+
+Per enabled source, its `schedule` setting gives a calendar of slots (scheduled times, UTC):
+
+- `every N minutes`: every multiple of N minutes since the Unix epoch (00:00, 00:05 ... for 5);
+- `daily at HH`: HH:00 every day;
+- `immediate`: a poll every `poll` seconds (10 by default); polling a source costs no Xero
+  calls, and a source that can notify (`POST /sources/<source>/notify`) is read at once too.
+
+A tick fires, per source, the newest slot at or before now if it is newer than the last slot
+fired: one transaction moves the source's row in `schedule_slot` forward (only if it is behind)
+and enqueues a fetch job for each enabled stream. The slot comes from the calendar, never from
+the moment a scheduler happened to look, so two schedulers that overlap (a failover, a deploy,
+a leader cut off from the database for a while) compute the same slot, race on one row, and
+exactly one of them enqueues. Slots missed while no scheduler ran are caught up with one read,
+not one per missed slot; a new source is read at the first tick.
+
+Why not APScheduler: its only persistent job store cannot be shared between processes (its FAQ:
+"You can't"), its in-memory store forgets which slots fired when the leader changes, and its
+job callables do not get their scheduled fire time. What remains would be a timer calling
+`tick`; a loop on the injected clock does that, reads schedule changes on every tick, and lets
+the tests drive the calendar on a FakeClock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from xerobridge import sources
+from xerobridge.clock import Clock
+from xerobridge.leader import LeaderLock
+from xerobridge.models import Job, ScheduleSlot, Source
+from xerobridge.plugins import Plugins
+from xerobridge.queue import NewJob, Queue
+from xerobridge.settings import Schedule
+from xerobridge.store import Store
+from xerobridge.types import UserError
+
+log = logging.getLogger(__name__)
+
+#: Seconds between polls of a source in immediate mode.
+POLL_SECONDS = 10
+#: The `schedule_slot` task of a scheduled read.
+READ = "read"
+#: A fetch that died is tried again by a later tick once it has been dead this long.
+RETRY_DEAD_AFTER = timedelta(minutes=5)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def latest_slot(schedule: Schedule, now: datetime, *, poll: int = POLL_SECONDS) -> datetime:
+    """The newest scheduled time at or before `now` (UTC) in the schedule's calendar."""
+    now = now.astimezone(UTC)
+    if schedule.mode == "daily":
+        slot = now.replace(hour=schedule.hour, minute=0, second=0, microsecond=0)
+        return slot if slot <= now else slot - timedelta(days=1)
+    period = schedule.minutes * 60 if schedule.mode == "interval" else max(1, int(poll))
+    elapsed = int((now - _EPOCH).total_seconds())
+    return _EPOCH + timedelta(seconds=elapsed - elapsed % period)
+
+
+@dataclass(frozen=True)
+class Due:
+    """A source whose schedule has a slot at or before now: the read the tick would fire."""
+
+    source_id: int
+    source: str
+    slot: datetime
+    streams: tuple[str, ...]
+    connection_id: int | None
+
+
+class Scheduler:
+    """Fires each enabled source's due slot once, whichever scheduler gets there first."""
+
+    def __init__(
+        self,
+        store: Store,
+        plugins: Plugins,
+        *,
+        clock: Clock | None = None,
+        poll: int = POLL_SECONDS,
+        owner: str | None = None,
+    ) -> None:
+        self.store = store
+        self.plugins = plugins
+        self.clock = clock or store.clock
+        self.poll = poll
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.queue = Queue(store, clock=self.clock)
+        self._warned: set[str] = set()
+
+    # -- decisions --------------------------------------------------------------------------------
+
+    def plan(self) -> list[Due]:
+        """Each enabled source's newest slot and the streams it reads (settings read afresh)."""
+        now = self.clock.now()
+        planned: list[Due] = []
+        with self.store.transaction() as s:
+            enabled = s.exec(
+                select(Source).where(Source.enabled == True).order_by(col(Source.id))  # noqa: E712
+            ).all()
+            for src in enabled:
+                info = self.plugins.infos.get(src.plugin)
+                if info is None or info.status != "ok":
+                    self._warn(src.name, f"source {src.name}: plugin {src.plugin} is not loaded")
+                    continue
+                spec = self.plugins.spec(src.plugin)
+                try:
+                    settings = sources.load_settings(s, src, spec)
+                except UserError as exc:
+                    self._warn(src.name, f"source {src.name} is not scheduled: {exc}")
+                    continue
+                self._warned.discard(src.name)
+                streams = tuple(st.name for st in spec.streams if settings.stream_enabled(st.name))
+                if not streams:
+                    continue
+                assert src.id is not None
+                slot = latest_slot(settings.schedule, now, poll=self.poll)
+                planned.append(Due(src.id, src.name, slot, streams, src.connection_id))
+        return planned
+
+    def tick(self) -> list[Due]:
+        """Fire every due slot not fired yet (by anyone); returns those this call fired."""
+        return [due for due in self.plan() if self.fire(due)]
+
+    def fire(self, due: Due) -> bool:
+        """Claim the slot and enqueue its reads in one transaction; False if it was taken."""
+        now = self.clock.now()
+        insert = (sqlite.insert if self.store.is_sqlite else postgresql.insert)(ScheduleSlot)
+        claim = (
+            insert.values(
+                source_id=due.source_id, task=READ, slot=due.slot, fired_at=now, fired_by=self.owner
+            )
+            .on_conflict_do_update(
+                index_elements=["source_id", "task"],
+                set_={
+                    "slot": insert.excluded.slot,
+                    "fired_at": insert.excluded.fired_at,
+                    "fired_by": insert.excluded.fired_by,
+                },
+                # Only forward: on PostgreSQL a racing upsert waits on the row lock and then
+                # re-checks this against the winner's slot; SQLite writers are serialised.
+                where=col(ScheduleSlot.slot) < insert.excluded.slot,
+            )
+            # A row comes back only if this statement moved the slot.
+            .returning(ScheduleSlot.source_id)
+        )
+        with self.store.transaction() as s:
+            if s.execute(claim).first() is None:
+                return False
+            skip = self._pending_reads(s, due.source_id, now)
+            jobs = [
+                NewJob(
+                    source_id=due.source_id,
+                    stream=stream,
+                    record_key="*",
+                    kind="fetch",
+                    connection_id=due.connection_id,
+                    priority=10,
+                )
+                for stream in due.streams
+                if stream not in skip
+            ]
+            self.queue.enqueue(jobs, session=s)
+        log.debug(
+            "scheduled read of %s for %s: %s",
+            due.source,
+            due.slot.isoformat(),
+            ", ".join(j.stream for j in jobs) or "already queued",
+        )
+        return True
+
+    def _pending_reads(self, s: Session, source_id: int, now: datetime) -> set[str]:
+        """Streams whose whole-stream read already waits; merging would undo its backoff.
+
+        A queued read keeps its `run_after` (a source that is down is not hammered every poll)
+        and its payload (a queued full read stays full). A dead read is left for a person
+        until it has been dead for a while, then tried again.
+        """
+        rows = s.execute(
+            sa.select(Job.stream, Job.state, Job.updated_at).where(
+                Job.source_id == source_id,
+                Job.kind == "fetch",
+                Job.record_key == "*",
+                col(Job.state).in_(("queued", "held", "dead")),
+            )
+        ).all()
+        return {
+            stream
+            for stream, state, updated in rows
+            if state != "dead" or updated is None or now - updated < RETRY_DEAD_AFTER
+        }
+
+    def _warn(self, source: str, message: str) -> None:
+        if source not in self._warned:
+            self._warned.add(source)
+            log.warning(message)
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, lock: LeaderLock, *, every: float = 1.0) -> None:
+        """Until `stop`: try to lead every `every` s (real time); while leading, tick."""
+        leading = False
+        try:
+            while not stop.is_set():
+                try:
+                    now_leading = await asyncio.to_thread(lock.hold)
+                except Exception:  # never let the loop die: the next round tries again
+                    log.exception("checking the scheduler lock failed")
+                    now_leading = False
+                if now_leading != leading:
+                    leading = now_leading
+                    log.info("scheduler: %s", "leading" if leading else "following")
+                if leading:
+                    try:
+                        await asyncio.to_thread(self.tick)
+                    except Exception:
+                        log.exception("scheduler tick failed; the next one retries")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=every)
+        finally:
+            await asyncio.to_thread(lock.release)
