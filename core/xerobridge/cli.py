@@ -653,6 +653,9 @@ def sync_command(
     full: Annotated[
         bool, typer.Option("--full", help="Read everything, not only changes.")
     ] = False,
+    reconcile: Annotated[
+        bool, typer.Option("--reconcile", help="Also find records deleted at the source.")
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as one JSON line.")
     ] = False,
@@ -670,7 +673,7 @@ def sync_command(
         try:
             with progress.bars(err, enabled=not as_json) as update:
                 engine.worker.on_progress = update  # type: ignore[assignment]
-                return await engine.sync(source, stream, full=full)
+                return await engine.sync(source, stream, full=full, reconcile=reconcile)
         finally:
             await engine.aclose()
 

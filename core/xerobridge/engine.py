@@ -20,10 +20,11 @@ from sqlmodel import select
 from xerobridge import plugins as plugin_loading
 from xerobridge.clock import Clock
 from xerobridge.context import HttpFactory, Runtimes, default_http
+from xerobridge.intake import reconcile_stream
 from xerobridge.models import Source
 from xerobridge.queue import NewJob, Queue
 from xerobridge.store import Store
-from xerobridge.types import UserError
+from xerobridge.types import DeleteMode, UserError
 from xerobridge.worker import Progress, Worker
 from xerobridge.xero.auth import TokenManager
 from xerobridge.xero.client import XeroClient
@@ -125,6 +126,21 @@ class Engine:
                 )
         return self.queue.enqueue(jobs)
 
+    async def reconcile(self, source: str | None = None) -> dict[str, list[str]]:
+        """Queue deletions of records gone from sources that delete without trace."""
+        found: dict[str, list[str]] = {}
+        for src in self.sources(source):
+            runtime = self.runtimes.get(src.id)  # type: ignore[arg-type]
+            for stream in runtime.spec.streams:
+                if stream.deletes is DeleteMode.RECONCILE and runtime.ctx.settings.stream_enabled(
+                    stream.name
+                ):
+                    gone = await reconcile_stream(
+                        runtime, stream, plugins=self.plugins, queue=self.queue
+                    )
+                    found[f"{src.name}.{stream.name}"] = gone
+        return found
+
     async def refresh_mirrors(self, source: str | None = None) -> None:
         """Bring the mirror of each connection the sources use up to date."""
         connections = {src.connection_id for src in self.sources(source) if src.connection_id}
@@ -137,6 +153,7 @@ class Engine:
         stream: str | None = None,
         *,
         full: bool = False,
+        reconcile: bool = False,
         max_wait: float = 120.0,
     ) -> Summary:
         """One foreground pass: mirror, read, push, until nothing is due within `max_wait` s."""
@@ -145,6 +162,8 @@ class Engine:
         self.worker.progress = Progress()  # this pass's counts only
         await self.refresh_mirrors(source)
         self.queue_reads(source, stream, full=full)
+        if reconcile:
+            await self.reconcile(source)
         progress = await self.worker.run_until_idle(max_wait=max_wait)
         return self.summary(progress, started, calls_before)
 

@@ -12,10 +12,10 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from xerobridge.context import SourceRuntime
-from xerobridge.models import Cursor
+from xerobridge.models import Cursor, Link
 from xerobridge.plugins import Plugins, aiterate
 from xerobridge.queue import NewJob, Queue
 from xerobridge.types import Change, Checkpoint, CursorKind, StreamSpec
@@ -151,6 +151,41 @@ async def read_records(
         seen.add(change.key)
     queued = queue.enqueue(jobs)
     return queued, [k for k in keys if k not in seen]
+
+
+async def reconcile_stream(
+    runtime: SourceRuntime,
+    stream: StreamSpec,
+    *,
+    plugins: Plugins,
+    queue: Queue,
+    chunk: int = 200,
+) -> list[str]:
+    """Find records the source deleted without trace: every linked key is read back with
+    `fetch_records`, and each one missing is queued as a deletion. Returns the missing keys."""
+    with queue.store.transaction() as s:
+        keys = sorted(
+            s.exec(
+                select(Link.record_key).where(
+                    Link.source_id == runtime.id, Link.stream == stream.name, Link.role == "main"
+                )
+            ).all()
+        )
+    missing: list[str] = []
+    for start in range(0, len(keys), chunk):
+        part = keys[start : start + chunk]
+        seen = set()
+        result = plugins.call(
+            runtime.source.plugin, "fetch_records", ctx=runtime.ctx, stream=stream, keys=part
+        )
+        async for change in aiterate(result):
+            seen.add(change.key)
+        missing += [k for k in part if k not in seen]
+    queue.enqueue(
+        push_job(runtime, Change(stream.name, key, {}, op="delete"), held=False)
+        for key in missing
+    )
+    return missing
 
 
 def _cursor_value(stream: StreamSpec, newest: datetime | None, token: str | None) -> str | None:

@@ -10,11 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import select
 
 import xerobridge_magento
 from xerobridge import sources
 from xerobridge.accounts import ensure_accounts
 from xerobridge.engine import Engine
+from xerobridge.models import SyncLog
 from xerobridge.plugins import Plugins, register_module
 from xerobridge.store import Store
 from xerobridge.xero.connect import connect_client_credentials
@@ -124,3 +126,18 @@ def test_a_second_sync_writes_nothing_and_a_new_order_writes_once(synced: Synced
     assert after.write_calls == 1
     assert any(i["InvoiceNumber"] == f"SHOP-{order['increment_id']}"
                for i in synced.records("Invoices"))  # fmt: skip
+
+
+def test_a_customer_deleted_in_magento_is_found_by_the_reconcile(synced: Synced) -> None:
+    """Hard-deleted without trace: the reconcile reads linked keys back and logs the deletion."""
+    synced.sync()
+    state = synced.magento.state.sandbox
+    victim = next(iter(state.customers))
+    assert state.delete_customer(victim["id"])
+    summary = synced.run(synced.engine.sync(reconcile=True))
+    assert summary.streams["shop.customers"]["skipped"] >= 1
+    with synced.store.transaction() as s:
+        rows = [r for r in s.exec(select(SyncLog)).all()
+                if r.record_key == str(victim["id"]) and r.stream == "customers"]  # fmt: skip
+    assert any("was deleted in Magento" in r.message for r in rows)
+    assert summary.write_calls == 0  # Xero objects are never deleted by the sync
