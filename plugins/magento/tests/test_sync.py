@@ -141,3 +141,38 @@ def test_a_customer_deleted_in_magento_is_found_by_the_reconcile(synced: Synced)
                 if r.record_key == str(victim["id"]) and r.stream == "customers"]  # fmt: skip
     assert any("was deleted in Magento" in r.message for r in rows)
     assert summary.write_calls == 0  # Xero objects are never deleted by the sync
+
+
+def test_editing_one_order_makes_exactly_one_update(synced: Synced) -> None:
+    """A draft order cancelled in Magento: one write, its Xero invoice deleted, nothing else."""
+    synced.sync()
+    state = synced.magento.state.sandbox
+    invoiced = {str(i.get("order_id")) for i in state.invoices}
+    order = next(
+        o for o in state.orders
+        if str(o.get("store_id")) == "1" and o.get("state") not in ("canceled", "closed")
+        and str(o["entity_id"]) not in invoiced
+    )  # fmt: skip
+    state.edit_order(order["entity_id"], state="canceled", status="canceled")
+    summary = synced.sync()
+    assert summary.write_calls == 1
+    assert summary.streams["shop.orders"]["updated"] == 1
+    (invoice,) = [i for i in synced.records("Invoices")
+                  if i["InvoiceNumber"] == f"SHOP-{order['increment_id']}"]  # fmt: skip
+    assert invoice["Status"] in ("DELETED", "VOIDED")
+
+
+def test_a_credit_memo_becomes_a_settled_credit_note(synced: Synced) -> None:
+    """Each refunded GBP order gets a credit note of the memo's total, allocated or refunded."""
+    summary = synced.sync()
+    memos = [m for m in synced.magento.state.sandbox.creditmemos
+             if str(m.get("store_id")) == "1"]  # fmt: skip
+    assert memos, "the generator makes credit memos"
+    notes = {n["CreditNoteNumber"]: n for n in synced.records("CreditNotes")}
+    assert summary.streams["shop.credit_memos"]["failed"] == 0
+    for memo in memos:
+        note = notes[f"SHOP-CM-{memo['increment_id']}"]
+        assert Decimal(str(note["Total"])) == Decimal(str(memo["grand_total"])).quantize(
+            Decimal("0.01")
+        )
+        assert Decimal(str(note["RemainingCredit"])) == 0  # allocated, or paid back as a refund
