@@ -80,16 +80,9 @@ class Work:
 
 @dataclass
 class BatchStats:
-    """What a batch did, for the worker's summary."""
+    """What a batch did: (source id, stream, outcome) per job, where the outcome is created,
+    updated, skipped, failed, held, retry or waiting."""
 
-    created: int = 0
-    updated: int = 0
-    skipped: int = 0
-    failed: int = 0
-    held: int = 0
-    waiting: int = 0
-    retry: int = 0
-    #: (source id, stream, outcome) per job: created, updated, skipped, failed, held, retry
     outcomes: list[tuple[int, str, str]] = field(default_factory=list)
 
 
@@ -134,7 +127,7 @@ class Pusher:
                 work = await self._prepare(job)
             except HoldBack as wait:
                 self.queue.release(self.worker_id, [job.id], delay=wait.delay)  # type: ignore[list-item]
-                stats.waiting += 1
+                stats.outcomes.append((job.source_id, job.stream, "waiting"))
                 continue
             except Exception as exc:
                 self._fail(job, None, exc, stats)
@@ -492,7 +485,6 @@ class Pusher:
     # -- after ------------------------------------------------------------------------------------
 
     def _complete(self, work: Work, action: str, message: str, stats: BatchStats) -> None:
-        setattr(stats, action, getattr(stats, action) + 1)
         stats.outcomes.append((work.runtime.id, work.change.stream, action))
         if work.xero:
             kind, xero_id = work.xero[0]
@@ -562,7 +554,6 @@ class Pusher:
                     job_id=job.id,
                 )
         outcome = {"held": "held", "dead": "failed"}.get(state, "retry")
-        setattr(stats, outcome, getattr(stats, outcome, 0) + 1)
         stats.outcomes.append((job.source_id, job.stream, outcome))
 
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -155,34 +155,44 @@ class Worker:
 
     async def _inbound(self, job: Job) -> None:
         """An `apply` (Xero event) or `write` (to the source) job."""
+        if job.kind == "apply":
+            work = events.apply_event(
+                job, runtimes=self.runtimes, plugins=self.plugins, client=self.client,
+                queue=self.queue,
+            )  # fmt: skip
+        else:
+            work = events.apply_write(job, runtimes=self.runtimes, plugins=self.plugins)
+        message = await self._attempt(job, work)
+        if message is not None:
+            self._finish(job, "applied", message)
+
+    async def _attempt(self, job: Job, work: Awaitable[str]) -> str | None:
+        """Await a job's work; a failure is recorded on the job (retry, held or dead)."""
         try:
-            if job.kind == "apply":
-                message = await events.apply_event(
-                    job, runtimes=self.runtimes, plugins=self.plugins, client=self.client,
-                    queue=self.queue,
-                )  # fmt: skip
-            else:
-                message = await events.apply_write(
-                    job, runtimes=self.runtimes, plugins=self.plugins
-                )
+            return await work
         except Exception as exc:
             known = isinstance(exc, (RetryLater, NeedsPerson, Permanent))
             if not known:
                 log.exception("%s job %s failed", job.kind, job.id)
-            self.queue.fail(
+            state = self.queue.fail(
                 self.worker_id, job.id,  # type: ignore[arg-type]
                 str(exc) if known else f"{type(exc).__name__}: {exc}",
                 retry_after=exc.retry_after if isinstance(exc, RetryLater) else None,
                 permanent=not isinstance(exc, (RetryLater, NeedsPerson)),
                 needs_person=isinstance(exc, NeedsPerson),
             )  # fmt: skip
-            return
+            log.warning("%s %s %s: %s (%s)", job.kind, job.stream, job.record_key, exc, state)
+            return None
+
+    def _finish(self, job: Job, action: str, message: str, *, log_it: bool = True) -> None:
+        """Remove a finished job, with its sync-log row."""
         with self.store.transaction() as s:
-            synclog.write(
-                s, at=self.clock.now(), source_id=job.source_id, stream=job.stream,
-                record_key=job.record_key, action="applied", status="success", message=message,
-                job_id=job.id,
-            )  # fmt: skip
+            if log_it:
+                synclog.write(
+                    s, at=self.clock.now(), source_id=job.source_id, stream=job.stream,
+                    record_key=job.record_key, action=action, status="success",
+                    message=message, job_id=job.id,
+                )  # fmt: skip
             self.queue.complete(self.worker_id, [job.id], session=s)  # type: ignore[list-item]
 
     async def _heartbeat(self) -> None:
@@ -207,46 +217,31 @@ class Worker:
     # -- fetch jobs -------------------------------------------------------------------------------
 
     async def _fetch(self, job: Job) -> None:
-        payload = job.payload or {}
-        try:
-            runtime = self.runtimes.get(job.source_id)
-            stream = runtime.spec.stream(job.stream)
-            if not runtime.ctx.settings.stream_enabled(stream.name):
-                message, read = "stream is switched off", 0
-            elif keys := payload.get("keys"):
-                queued, gone = await read_records(
-                    runtime, stream, list(keys), plugins=self.plugins, queue=self.queue
-                )
-                read = queued
-                message = f"read {queued} record(s)" + (
-                    f"; gone: {', '.join(gone)}" if gone else ""
-                )
-            else:
-                result = await read_stream(
-                    runtime, stream, plugins=self.plugins, queue=self.queue,
-                    full=bool(payload.get("full")),
-                )  # fmt: skip
-                read = result.read
-                message = f"read {result.read} changed record(s)"
-        except (RetryLater, NeedsPerson, Permanent) as exc:
-            state = self.queue.fail(
-                self.worker_id, job.id,  # type: ignore[arg-type]
-                str(exc),
-                retry_after=exc.retry_after if isinstance(exc, RetryLater) else None,
-                permanent=isinstance(exc, Permanent),
-                needs_person=isinstance(exc, NeedsPerson),
-            )  # fmt: skip
-            log.warning("reading %s failed (%s): %s", job.stream, state, exc)
+        message = await self._attempt(job, self._read(job))
+        if message is None:
             return
-        name = self.runtimes.get(job.source_id).source.name
-        self.progress.counts(name, job.stream).read += read
-        with self.store.transaction() as s:
-            synclog.write(
-                s, at=self.clock.now(), source_id=job.source_id, stream=job.stream,
-                record_key=job.record_key, action="fetched", status="success", message=message,
-                job_id=job.id,
-            )  # fmt: skip
-            self.queue.complete(self.worker_id, [job.id], session=s)  # type: ignore[list-item]
+        # A read that found nothing leaves no row: immediate mode polls every few seconds.
+        self._finish(job, "fetched", message, log_it=not message.startswith("read 0 "))
+
+    async def _read(self, job: Job) -> str:
+        payload = job.payload or {}
+        runtime = self.runtimes.get(job.source_id)
+        stream = runtime.spec.stream(job.stream)
+        counts = self.progress.counts(runtime.source.name, job.stream)
+        if not runtime.ctx.settings.stream_enabled(stream.name):
+            return "stream is switched off"
+        if keys := payload.get("keys"):
+            queued, gone = await read_records(
+                runtime, stream, list(keys), plugins=self.plugins, queue=self.queue
+            )
+            counts.read += queued
+            return f"read {queued} record(s)" + (f"; gone: {', '.join(gone)}" if gone else "")
+        result = await read_stream(
+            runtime, stream, plugins=self.plugins, queue=self.queue,
+            full=bool(payload.get("full")),
+        )  # fmt: skip
+        counts.read += result.read
+        return f"read {result.read} changed record(s)"
 
     def _count(self, stats: BatchStats) -> None:
         for source_id, stream, outcome in stats.outcomes:
