@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 ROUNDS = 4
 #: How long a job waits for a record it depends on before it is tried again.
-DEPENDENCY_WAIT = 1.0
+DEPENDENCY_WAIT = 0.2
 #: Xero's words when a create collides with an object that already holds the natural key.
 _UNIQUE_HINTS = ("already", "must be unique", "unique")
 
@@ -115,6 +115,7 @@ class Pusher:
         """Take a batch from claimed to settled; every job ends completed, failed or released."""
         stats = BatchStats()
         works: list[Work] = []
+        self._done: list[tuple[int, dict[str, Any]]] = []
         try:
             await self._recover_own(jobs)
         except (RetryLater, NeedsPerson) as exc:
@@ -150,6 +151,7 @@ class Pusher:
                 self._complete(work, action, "OK", stats)
             else:
                 self._complete(work, "skipped", "unchanged since the last push", stats)
+        self._flush_completed()
         return stats
 
     # -- before the write -------------------------------------------------------------------------
@@ -242,8 +244,9 @@ class Pusher:
                 for j in s.exec(
                     select(Job).where(
                         Job.source_id == runtime.id,
-                        Job.kind == "push",
+                        col(Job.stream).in_({d.stream for d in needs}),  # lets ix_job_record serve
                         col(Job.record_key).in_([d.key for d in needs]),
+                        Job.kind == "push",
                     )
                 ).all()
             }
@@ -386,12 +389,15 @@ class Pusher:
         collisions: list[tuple[Work, XeroDocument, dict[str, Any], str]] = []
         remembered: list[Any] = []
         with self.store.transaction() as s:
+            found: dict[tuple[int, str, str, str], Link] = {}
+            for source_id in {w.runtime.id for w, *_ in chunk}:
+                records = [(w.change.stream, w.change.key) for w, *_ in chunk
+                           if w.runtime.id == source_id]  # fmt: skip
+                for key, row in linkstore.of_records(s, source_id, records).items():
+                    found[(source_id, *key)] = row
             for (work, doc, body, body_hash), result in zip(chunk, results, strict=True):
                 work.calls += 1
-                link = linkstore.get(
-                    s, work.runtime.id, work.change.stream, work.change.key, doc.role
-                )
-                assert link is not None
+                link = found[(work.runtime.id, work.change.stream, work.change.key, doc.role)]
                 if result.ok and result.xero_id:
                     created = link.xero_id is None
                     method = "created" if created else "matched"
@@ -485,6 +491,7 @@ class Pusher:
     # -- after ------------------------------------------------------------------------------------
 
     def _complete(self, work: Work, action: str, message: str, stats: BatchStats) -> None:
+        """Note a job as done; `_flush_completed` logs and removes the batch's in one go."""
         stats.outcomes.append((work.runtime.id, work.change.stream, action))
         if work.xero:
             kind, xero_id = work.xero[0]
@@ -492,24 +499,36 @@ class Pusher:
             kind = work.runtime.spec.stream(work.change.stream).xero_object
             xero_id = work.links.get((work.change.stream, work.change.key, "main"), "")
         conn = work.runtime.connection
-        with self.store.transaction() as s:
-            synclog.write(
-                s,
-                at=self.clock.now(),
-                source_id=work.runtime.id,
-                stream=work.change.stream,
-                record_key=work.change.key,
-                action=action,
-                status="success",
-                message=message,
-                xero_type=kind,
-                xero_id=xero_id or "",
-                xero_url=view_url(conn.short_code if conn else "", kind, xero_id or ""),
-                api_calls=work.calls,
-                duration_ms=int((time.perf_counter() - work.started) * 1000),
-                job_id=work.job.id,
+        self._done.append(
+            (
+                work.job.id,  # type: ignore[arg-type]
+                {
+                    "at": self.clock.now(),
+                    "source_id": work.runtime.id,
+                    "stream": work.change.stream,
+                    "record_key": work.change.key,
+                    "action": action,
+                    "status": "success",
+                    "message": message,
+                    "xero_type": kind,
+                    "xero_id": xero_id or "",
+                    "xero_url": view_url(conn.short_code if conn else "", kind, xero_id or ""),
+                    "api_calls": work.calls,
+                    "duration_ms": int((time.perf_counter() - work.started) * 1000),
+                    "job_id": work.job.id,
+                },
             )
-            self.queue.complete(self.worker_id, [work.job.id], session=s)  # type: ignore[list-item]
+        )
+
+    def _flush_completed(self) -> None:
+        """One transaction for the batch's finished jobs and their sync-log rows."""
+        if not self._done:
+            return
+        with self.store.transaction() as s:
+            for _job_id, row in self._done:
+                synclog.write(s, **row)
+            self.queue.complete(self.worker_id, [job_id for job_id, _ in self._done], session=s)
+        self._done.clear()
 
     def _fail(self, job: Job, work: Work | None, exc: Exception, stats: BatchStats) -> None:
         message = str(exc) or type(exc).__name__

@@ -43,6 +43,8 @@ class StreamCounts:
     skipped: int = 0
     failed: int = 0
     held: int = 0
+    retry: int = 0  # attempts that will be tried again (Xero or the source unavailable)
+    waiting: int = 0  # times a record waited for one it needs
 
 
 @dataclass

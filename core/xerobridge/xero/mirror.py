@@ -9,6 +9,7 @@ uniqueness rules do: "ACME Ltd" and "acme ltd" are one name to Xero.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -150,13 +151,34 @@ class Mirror:
 
 
 class MirrorView:
-    """Read-only look-ups in one organisation's mirror; no API calls."""
+    """Read-only look-ups in one organisation's mirror; no API calls.
+
+    Accounts, tax rates and tracking categories change rarely and are asked for on every
+    document, so their answers are kept for a minute; contacts and items are always read
+    fresh, because the sync itself creates them.
+    """
+
+    CACHED = frozenset({"Account", "TaxRate", "TrackingCategory"})
+    TTL = 60.0
 
     def __init__(self, store: Store, connection_id: int) -> None:
         self.store = store
         self.connection_id = connection_id
+        self._cache: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, list[Any]]] = {}
 
     def _find(self, kind: str, **where: str) -> list[dict[str, Any]]:
+        if kind not in self.CACHED:
+            return self._read(kind, **where)
+        key = (kind, tuple(sorted(where.items())))
+        hit = self._cache.get(key)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self.TTL:
+            return hit[1]
+        found = self._read(kind, **where)
+        self._cache[key] = (now, found)
+        return found
+
+    def _read(self, kind: str, **where: str) -> list[dict[str, Any]]:
         query = select(MirrorRecord).where(
             MirrorRecord.connection_id == self.connection_id, MirrorRecord.kind == kind
         )
