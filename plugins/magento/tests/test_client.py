@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import BASE, TOKEN, client_for, http_for, make_app
 
 from xerobridge.clock import FakeClock
 from xerobridge.types import NeedsPerson, Permanent, RetryLater
@@ -21,6 +20,8 @@ from xerobridge_magento.client import (
     format_time,
 )
 from xerobridge_magento.sandbox import SandboxState
+
+from magento_helpers import BASE, TOKEN, client_for, http_for, make_app
 
 
 def run(app: Any, work: Any, **client_kwargs: Any) -> Any:

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import BASE, TOKEN
 
 import xerobridge_magento
 from xerobridge.clock import FakeClock
@@ -34,6 +33,8 @@ from xerobridge_magento import mapping as m
 from xerobridge_magento.hooks import ORDER_KEY
 from xerobridge_magento.sandbox import SandboxState, create_app
 from xerobridge_magento.settings import MagentoSettings
+
+from magento_helpers import BASE, TOKEN
 
 PREFIX = "SHOP"
 TAX_MAP = {"20": "OUTPUT2", "5": "RROUTPUT", "0": "ZERORATEDOUTPUT", "19": "OUTPUT", "7": "REDUCED"}

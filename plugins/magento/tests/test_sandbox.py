@@ -9,11 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from conftest import AUTH, REST, criteria, http_for, make_app, spec_definitions
 
 from xerobridge.clock import FakeClock
 from xerobridge_magento.sandbox import ADMIN_TOKEN_LIFETIME, SandboxState
 from xerobridge_magento.sandbox.sales import money_items
+
+from magento_helpers import AUTH, REST, criteria, http_for, make_app, spec_definitions
 
 STREAM_DEFINITIONS = {
     "customers": "customer-data-customer-interface",
