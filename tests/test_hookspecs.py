@@ -25,6 +25,7 @@ def test_the_hooks_are_the_designed_set() -> None:
         "on_xero_update",
         "register_commands",
         "apply_write",
+        "register_routes",
     }
 
 

@@ -713,6 +713,10 @@ from xerobridge.xero.sandbox.command import sandbox_app  # noqa: E402
 
 app.add_typer(sandbox_app, name="sandbox")
 
+from xerobridge.dashboard.commands import admin_app  # noqa: E402
+
+app.add_typer(admin_app, name="admin")
+
 
 def add_plugin_commands() -> None:
     """Let each loaded plugin add its commands; a failing one is reported, not fatal."""

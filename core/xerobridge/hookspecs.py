@@ -165,3 +165,18 @@ def register_commands(cli: Any, sandbox: Any) -> None:
 
     .. versionadded:: 0.1
     """
+
+
+@hookspec
+def register_routes() -> list[Any]:
+    """Add pages of the plugin to the dashboard, mounted under `/plugins/<plugin name>/`.
+
+    The routes need a login like every dashboard page, and their forms need the CSRF field;
+    render them with `xerobridge.dashboard.render.render`, which frames the page and finds
+    templates in a `templates/` folder of the plugin's package.
+
+    Returns:
+        A list of Starlette routes (`starlette.routing.Route`), paths relative to the mount.
+
+    .. versionadded:: 0.1
+    """

@@ -353,6 +353,31 @@ class ApiCall(SQLModel, table=True):
     expires_at: datetime = _ts(nullable=False)
 
 
+class Login(SQLModel, table=True):
+    """A person who may use the dashboard: a slow salted password hash, never the password.
+
+    `epoch` goes up when the password changes, which ends every session signed before.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True)
+    password_hash: str = _text()
+    epoch: int = 0
+    updated_at: datetime | None = _ts()
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for scripts using `/api/...`; only its SHA-256 is kept."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    token_hash: str = Field(unique=True)
+    created_at: datetime | None = _ts()
+    last_used_at: datetime | None = _ts()
+
+
 TABLES = (
     TokenGrant,
     Connection,
@@ -371,4 +396,6 @@ TABLES = (
     MirrorCursor,
     XeroEventRow,
     ScheduleSlot,
+    Login,
+    ApiToken,
 )

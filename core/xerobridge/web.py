@@ -1,4 +1,4 @@
-"""The daemon's web app: Xero's webhooks, the OAuth callback, and (later) the dashboard.
+"""The daemon's web app: Xero's webhooks, the OAuth callback, and the dashboard.
 
 Routes that are not for people (webhooks, source notifications, the OAuth callback)
 authenticate by their own mechanism: the webhook signature, the source's notify secret, the
@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from xerobridge import notify
-from xerobridge.plugins import Plugins
+from xerobridge import dashboard, notify
+from xerobridge.dashboard.guard import Guard
+from xerobridge.plugins import Plugins, load_plugins
 from xerobridge.store import Store
 from xerobridge.xero import connect, webhooks
 
@@ -32,16 +34,19 @@ def create_app(
 ) -> Starlette:
     """The web app on a store; `http` is the client used for calls to Xero (OAuth exchange).
 
-    `plugins` are the loaded source plugins (loaded on first need when not given).
+    `plugins` are the loaded source plugins (loaded here when not given).
     """
+    plugins = plugins if plugins is not None else load_plugins()
     routes = [
         Route("/healthz", health, methods=["GET"]),
         Route("/xero/webhooks", webhooks.receive, methods=["POST"]),
         Route("/xero/callback", connect.oauth_callback, methods=["GET"]),
         Route("/sources/{source}/notify", notify.receive, methods=["POST"]),
+        *dashboard.routes(plugins),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, middleware=[Middleware(Guard)])
     app.state.store = store
     app.state.plugins = plugins
+    app.state.plugin_packages = dashboard.template_packages(plugins)
     app.state.http = http or httpx.AsyncClient(timeout=30)
     return app

@@ -1,0 +1,37 @@
+"""Fixtures of the dashboard tests: the web app on a store, and a logged-in browser-like client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from xerobridge.dashboard import logins
+from xerobridge.plugins import Plugins
+from xerobridge.store import Store
+from xerobridge.web import create_app
+
+from dashboard_helpers import PASSWORD, log_in
+
+
+@pytest.fixture
+def web(store: Store) -> Starlette:
+    """The daemon's web app, with no plugins, and the admin's password set."""
+    logins.set_password(store, PASSWORD)
+    return create_app(store, plugins=Plugins([]))
+
+
+@pytest.fixture
+def anonymous(web: Starlette) -> Iterator[TestClient]:
+    """A client that keeps cookies, not logged in."""
+    with TestClient(web, base_url="http://127.0.0.1:8765", follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture
+def browser(anonymous: TestClient) -> TestClient:
+    """A client logged in as the admin."""
+    log_in(anonymous)
+    return anonymous

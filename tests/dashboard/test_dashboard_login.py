@@ -1,0 +1,179 @@
+"""The dashboard's door: logins, sessions, CSRF tokens and the routes exempt from them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from starlette.testclient import TestClient
+
+from xerobridge.clock import FakeClock
+from xerobridge.dashboard import logins
+from xerobridge.dashboard.passwords import hash_password, verify_password
+from xerobridge.models import Connection
+from xerobridge.store import Store
+from xerobridge.types import UserError
+
+from dashboard_helpers import PASSWORD, csrf_of, log_in
+
+
+def test_pages_need_a_login_and_come_back_after_it(anonymous: TestClient) -> None:
+    response = anonymous.get("/queue?state=held")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/queue%3Fstate%3Dheld"
+    page = anonymous.get("/login?next=/")
+    log_in(anonymous, next_path="/")
+    assert anonymous.get("/").status_code == 200
+    assert "Log out" in anonymous.get("/").text
+    assert page.status_code == 200
+
+
+def test_a_wrong_password_is_refused_with_the_form_again(anonymous: TestClient) -> None:
+    page = anonymous.get("/login")
+    response = anonymous.post(
+        "/login",
+        data={"username": "admin", "password": "wrong one!", "csrf_token": csrf_of(page.text)},
+    )
+    assert response.status_code == 401
+    assert "Wrong username or password." in response.text
+    assert anonymous.get("/").status_code == 303
+
+
+def test_unknown_users_are_refused_alike(anonymous: TestClient) -> None:
+    page = anonymous.get("/login")
+    response = anonymous.post(
+        "/login",
+        data={"username": "mallory", "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+    )
+    assert response.status_code == 401
+    assert "Wrong username or password." in response.text
+
+
+def test_the_next_address_never_leaves_the_site(anonymous: TestClient) -> None:
+    log_in(anonymous, next_path="//evil.example/")
+    page = anonymous.get("/login?next=https://evil.example/")
+    assert page.status_code == 303
+    assert page.headers["location"] == "/"
+
+
+def test_logging_out_ends_the_session(browser: TestClient) -> None:
+    token = csrf_of(browser.get("/").text)
+    response = browser.post("/logout", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert browser.get("/").status_code == 303
+    assert "You are logged out." in browser.get("/login").text
+
+
+def test_a_post_without_the_csrf_token_is_refused(browser: TestClient) -> None:
+    response = browser.post("/logout", data={})
+    assert response.status_code == 403
+    assert "security token" in response.text
+    assert browser.get("/").status_code == 200  # still logged in
+
+
+def test_a_post_with_another_sessions_token_is_refused(browser: TestClient, web: object) -> None:
+    with TestClient(web, base_url="http://127.0.0.1:8765", follow_redirects=False) as other:  # type: ignore[arg-type]
+        log_in(other)
+        stolen = csrf_of(other.get("/").text)
+    assert browser.post("/logout", data={"csrf_token": stolen}).status_code == 403
+
+
+def test_a_form_posted_from_another_site_is_refused(browser: TestClient) -> None:
+    token = csrf_of(browser.get("/").text)
+    response = browser.post(
+        "/logout", data={"csrf_token": token}, headers={"Origin": "https://evil.example"}
+    )
+    assert response.status_code == 403
+    assert "another site" in response.text
+
+
+def test_the_login_form_itself_needs_its_token(anonymous: TestClient) -> None:
+    anonymous.get("/login")
+    response = anonymous.post("/login", data={"username": "admin", "password": PASSWORD})
+    assert response.status_code == 403
+    assert anonymous.get("/").status_code == 303
+
+
+def test_a_forged_cookie_is_an_anonymous_session(anonymous: TestClient) -> None:
+    anonymous.cookies.set("xerobridge_session", "gAAAAAforged")
+    assert anonymous.get("/").status_code == 303
+
+
+def test_sessions_expire(browser: TestClient, store: Store, clock: FakeClock) -> None:
+    clock.advance(timedelta(hours=11).total_seconds())
+    assert browser.get("/").status_code == 200
+    clock.advance(timedelta(hours=2).total_seconds())
+    assert browser.get("/").status_code == 303
+    assert "Your session expired" in browser.get("/login").text
+
+
+def test_a_new_password_ends_every_session(browser: TestClient, store: Store) -> None:
+    logins.set_password(store, "another long password")
+    assert browser.get("/").status_code == 303
+    assert "The password was changed" in browser.get("/login").text
+
+
+def test_the_cookie_is_http_only_and_same_site(anonymous: TestClient) -> None:
+    header = anonymous.get("/login").headers["set-cookie"]
+    assert "HttpOnly" in header
+    assert "SameSite=Lax" in header
+
+
+def test_inbound_endpoints_need_no_login(anonymous: TestClient) -> None:
+    assert anonymous.get("/healthz").status_code == 200
+    # Refused by their own mechanism, not redirected to the login page.
+    assert anonymous.post("/xero/webhooks", content=b"{}").status_code == 401
+    assert anonymous.post("/sources/shop/notify", content=b"{}").status_code == 404
+    assert anonymous.get("/xero/callback?state=x&code=y").status_code == 400
+
+
+def test_the_api_needs_a_login_or_a_bearer_token(
+    anonymous: TestClient, browser: TestClient, store: Store
+) -> None:
+    with TestClient(browser.app, base_url="http://127.0.0.1:8765") as script:
+        assert script.get("/api/nothing").status_code == 401
+        assert script.get("/api/nothing", headers={"Authorization": "Bearer xbt_no"}).json() == {
+            "error": "the bearer token is not known; create one with "
+            "`xerobridge admin create-token NAME`"
+        }
+        token = logins.create_token(store, "nightly report")
+        seen = script.get("/api/nothing", headers={"Authorization": f"Bearer {token}"})
+        assert seen.status_code == 404  # past the door; the route does not exist
+        assert logins.list_tokens(store)[0].last_used_at is not None
+        logins.revoke_token(store, "nightly report")
+        again = script.get("/api/nothing", headers={"Authorization": f"Bearer {token}"})
+        assert again.status_code == 401
+
+
+def test_stored_values_are_escaped(browser: TestClient, store: Store) -> None:
+    with store.transaction() as s:
+        s.add(
+            Connection(
+                name="acme",
+                tenant_name="<script>alert(1)</script>",
+                status="error",
+                status_reason="<b>bold</b>",
+            )
+        )
+    html = browser.get("/").text
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html
+
+
+def test_passwords_are_stored_as_slow_salted_hashes(store: Store) -> None:
+    first, second = hash_password(PASSWORD), hash_password(PASSWORD)
+    assert first != second  # salted
+    assert first.startswith("scrypt$16384$8$1$")
+    assert verify_password(PASSWORD, first)
+    assert not verify_password(PASSWORD + "x", first)
+    assert not verify_password(PASSWORD, "not a hash")
+
+
+@pytest.mark.parametrize(
+    ("password", "problem"),
+    [("short", "at least 10 characters"), (" padded password ", "start or end with a space")],
+)
+def test_weak_passwords_are_refused(store: Store, password: str, problem: str) -> None:
+    with pytest.raises(UserError, match=problem):
+        logins.set_password(store, password)
