@@ -1,11 +1,19 @@
-"""Initial sync of the Magento sandbox into the Xero sandbox, in one process, limits off.
+"""Initial sync of the Magento sandbox into the Xero sandbox by one xerobridge process.
 
-    python benchmarks/initial_sync.py [--customers 400] [--products 100] [--orders 2000]
-        [--url DATABASE_URL]
+    python benchmarks/initial_sync.py [--customers 2000] [--products 500] [--orders 10000]
+        [--limits on|off] [--time-scale 60] [--store sqlite|postgresql]
 
-Prints one JSON line: records pushed, write and read calls, the lower bound of write calls
-(ceil(n/50) per stream), failures, wall time, records per second and peak RSS. Needs the
-Magento plugin installed (`pip install -e plugins/magento`).
+With `--limits on` the Xero sandbox enforces Xero's limits (5 in flight, 60 calls a minute) on a
+clock that runs `--time-scale` times faster than real time (60: a Xero minute in a second), and
+xerobridge's own limiter keeps the same minute. Each sandbox is served over HTTP by a process
+of its own, as the real systems are elsewhere, so the CPU seconds and peak RSS reported are
+xerobridge's alone.
+
+Prints one JSON line: records pushed per stream, write and read calls, documents written per
+Xero type, the lower bounds of write calls (per document type, and the issue's per stream),
+wall time against the bound's time at the same scale, 429s (our count and the sandbox's),
+failures, xerobridge's peak RSS and CPU seconds, and seconds per stage. Needs the Magento
+plugin (`pip install -e plugins/magento`).
 """
 
 from __future__ import annotations
@@ -13,92 +21,110 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
-import resource
-import tempfile
-import time
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 
-import xerobridge_magento
-from xerobridge import sources
-from xerobridge.accounts import ensure_accounts
-from xerobridge.engine import Engine
-from xerobridge.plugins import Plugins, register_module
 from xerobridge.ratelimit import Limits
-from xerobridge.store import Store
-from xerobridge.xero.connect import connect_client_credentials
-from xerobridge.xero.sandbox import create_app as xero_sandbox
-from xerobridge_magento.sandbox import create_app as magento_sandbox
+
+import bench_setup as bench
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
-    """Build both sandboxes and the engine, then time one full sync."""
-    magento = magento_sandbox(
-        seed=3, customers=args.customers, products=args.products, orders=args.orders
+    """Serve both sandboxes, build the engine here, then time one full sync."""
+    limits = args.limits == "on"
+    scale = args.time_scale if limits else 1.0
+    xero = bench.Served("xero", limits=limits, time_scale=scale)
+    magento = bench.Served(
+        "magento", customers=args.customers, products=args.products, orders=args.orders, seed=3
     )
-    xero = xero_sandbox(region="UK", limits=False)
-    state = xero.state.sandbox
-    state.register_app("BENCH", "bench-secret", custom_tenant_id=state.default_tenant_id)
-    # Limits off means no minute to spend: the client would otherwise (rightly) wait out a
-    # spent minute when X-MinLimit-Remaining reaches 0.
-    state.limiter.config.minute = state.limiter.config.app_minute = 10**9
-    state.limiter.set_daily_limit(10**9)
-    url = args.url or f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.sqlite3'}"
-    store = Store(url)
-    store.upgrade()
-    xero_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=xero))
-    await connect_client_credentials(store, name="org", client_id="BENCH",
-                                     client_secret="bench-secret", http=xero_http)  # fmt: skip
-    plugins = Plugins([register_module(xerobridge_magento, "magento")])
-    settings = {
-        "base_url": "http://magento.bench", "token": "sandbox-integration-token",
-        "tax_map": "20=OUTPUT2,5=RROUTPUT,0=ZERORATEDOUTPUT", "store_ids": "1",
-        "default_tax_type": "OUTPUT2",
-    }  # fmt: skip
-    source = sources.add(store, plugins, "magento", "shop", connection="org", values=settings)
-    engine = Engine(
-        store, plugins, xero_http=xero_http,
-        source_http=lambda _s: httpx.AsyncClient(transport=httpx.ASGITransport(app=magento)),
-    )  # fmt: skip
-    # Limits off on our side too: this measures the machinery, not Xero's pace.
-    engine.client.limiter.limits = Limits(concurrent=10_000, per_window=10**9,
-                                          window=timedelta(seconds=60))  # fmt: skip
-    await ensure_accounts(engine, source)
-    started = time.perf_counter()
-    summary = await engine.sync(full=True)
-    wall = time.perf_counter() - started
+    try:
+        spent = (xero.cpu_seconds(), magento.cpu_seconds())
+        result = await _sync(args, xero.url, magento.url, limits=limits, scale=scale)
+        # Where the wall time went besides xerobridge: the sandboxes' own CPU during the run.
+        result["xero_sandbox_cpu_s"] = round(xero.cpu_seconds() - spent[0], 2)
+        result["magento_sandbox_cpu_s"] = round(magento.cpu_seconds() - spent[1], 2)
+        return result
+    finally:
+        xero.stop()
+        magento.stop()
+
+
+async def _sync(
+    args: argparse.Namespace, xero_url: str, magento_url: str, *, limits: bool, scale: float
+) -> dict[str, object]:
+    store = bench.new_store(args.store)
+    xero_http = httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=10.0))
+    engine, _source = await bench.install(
+        store, xero_http=xero_http, magento_url=magento_url, xero_url=xero_url
+    )
+    if limits:
+        # Our side keeps Xero's minute on the sandbox's scaled clock.
+        window = timedelta(seconds=60 / scale)
+        engine.client.limiter.limits = Limits(
+            concurrent=bench.XERO_CONCURRENT, per_window=bench.XERO_PER_MINUTE, window=window
+        )
+    else:
+        engine.client.limiter.limits = bench.UNLIMITED
+    engine.worker.batch = getattr(args, "batch", engine.worker.batch)
+    before = bench.xero_stats(xero_url)
+    watch = bench.Stopwatch()
+    summary = await engine.sync(full=True, max_wait=300)
+    wall, cpu = watch.wall, watch.cpu
+    after = bench.xero_stats(xero_url)
+    stages = dict(getattr(engine.worker.progress, "seconds", {}))
     await engine.aclose()
     pushed = {k: v["created"] + v["updated"] for k, v in summary.streams.items()}
-    bound = sum(math.ceil(n / 50) for n in pushed.values())
     records = sum(pushed.values())
+    documents = bench.documents_written(store)
+    documents.pop("Account", None)  # the accounts setup-accounts made before the sync
+    bound = bench.call_bound(documents)
+    bound_s = bench.bound_seconds(bound, scale)
     return {
         "benchmark": "initial_sync",
-        "store": url.split(":", 1)[0],
+        "store": args.store,
+        "limits": args.limits,
+        "time_scale": scale,
+        "customers": args.customers,
+        "products": args.products,
         "orders": args.orders,
         "records_pushed": records,
+        "pushed": pushed,
         "write_calls": summary.write_calls,
-        "write_call_bound": bound,
         "read_calls": summary.read_calls,
-        "failed": summary.failed,
+        "documents": documents,
+        "write_call_bound": bound,
+        "write_calls_per_bound": round(summary.write_calls / bound, 3) if bound else None,
+        "record_bound": bench.record_bound(pushed),
         "wall_s": round(wall, 2),
+        "bound_s": round(bound_s, 2),
+        "wall_per_bound": round(wall / bound_s, 3) if bound_s else None,
+        "http_429": summary.http_429,
+        "sandbox_429": after["throttled_total"] - before["throttled_total"],
+        "sandbox_peak_in_flight": after["peak_in_flight"],
+        "sandbox_peak_minute": after["peak_minute"],
+        "failed": summary.failed,
         "records_per_s": round(records / wall, 1),
-        "waits": sum(v.get("waiting", 0) for v in summary.streams.values()),
-        "retries": sum(v.get("retry", 0) for v in summary.streams.values()),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "engine_cpu_s": round(cpu, 2),
+        "records_per_engine_cpu_s": round(records / cpu, 1) if cpu else None,
+        "stage_s": bench.rounded(stages),
+        "engine_peak_rss_mb": bench.peak_rss_mb(),
     }
 
 
 def main() -> None:
     """Parse arguments, run once, print one JSON line."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--customers", type=int, default=400)
-    parser.add_argument("--products", type=int, default=100)
-    parser.add_argument("--orders", type=int, default=2000)
-    parser.add_argument("--url", default="")
-    print(json.dumps(asyncio.run(run(parser.parse_args()))))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--products", type=int, default=500)
+    parser.add_argument("--orders", type=int, default=10000)
+    parser.add_argument("--limits", choices=["on", "off"], default="on")
+    parser.add_argument("--time-scale", type=float, default=60.0)
+    parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
+    args = parser.parse_args()
+    if args.time_scale <= 0:
+        raise SystemExit("error: --time-scale must be positive")
+    print(json.dumps(asyncio.run(run(args))))
 
 
 if __name__ == "__main__":

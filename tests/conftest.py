@@ -25,6 +25,21 @@ def pytest_configure(config: pytest.Config) -> None:
     register_marker(config)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--large` runs the tests marked `large` too (the larger reliability runs)."""
+    parser.addoption("--large", action="store_true", help="also run the tests marked large")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `large` are skipped unless --large (or XEROBRIDGE_LARGE=1) asks for them."""
+    if config.getoption("--large") or os.environ.get("XEROBRIDGE_LARGE") == "1":
+        return
+    skip = pytest.mark.skip(reason="a larger run: needs --large")
+    for item in items:
+        if "large" in item.keywords:
+            item.add_marker(skip)
+
+
 hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, max_examples=50)
 hypothesis_settings.load_profile("ci")
 

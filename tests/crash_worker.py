@@ -95,6 +95,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         xero_http=httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0)),
     )
     engine.queue.lease = timedelta(seconds=args.lease)
+    engine.worker.batch = 50  # the crash chains count claims and writes in batches of 50 jobs
     if args.attempts is not None:
         engine.client.retry.attempts = args.attempts
     if args.quick_retries:

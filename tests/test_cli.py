@@ -189,6 +189,7 @@ def test_sources_add_list_remove(run: Any, store: Store) -> None:
             "key_prefix": "EU1",
             "connection_id": None,
             "enabled": True,
+            "status": "pending",  # nothing read yet
         }
     ]
     assert "shop-eu" in run("sources", "list")

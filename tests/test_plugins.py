@@ -306,7 +306,7 @@ def test_aiterate_reads_async_generators_and_plain_lists(loaded: Plugins) -> Non
             async for item in aiterate(loaded.call("good", hook, ctx=ctx, stream=stream, **kwargs))
         ]
 
-    changes = asyncio.run(collect("fetch_changes", cursor="10"))
+    changes = asyncio.run(collect("fetch_changes", cursor="10", until=None))
     assert changes == [
         Change(stream="customers", key="11", data={"n": 11}),
         Change(stream="customers", key="12", data={"n": 12}),

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import click
@@ -26,6 +24,7 @@ from xerobridge import synclog, usage
 from xerobridge.clock import utcnow
 from xerobridge.models import Source
 from xerobridge.queue import Queue
+from xerobridge.queue import as_dict as queue_rows
 from xerobridge.store import Store
 from xerobridge.types import UserError
 from xerobridge.xero.connect import connect
@@ -127,24 +126,6 @@ def _record(raw: str | None) -> tuple[str, str] | None:
     return stream, key
 
 
-_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
-
-
-def _since(raw: str | None) -> datetime | None:
-    if raw is None:
-        return None
-    if m := _RELATIVE.match(raw.strip()):
-        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
-        return utcnow() - timedelta(**{unit: int(m.group(1))})
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise UserError(
-            f"--since {raw!r} is not a time; use an ISO date like 2026-11-01 or 2h, 3d, 1w"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 # -- plugins --------------------------------------------------------------------------------------
 
 
@@ -169,6 +150,26 @@ def plugins_command(as_json: JsonOpt = False) -> None:
     out.print(table)
 
 
+@app.command("new-plugin")
+def new_plugin_command(
+    name: Annotated[str, typer.Argument(help="The plugin's name: a-z, 0-9 and _, e.g. tickets.")],
+    directory: Annotated[
+        str | None,
+        typer.Option("--dir", help="Where to write it, new or empty (default ./xerobridge-NAME)."),
+    ] = None,
+) -> None:
+    """Create a source plugin package (hooks, client, sandbox, tests) to install and build on."""
+    from pathlib import Path
+
+    from xerobridge import scaffold
+
+    dest = Path(directory) if directory else scaffold.default_directory(name)
+    written = scaffold.render(name, dest)
+    out.print(f"wrote plugin {name} to {dest} ({len(written)} files); next:")
+    for step in scaffold.next_steps(name, dest):
+        out.print(f"  {escape(step)}", soft_wrap=True)
+
+
 # -- db -------------------------------------------------------------------------------------------
 
 
@@ -187,17 +188,7 @@ def connections_list(as_json: JsonOpt = False) -> None:
     """List Xero connections: organisation, ShortCode, status and why."""
     store = _store()
     with store.transaction() as s:
-        rows = [
-            {
-                "name": c.name,
-                "organisation": c.tenant_name,
-                "short_code": c.short_code,
-                "status": c.status,
-                "reason": c.status_reason,
-                "webhook_key": "set" if c.webhook_key else "",
-            }
-            for c in connection_config.list_all(s)
-        ]
+        rows = [connection_config.as_dict(c) for c in connection_config.list_all(s)]
     columns = ["name", "organisation", "short_code", "status", "reason", "webhook_key"]
     _emit(
         rows,
@@ -275,17 +266,9 @@ def sources_add(
 def sources_list(as_json: JsonOpt = False) -> None:
     """List configured sources."""
     store = _store()
+    loaded = _plugins()
     with store.transaction() as s:
-        rows = [
-            {
-                "name": src.name,
-                "plugin": src.plugin,
-                "key_prefix": src.key_prefix,
-                "connection_id": src.connection_id,
-                "enabled": src.enabled,
-            }
-            for src in source_config.list_all(s)
-        ]
+        rows = [source_config.as_dict(s, src, loaded) for src in source_config.list_all(s)]
     _emit(
         rows,
         as_json,
@@ -296,6 +279,7 @@ def sources_list(as_json: JsonOpt = False) -> None:
             ("key prefix", "key_prefix"),
             ("connection", "connection_id"),
             ("enabled", "enabled"),
+            ("status", "status"),
         ],
         empty="No sources yet. Add one with: xerobridge sources add <plugin> --name <name>",
     )
@@ -384,20 +368,7 @@ def queue_list(
         if source:
             source_id = source_config.get(s, source).id
     jobs = Queue(store).jobs(source_id=source_id, stream=stream, state=state, limit=limit)
-    rows = [
-        {
-            "id": j.id,
-            "source": names.get(j.source_id, str(j.source_id)),
-            "kind": j.kind,
-            "stream": j.stream,
-            "record": j.record_key,
-            "state": j.state + (f" ({j.hold_reason})" if j.hold_reason else ""),
-            "attempts": j.attempts,
-            "run_after": j.run_after.isoformat() if j.run_after else "",
-            "last_error": j.last_error,
-        }
-        for j in jobs
-    ]
+    rows = [queue_rows(j, names) for j in jobs]
     columns = ["id", "source", "kind", "stream", "record", "state", "attempts", "last_error"]
     _emit(
         rows,
@@ -476,25 +447,14 @@ def log_command(
         rows = synclog.query(
             s,
             synclog.LogFilter(
-                source_id=source_id, stream=stream, status=status, since=_since(since), limit=limit
+                source_id=source_id,
+                stream=stream,
+                status=status,
+                since=synclog.moment(since, utcnow(), "--since"),
+                limit=limit,
             ),
         )
-    data = [
-        {
-            "at": r.at.isoformat() if r.at else "",
-            "source": names.get(r.source_id, ""),
-            "stream": r.stream,
-            "record": r.record_key,
-            "action": r.action,
-            "status": r.status,
-            "message": r.message,
-            "xero_id": r.xero_id,
-            "xero_url": r.xero_url,
-            "api_calls": r.api_calls,
-            "duration_ms": r.duration_ms,
-        }
-        for r in rows
-    ]
+    data = [synclog.as_dict(r, names) for r in rows]
     columns = ["source", "stream", "record", "action", "status", "message"]
     _emit(
         data,
@@ -580,11 +540,15 @@ def demo_command(
     if once:
         return  # the records that failed (some are bad on purpose) are in the summary
     from xerobridge.serve import base_url, bind, serve
-    from xerobridge.web import create_app
 
     sock = bind("127.0.0.1", port)
-    out.print(f"demo web app on {base_url('127.0.0.1', sock)}/healthz (Ctrl-C stops)")
-    serve(create_app(prepared.store), sock)  # type: ignore[attr-defined]
+    password = demo.one_time_password(prepared)  # type: ignore[arg-type]
+    out.print(
+        f"dashboard on {base_url('127.0.0.1', sock)}/ : log in as admin with password "
+        f"{escape(password)} (made for this run; Ctrl-C stops)",
+        soft_wrap=True,
+    )
+    serve(demo.web_app(prepared), sock)  # type: ignore[arg-type]
 
 
 @app.command("setup-accounts")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
@@ -36,6 +38,16 @@ def list_all(session: Session) -> list[Connection]:
     return list(session.exec(select(Connection).order_by(col(Connection.name))).all())
 
 
+def last_refreshes(session: Session) -> dict[int, datetime | None]:
+    """When each connection's token set was last fetched or refreshed, by connection id."""
+    rows = session.exec(
+        select(Connection.id, TokenGrant.last_refresh_at).join(
+            TokenGrant, col(TokenGrant.id) == col(Connection.grant_id)
+        )
+    ).all()
+    return {conn_id: at for conn_id, at in rows if conn_id is not None}
+
+
 def set_webhook_key(store: Store, name: str, key: str) -> None:
     """Store the webhook signing key Xero shows on the app's Webhooks page (encrypted)."""
     if not key.strip():
@@ -63,3 +75,15 @@ def remove(store: Store, name: str) -> None:
         others = s.exec(select(Connection.id).where(Connection.grant_id == grant_id)).first()
         if grant_id is not None and others is None:
             s.execute(sa.delete(TokenGrant).where(TokenGrant.id == grant_id))
+
+
+def as_dict(conn: Connection) -> dict[str, str]:
+    """One connection as `xerobridge connections list --json` and `/api/connections` show it."""
+    return {
+        "name": conn.name,
+        "organisation": conn.tenant_name,
+        "short_code": conn.short_code,
+        "status": conn.status,
+        "reason": conn.status_reason,
+        "webhook_key": "set" if conn.webhook_key else "",
+    }

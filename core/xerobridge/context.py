@@ -6,16 +6,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import httpx
+from sqlmodel import Session, col, select
 
 from xerobridge import sources
+from xerobridge.clock import Clock
 from xerobridge.links import StoreLinkView
-from xerobridge.models import Connection, Source
+from xerobridge.models import Connection, Setting, Source
 from xerobridge.plugins import Plugins
 from xerobridge.store import Store
 from xerobridge.types import SourceContext, SourceSpec, UserError
 from xerobridge.xero.mirror import MirrorView
+
+log = logging.getLogger(__name__)
 
 #: Makes the http client a source's hooks use (tests and the demo route it to a sandbox).
 HttpFactory = Callable[[Source], httpx.AsyncClient]
@@ -42,33 +47,65 @@ class SourceRuntime:
         return self.source.id
 
 
-class Runtimes:
-    """Builds and caches a SourceRuntime per source for the life of a worker."""
+@dataclass
+class _Cached:
+    runtime: SourceRuntime
+    stamp: tuple[object, ...]
+    checked_at: datetime
 
-    def __init__(self, store: Store, plugins: Plugins, http_factory: HttpFactory) -> None:
+
+class Runtimes:
+    """Builds and caches a SourceRuntime per source for the life of a worker.
+
+    A person may change a source's settings (or switch it off) from the dashboard while the
+    workers run: a cached runtime is checked against the stored source and settings every
+    `RECHECK` and rebuilt when they changed, so a change takes effect within seconds, without
+    a restart. (Settings from environment variables are read when a runtime is built.)
+    """
+
+    RECHECK = timedelta(seconds=5)
+
+    def __init__(
+        self,
+        store: Store,
+        plugins: Plugins,
+        http_factory: HttpFactory,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
         self.store = store
         self.plugins = plugins
         self.http_factory = http_factory
-        self._cache: dict[int, SourceRuntime] = {}
+        self.clock = clock or store.clock
+        self._cache: dict[int, _Cached] = {}
 
     def get(self, source_id: int) -> SourceRuntime:
-        """The runtime of a source (settings read once per worker; see `forget`)."""
-        if source_id in self._cache:
-            return self._cache[source_id]
+        """The runtime of a source, rebuilt when its stored settings have changed."""
+        now = self.clock.now()
+        cached = self._cache.get(source_id)
+        if cached is not None and now - cached.checked_at < self.RECHECK:
+            return cached.runtime
         with self.store.transaction() as s:
             source = s.get(Source, source_id)
             if source is None:
                 raise UserError(f"source {source_id} no longer exists")
+            stamp = _stamp(s, source)
+            if cached is not None and cached.stamp == stamp:
+                cached.checked_at = now
+                return cached.runtime
             spec = self.plugins.spec(source.plugin)
             settings = sources.load_settings(s, source, spec)
             conn = s.get(Connection, source.connection_id) if source.connection_id else None
+        if cached is not None:
+            log.info("source %s changed; its new settings are used from now on", source.name)
         ctx = SourceContext(
             source=source.name,
             plugin=source.plugin,
             key_prefix=source.key_prefix,
             settings=settings,
             log=logging.getLogger(f"xerobridge.source.{source.name}"),
-            http=self.http_factory(source),
+            # The http client outlives a settings change: it may hold open connections.
+            http=cached.runtime.ctx.http if cached is not None else self.http_factory(source),
             links=StoreLinkView(self.store, source_id),
             xero=MirrorView(self.store, conn.id) if conn and conn.id else None,
             extra={
@@ -77,19 +114,28 @@ class Runtimes:
             },
         )
         runtime = SourceRuntime(source, spec, ctx, conn)
-        self._cache[source_id] = runtime
+        self._cache[source_id] = _Cached(runtime, stamp, now)
         return runtime
-
-    def forget(self, source_id: int | None = None) -> None:
-        """Drop cached runtimes (after a settings change)."""
-        if source_id is None:
-            self._cache.clear()
-        else:
-            self._cache.pop(source_id, None)
 
     async def aclose(self) -> None:
         """Close the sources' http clients."""
-        for runtime in self._cache.values():
-            if runtime.ctx.http is not None:
-                await runtime.ctx.http.aclose()
+        for cached in self._cache.values():
+            if cached.runtime.ctx.http is not None:
+                await cached.runtime.ctx.http.aclose()
         self._cache.clear()
+
+
+def _stamp(session: Session, source: Source) -> tuple[object, ...]:
+    """What a runtime is built from, as stored: the source's row and every setting value."""
+    rows = session.exec(
+        select(Setting.scope, Setting.name, Setting.value)
+        .where(Setting.source_id == source.id)
+        .order_by(col(Setting.scope), col(Setting.name))
+    ).all()
+    return (
+        source.name,
+        source.enabled,
+        source.connection_id,
+        source.key_prefix,
+        tuple(tuple(row) for row in rows),
+    )

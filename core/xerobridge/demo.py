@@ -3,13 +3,18 @@
 The Xero sandbox and the sandbox of every installed plugin run in this process (their HTTP goes
 through ASGI transports, so nothing listens but the web app); a connection and one source per
 plugin are configured in a fresh demo database; the accounts the sources need are created; the
-first full sync runs with progress bars; and then the web app is served until Ctrl-C.
+first full sync runs with progress bars; and then the dashboard is served until Ctrl-C, with a
+worker and the scheduler in the same process (the sandboxes live here, so worker processes could
+not reach them), and a fresh admin password printed for this run.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+import secrets
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +22,12 @@ import httpx
 
 from xerobridge import config, sources
 from xerobridge.accounts import ensure_accounts
+from xerobridge.dashboard import logins
 from xerobridge.engine import Engine, Summary
+from xerobridge.leader import leader_lock
 from xerobridge.models import Source
 from xerobridge.plugins import Plugins
+from xerobridge.scheduler import Scheduler
 from xerobridge.store import Store
 from xerobridge.types import SourceSandbox
 from xerobridge.worker import Progress
@@ -39,6 +47,7 @@ class Demo:
     engine: Engine
     xero_app: object
     sandboxes: dict[str, SourceSandbox]
+    plugins: Plugins
 
 
 def demo_database() -> Path:
@@ -70,7 +79,7 @@ async def prepare(plugins: Plugins, *, path: Path | None = None) -> Demo:
         sources.add(store, plugins, info.name, f"demo-{info.name}".replace("_", "-"),
                     connection="demo", values=dict(sandbox.settings))  # fmt: skip
     engine = Engine(store, plugins, xero_http=xero_http, source_http=_routed(sandboxes))
-    return Demo(store, engine, xero_app, sandboxes)
+    return Demo(store, engine, xero_app, sandboxes, plugins)
 
 
 def _routed(sandboxes: dict[str, SourceSandbox]) -> Callable[[Source], httpx.AsyncClient]:
@@ -91,3 +100,36 @@ async def first_sync(demo: Demo, on_progress: Callable[[Progress], None] | None 
         await ensure_accounts(demo.engine, src)
     demo.engine.worker.on_progress = on_progress
     return await demo.engine.sync(full=True)
+
+
+def one_time_password(demo: Demo) -> str:
+    """A fresh admin password for this demo run's dashboard."""
+    password = secrets.token_urlsafe(12)
+    logins.set_password(demo.store, password)
+    return password
+
+
+def web_app(demo: Demo) -> object:
+    """The dashboard on the demo's store, with a worker and the scheduler running beside it."""
+    from xerobridge.web import create_app
+
+    app = create_app(demo.store, plugins=demo.plugins)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: object) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        demo.engine.worker.on_progress = None
+        tasks = [
+            asyncio.create_task(demo.engine.worker.run_forever(stop)),
+            asyncio.create_task(
+                Scheduler(demo.store, demo.plugins).run(stop, leader_lock(demo.store))
+            ),
+        ]
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    app.router.lifespan_context = lifespan
+    return app

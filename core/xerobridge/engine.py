@@ -7,6 +7,7 @@ due. The daemon runs the same worker forever beside its scheduler.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -24,11 +25,13 @@ from xerobridge.intake import reconcile_stream
 from xerobridge.models import Source
 from xerobridge.queue import NewJob, Queue
 from xerobridge.store import Store
-from xerobridge.types import DeleteMode, UserError
+from xerobridge.types import DeleteMode, RetryLater, UserError
 from xerobridge.worker import Progress, Worker
 from xerobridge.xero.auth import TokenManager
 from xerobridge.xero.client import XeroClient
 from xerobridge.xero.mirror import Mirror
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -78,7 +81,7 @@ class Engine:
         self.client = XeroClient(store, self.tokens, http=self.xero_http, clock=self.clock,
                                  worker_id=self.worker_id)  # fmt: skip
         self.mirror = Mirror(store, self.client, clock=self.clock)
-        self.runtimes = Runtimes(store, self.plugins, source_http)
+        self.runtimes = Runtimes(store, self.plugins, source_http, clock=self.clock)
         self.worker = Worker(
             queue=self.queue,
             plugins=self.plugins,
@@ -141,11 +144,26 @@ class Engine:
                     found[f"{src.name}.{stream.name}"] = gone
         return found
 
-    async def refresh_mirrors(self, source: str | None = None) -> None:
-        """Bring the mirror of each connection the sources use up to date."""
+    async def refresh_mirrors(self, source: str | None = None, *, max_wait: float = 120.0) -> None:
+        """Bring the mirror of each connection the sources use up to date.
+
+        Xero unavailable or limiting: wait as it says, up to `max_wait` s, then go on with the
+        mirror as it is (the daemon's workers push without a refresh too; each push still
+        matches by natural key)."""
         connections = {src.connection_id for src in self.sources(source) if src.connection_id}
         for conn_id in sorted(connections):
-            await self.mirror.refresh(conn_id)
+            waited = 0.0
+            while True:
+                try:
+                    await self.mirror.refresh(conn_id)
+                    break
+                except RetryLater as exc:
+                    wait = exc.retry_after or 5.0
+                    if waited + wait > max_wait:
+                        log.warning("mirror of connection %s not refreshed: %s", conn_id, exc)
+                        break
+                    waited += wait
+                    await self.clock.sleep(wait)
 
     async def sync(
         self,
@@ -160,7 +178,7 @@ class Engine:
         started = time.perf_counter()
         calls_before = (self.client.read_calls, self.client.write_calls, self.client.rate_limited)
         self.worker.progress = Progress()  # this pass's counts only
-        await self.refresh_mirrors(source)
+        await self.refresh_mirrors(source, max_wait=max_wait)
         self.queue_reads(source, stream, full=full)
         if reconcile:
             await self.reconcile(source)

@@ -43,7 +43,7 @@ def source_spec() -> SourceSpec:
 
 @hookspec(firstresult=True)
 def fetch_changes(
-    ctx: SourceContext, stream: StreamSpec, cursor: str | None
+    ctx: SourceContext, stream: StreamSpec, cursor: str | None, until: str | None
 ) -> AsyncIterator[Change | Checkpoint] | Iterable[Change | Checkpoint]:
     """Read the records of one stream changed since `cursor`.
 
@@ -52,6 +52,9 @@ def fetch_changes(
         stream: the stream to read.
         cursor: where the last run got to (an ISO timestamp for TIMESTAMP streams, the last
             Checkpoint value for TOKEN streams), or None to read everything.
+        until: for a stream with a `backfill` span, the ISO timestamp before which the older
+            history is being read (records changed at or after it are not wanted), else None.
+            A plugin that cannot filter by it may leave it out; the core drops the extra.
 
     Returns:
         An (async) iterator of :class:`Change` and, for TOKEN streams, :class:`Checkpoint`.
@@ -167,7 +170,7 @@ def register_commands(cli: Any, sandbox: Any) -> None:
     """
 
 
-@hookspec
+@hookspec(firstresult=True)
 def register_routes() -> list[Any]:
     """Add pages of the plugin to the dashboard, mounted under `/plugins/<plugin name>/`.
 

@@ -12,10 +12,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlmodel import Session, select
+from sqlmodel import select
 
+from xerobridge import cursors
 from xerobridge.context import SourceRuntime
-from xerobridge.models import Cursor, Link
+from xerobridge.models import Link
 from xerobridge.plugins import Plugins, aiterate
 from xerobridge.queue import NewJob, Queue
 from xerobridge.types import Change, Checkpoint, CursorKind, StreamSpec
@@ -67,12 +68,6 @@ def push_job(runtime: SourceRuntime, change: Change, *, held: bool) -> NewJob:
     )
 
 
-def read_cursor(session: Session, source_id: int, stream: str) -> str | None:
-    """The saved cursor of a stream."""
-    row = session.get(Cursor, (source_id, stream))
-    return row.value or None if row else None
-
-
 async def read_stream(
     runtime: SourceRuntime,
     stream: StreamSpec,
@@ -81,36 +76,86 @@ async def read_stream(
     queue: Queue,
     full: bool = False,
 ) -> IntakeResult:
-    """Run `fetch_changes` for one stream and queue what it yields, cursor included."""
+    """Run `fetch_changes` for one stream and queue what it yields, cursor included.
+
+    A stream with a `backfill` span reads its history newest first: its first run reads the
+    span (the last 12 months, say) and saves the cursor, then reads everything older; until
+    that older read has finished, every run takes it up again (see `cursors.reading_state`).
+    """
     store = queue.store
     started = queue.clock.now()
-    result = IntakeResult()
     with store.transaction() as s:
-        saved = None if full else read_cursor(s, runtime.id, stream.name)
+        saved = None if full else cursors.read(s, runtime.id, stream.name)
+        older = cursors.read(s, runtime.id, cursors.backfill_key(stream.name))
     asked = saved
     if saved and stream.cursor is CursorKind.TIMESTAMP:
         asked = (_parse(saved) - stream.lookback).isoformat()
+    windowed = (
+        not full
+        and saved is None
+        and older is None
+        and stream.backfill is not None
+        and stream.cursor is CursorKind.TIMESTAMP
+    )
+    if windowed:
+        assert stream.backfill is not None
+        asked = (started - stream.backfill).isoformat()
+        older = asked
+    result = await _read(runtime, stream, plugins, queue, started, since=asked, saved=saved)
+    if result.cursor is None and saved is None and stream.cursor is CursorKind.TIMESTAMP:
+        # A first read that found nothing still covered everything up to now (or the span):
+        # the next run starts there, and the stream counts as read.
+        first = asked or started.isoformat()
+        cursors.save_now(store, runtime.id, stream.name, first, started)
+        result.cursor = first
+    if older is not None and older != cursors.BACKFILL_DONE and not full:
+        progress = cursors.backfill_key(stream.name)
+        cursors.save_now(store, runtime.id, progress, older, started)
+        history = await _read(runtime, stream, plugins, queue, started, until=older)
+        result.read += history.read
+        result.queued += history.queued
+        cursors.save_now(store, runtime.id, progress, cursors.BACKFILL_DONE, started)
+    return result
+
+
+async def _read(
+    runtime: SourceRuntime,
+    stream: StreamSpec,
+    plugins: Plugins,
+    queue: Queue,
+    started: datetime,
+    *,
+    since: str | None = None,
+    saved: str | None = None,
+    until: str | None = None,
+) -> IntakeResult:
+    """One `fetch_changes` read queued in chunks; the stream's cursor moves only when `until`
+    is None (a backfill window of older history never moves it)."""
+    store = queue.store
+    result = IntakeResult()
     held = runtime.ctx.settings.require_approval
     chunk: list[NewJob] = []
     newest: datetime | None = (
         _parse(saved) if saved and stream.cursor is CursorKind.TIMESTAMP else None
     )
     token: str | None = saved if stream.cursor is CursorKind.TOKEN else None
+    limit = _parse(until) if until else None
 
     def flush(cursor: str | None) -> None:
         with store.transaction() as s:
             result.queued += queue.enqueue(chunk, session=s)
-            if cursor is not None:
-                s.merge(
-                    Cursor(
-                        source_id=runtime.id, stream=stream.name, value=cursor, updated_at=started
-                    )
-                )
-        result.cursor = cursor
+            if cursor is not None and until is None:
+                cursors.save(s, runtime.id, stream.name, cursor, started)
+        result.cursor = cursor if until is None else None
         chunk.clear()
 
     result_iter = plugins.call(
-        runtime.source.plugin, "fetch_changes", ctx=runtime.ctx, stream=stream, cursor=asked
+        runtime.source.plugin,
+        "fetch_changes",
+        ctx=runtime.ctx,
+        stream=stream,
+        cursor=since,
+        until=until,
     )
     async for item in aiterate(result_iter):
         if isinstance(item, Checkpoint):
@@ -119,6 +164,8 @@ async def read_stream(
             continue
         if not isinstance(item, Change):
             raise TypeError(f"fetch_changes yielded {type(item).__name__}, not a Change")
+        if limit is not None and item.updated_at is not None and item.updated_at >= limit:
+            continue  # the newer span's read has it; a plugin may ignore `until`
         result.read += 1
         chunk.append(push_job(runtime, item, held=held))
         if item.updated_at is not None and (newest is None or item.updated_at > newest):
@@ -182,8 +229,7 @@ async def reconcile_stream(
             seen.add(change.key)
         missing += [k for k in part if k not in seen]
     queue.enqueue(
-        push_job(runtime, Change(stream.name, key, {}, op="delete"), held=False)
-        for key in missing
+        push_job(runtime, Change(stream.name, key, {}, op="delete"), held=False) for key in missing
     )
     return missing
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from xerobridge.models import Link
@@ -69,10 +71,16 @@ def mark_in_flight(
     body_hash: str,
     attempt_id: int,
     now: datetime,
+    known: Mapping[LinkKey, Link] | None = None,
 ) -> Link:
-    """Record, before the write is sent, that this record's document is being written."""
+    """Record, before the write is sent, that this record's document is being written.
+
+    `known` is the record's links as already loaded in this session (`of_records`), which
+    spares a look-up per document; a key missing from it is a new link.
+    """
     stream, record_key, role = key
-    link = get(session, source_id, stream, record_key, role) or Link(
+    current = known.get(key) if known is not None else get(session, source_id, *key)
+    link = current or Link(
         source_id=source_id, stream=stream, record_key=record_key, role=role, xero_type=xero_type
     )
     link.xero_type = xero_type
@@ -83,6 +91,39 @@ def mark_in_flight(
     link.updated_at = now
     session.add(link)
     return link
+
+
+def mark_many_in_flight(
+    session: Session,
+    *,
+    source_id: int,
+    documents: Iterable[tuple[LinkKey, str, str, str]],
+    attempt_id: int,
+    now: datetime,
+) -> None:
+    """`mark_in_flight` for a batch's documents of one source, given as (key, Xero type,
+    natural key, body hash): the existing links are read in one query, the new ones inserted
+    in one statement."""
+    docs = {
+        key: (xero_type, natural, body_hash) for key, xero_type, natural, body_hash in documents
+    }
+    known = of_records(session, source_id, {(stream, key) for stream, key, _role in docs})
+    new = []
+    for key, (xero_type, natural_key, body_hash) in docs.items():
+        if key in known:
+            mark_in_flight(session, source_id=source_id, key=key, xero_type=xero_type,
+                           natural_key=natural_key, body_hash=body_hash, attempt_id=attempt_id,
+                           now=now, known=known)  # fmt: skip
+            continue
+        stream, record_key, role = key
+        new.append({
+            "source_id": source_id, "stream": stream, "record_key": record_key, "role": role,
+            "xero_type": xero_type, "xero_id": None, "natural_key": natural_key, "method": "",
+            "pushed_hash": "", "in_flight_at": now, "in_flight_hash": body_hash,
+            "attempt_id": attempt_id, "updated_at": now,
+        })  # fmt: skip
+    if new:
+        session.execute(sa.insert(Link), new)
 
 
 def settle(link: Link, *, xero_id: str, body_hash: str, method: str, now: datetime) -> None:
@@ -126,14 +167,32 @@ def set_link(
 
 
 class StoreLinkView:
-    """The LinkView hooks get: look-ups between a source's keys and Xero ids."""
+    """The LinkView hooks get: look-ups between a source's keys and Xero ids.
+
+    While a batch runs, the pusher hands it the links of the batch's own records (`known`),
+    which it loaded in one query anyway: a hook asking about one of those records is answered
+    from memory. The batch holds those records exclusively, so the answer cannot go stale.
+    """
 
     def __init__(self, store: Store, source_id: int) -> None:
         self.store = store
         self.source_id = source_id
+        self._known: dict[tuple[str, str], dict[str, str | None]] = {}
+
+    @contextmanager
+    def known(self, links: Mapping[tuple[str, str], Mapping[str, str | None]]) -> Iterator[None]:
+        """Answer look-ups of these (stream, key) records from `links` (role to Xero id)."""
+        self._known = {record: dict(roles) for record, roles in links.items()}
+        try:
+            yield
+        finally:
+            self._known = {}
 
     def xero_id(self, stream: str, key: str, role: str = "main") -> str | None:
         """The Xero id of a record in a role, once it is known."""
+        roles = self._known.get((stream, key))
+        if roles is not None:
+            return roles.get(role)
         with self.store.transaction() as s:
             link = get(s, self.source_id, stream, key, role)
         return link.xero_id if link else None

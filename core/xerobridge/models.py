@@ -145,6 +145,8 @@ class Job(SQLModel, table=True):
             "run_after",
         ),
         sa.Index("ix_job_record", "source_id", "stream", "record_key"),
+        # A claim reads due jobs of one kind one priority at a time, oldest first (queue.py).
+        sa.Index("ix_job_due", "state", "kind", "priority", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

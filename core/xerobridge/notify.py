@@ -24,6 +24,7 @@ import json
 import logging
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -186,6 +187,55 @@ def enqueue(queue: Queue, jobs: list[NewJob]) -> None:
     if waiting:
         queue.run_now(waiting.values())
     queue.enqueue(j for j in jobs if not (j.record_key == "*" and j.stream in waiting))
+
+
+def sync_record(
+    store: Store, plugins: plugin_loading.Plugins, name: str, stream: str, key: str
+) -> str:
+    """A person's "Sync now" of one record: its waiting push job runs at once ("run"), or,
+    with none waiting (or one that failed or waits for a mapping, which fresh data may fix),
+    the record is read from the source now, as a notification with its key does ("read")."""
+    with store.transaction() as s:
+        source = sources.get(s, name)
+        spec = plugins.spec(source.plugin)
+        spec.stream(stream)
+        settings = sources.load_settings(s, source, spec)
+        if not source.enabled:
+            raise UserError(f"source {name!r} is switched off; switch it on first")
+        if not settings.stream_enabled(stream):
+            raise UserError(f"stream {stream!r} of {name!r} is switched off; switch it on first")
+        waiting = s.exec(
+            select(Job.id).where(
+                Job.source_id == source.id,
+                Job.kind == "push",
+                Job.stream == stream,
+                Job.record_key == key,
+                sa.or_(
+                    Job.state == "queued",
+                    sa.and_(Job.state == "held", Job.hold_reason == "approval"),
+                ),
+            )
+        ).first()
+    queue = Queue(store)
+    if waiting is not None:
+        queue.run_now([waiting])
+        return "run"
+    assert source.id is not None
+    enqueue(
+        queue,
+        [
+            NewJob(
+                source_id=source.id,
+                stream=stream,
+                record_key=record_key([key]),
+                kind="fetch",
+                payload={"keys": [key]},
+                connection_id=source.connection_id,
+                priority=10,
+            )
+        ],
+    )
+    return "read"
 
 
 async def receive(request: Request) -> Response:

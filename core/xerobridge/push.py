@@ -12,9 +12,11 @@ returns nothing new.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +48,12 @@ from xerobridge.xero.resources import resource
 log = logging.getLogger(__name__)
 
 ROUNDS = 4
+#: How many queued jobs behind a batch are asked what they need, when the batch lacks some.
+LOOK_AHEAD = 1000
+#: A record of the batch: (source id, stream, record key).
+Record = tuple[int, str, str]
+#: The links of the batch's records, by record and role.
+OwnLinks = dict[Record, dict[str, Link]]
 #: How long a job waits for a record it depends on before it is tried again.
 DEPENDENCY_WAIT = 0.2
 #: Xero's words when a create collides with an object that already holds the natural key.
@@ -76,6 +84,8 @@ class Work:
     calls: int = 0
     error: Exception | None = None
     wrote: bool = False  # a document of this job was written in the current round
+    #: Given back to the queue to be prepared afresh by a later batch (see `_write_chunk`).
+    again: bool = False
 
 
 @dataclass
@@ -110,11 +120,41 @@ class Pusher:
         self.recovery = recovery
         self.clock = clock
         self.worker_id = worker_id
+        #: Per source, the newest queued job `_look_ahead` has asked about.
+        self._looked: dict[int, int] = {}
+        #: Jobs given back after Xero refused a name their document held: the refused hash.
+        self._retaken: dict[int, str] = {}
+        #: Seconds per stage since the last `take_seconds`: map (hooks and dependencies),
+        #: write (waiting for Xero) and link (the store's part of a push).
+        self._seconds: dict[str, float] = defaultdict(float)
+
+    def take_seconds(self) -> dict[str, float]:
+        """The seconds spent per stage since the last call."""
+        taken, self._seconds = self._seconds, defaultdict(float)
+        return taken
+
+    @contextlib.contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._seconds[stage] += time.perf_counter() - started
 
     async def push(self, jobs: list[Job]) -> BatchStats:
         """Take a batch from claimed to settled; every job ends completed, failed or released."""
+        started = time.perf_counter()
+        before = self._seconds["map"] + self._seconds["write"]
+        try:
+            return await self._push(jobs)
+        finally:
+            spent = time.perf_counter() - started
+            self._seconds["link"] += spent - (
+                self._seconds["map"] + self._seconds["write"] - before
+            )
+
+    async def _push(self, jobs: list[Job]) -> BatchStats:
         stats = BatchStats()
-        works: list[Work] = []
         self._done: list[tuple[int, dict[str, Any]]] = []
         try:
             await self._recover_own(jobs)
@@ -123,28 +163,56 @@ class Pusher:
             for job in jobs:
                 self._fail(job, None, exc, stats)
             return stats
+        # The batch's own links, read once: decisions, map_record's look-ups, own links.
+        own = self._load_own([(self.runtimes.get(j.source_id), j.stream, j.record_key)
+                              for j in jobs])  # fmt: skip
+        mapped: list[Work] = []
         for job in jobs:
             try:
-                work = await self._prepare(job)
-            except HoldBack as wait:
-                self.queue.release(self.worker_id, [job.id], delay=wait.delay)  # type: ignore[list-item]
-                stats.outcomes.append((job.source_id, job.stream, "waiting"))
-                continue
+                with self._timed("map"):
+                    work = await self._map(job, own)
             except Exception as exc:
                 self._fail(job, None, exc, stats)
                 continue
             if work.resolution.action == "skip":
                 self._complete(work, "skipped", work.resolution.reason or "nothing to do", stats)
                 continue
+            mapped.append(work)
+        with self._timed("map"):
+            problems = await self._dependencies(mapped)
+        waiting: dict[float, list[int]] = defaultdict(list)
+        works: list[Work] = []
+        for work in mapped:
+            problem = problems.get(id(work))
+            if isinstance(problem, HoldBack):
+                waiting[problem.delay].append(work.job.id)  # type: ignore[arg-type]
+                stats.outcomes.append((work.job.source_id, work.job.stream, "waiting"))
+                continue
+            try:
+                if problem is not None:
+                    raise problem
+                work.links.update(_xero_ids(own, work.runtime.id, work.change))
+                with self._timed("map"):
+                    work.docs = await self._documents(work)
+            except Exception as exc:
+                self._fail(work.job, None, exc, stats)
+                continue
             works.append(work)
+        for delay, ids in waiting.items():
+            self.queue.release(self.worker_id, ids, delay=delay)
         for _ in range(ROUNDS):
             pending = self._to_write(works)
             if not pending:
                 break
             await self._write(pending)
             await self._rebuild(works)
+        again = [w.job.id for w in works if w.again and w.error is None]
+        if again:
+            self.queue.release(self.worker_id, again, delay=DEPENDENCY_WAIT)  # type: ignore[arg-type]
         for work in works:
-            if work.error is not None:
+            if work.again and work.error is None:
+                stats.outcomes.append((work.job.source_id, work.job.stream, "waiting"))
+            elif work.error is not None:
                 self._fail(work.job, work, work.error, stats)
             elif work.actions:
                 action = "created" if "created" in work.actions else "updated"
@@ -173,7 +241,20 @@ class Pusher:
         for conn_id, link_ids in stale.items():
             await self.recovery.resolve(conn_id, link_ids)
 
-    async def _prepare(self, job: Job) -> Work:
+    def _load_own(self, records: list[tuple[SourceRuntime, str, str]]) -> OwnLinks:
+        """Every link of the given records, in one query per source and stream."""
+        by_source: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        for runtime, stream, key in records:
+            by_source[runtime.id].append((stream, key))
+        found: OwnLinks = defaultdict(dict)
+        with self.store.transaction() as s:
+            for source_id, keys in by_source.items():
+                for (stream, key, role), link in linkstore.of_records(s, source_id, keys).items():
+                    found[(source_id, stream, key)][role] = link
+        return found
+
+    async def _map(self, job: Job, own: OwnLinks) -> Work:
+        """Ask map_record what the record is; a person's decision overrides its answer."""
         runtime = self.runtimes.get(job.source_id)
         payload = job.payload or {}
         updated = payload.get("updated_at")
@@ -185,10 +266,19 @@ class Pusher:
             updated_at=_when(updated),
         )
         work = Work(job, runtime, change, Resolution.create(), {}, time.perf_counter())
-        work.resolution = await self.plugins.acall(
-            runtime.source.plugin, "map_record", ctx=runtime.ctx, change=change
-        )
-        decided = self._decision(runtime, change)
+        view = runtime.ctx.links
+        links = own[(runtime.id, change.stream, change.key)]
+        roles = {role: link.xero_id for role, link in links.items()}
+        with (
+            view.known({(change.stream, change.key): roles})
+            if isinstance(view, linkstore.StoreLinkView)
+            else contextlib.nullcontext()
+        ):
+            work.resolution = await self.plugins.acall(
+                runtime.source.plugin, "map_record", ctx=runtime.ctx, change=change
+            )
+        main = links.get("main")
+        decided = main if main is not None and main.method in ("chosen", "create") else None
         if decided is not None and work.resolution.action != "skip":
             # The plugin still says what the record needs; the person said what it is.
             needs = work.resolution.needs
@@ -200,28 +290,16 @@ class Pusher:
         resolution = work.resolution
         if resolution.action == "choose":
             raise NeedsPerson(resolution.reason, candidates=resolution.candidates)
-        if resolution.action == "skip":
-            return work
-        if resolution.action == "link" and resolution.xero_id and decided is None:
-            self._link(runtime, change, resolution.xero_id, method="matched")
-        await self._dependencies(work)
-        work.links.update(self._own_links(runtime, change))
-        work.docs = await self._documents(work)
+        matched = resolution.action == "link" and resolution.xero_id and decided is None
+        if matched and (main is None or main.xero_id != resolution.xero_id):
+            assert resolution.xero_id is not None
+            links["main"] = self._link(runtime, change, resolution.xero_id, method="matched")
         return work
 
-    def _decision(self, runtime: SourceRuntime, change: Change) -> Link | None:
-        """A person's decision for this record (`xerobridge map`), kept on its main link."""
-        with self.store.transaction() as s:
-            link = linkstore.get(s, runtime.id, change.stream, change.key)
-        return link if link is not None and link.method in ("chosen", "create") else None
-
-    def _link(self, runtime: SourceRuntime, change: Change, xero_id: str, *, method: str) -> None:
+    def _link(self, runtime: SourceRuntime, change: Change, xero_id: str, *, method: str) -> Link:
         stream = runtime.spec.stream(change.stream)
         with self.store.transaction() as s:
-            existing = linkstore.get(s, runtime.id, change.stream, change.key)
-            if existing is not None and existing.xero_id == xero_id:
-                return
-            linkstore.set_link(
+            return linkstore.set_link(
                 s,
                 source_id=runtime.id,
                 key=(change.stream, change.key, "main"),
@@ -231,63 +309,138 @@ class Pusher:
                 now=self.clock.now(),
             )
 
-    async def _dependencies(self, work: Work) -> None:
-        """Every record this one needs is in Xero; if not, queue it ahead and wait."""
-        runtime = work.runtime
-        needs = work.resolution.needs
-        if not needs:
-            return
-        with self.store.transaction() as s:
-            found = linkstore.of_records(s, runtime.id, [(d.stream, d.key) for d in needs])
-            waiting_jobs = {
-                (j.stream, j.record_key, j.state, j.last_error)
-                for j in s.exec(
-                    select(Job).where(
-                        Job.source_id == runtime.id,
-                        col(Job.stream).in_({d.stream for d in needs}),  # lets ix_job_record serve
-                        col(Job.record_key).in_([d.key for d in needs]),
+    async def _dependencies(self, works: list[Work]) -> dict[int, Exception]:
+        """What stops each job (by `id(work)`): a dependency not in Xero yet (HoldBack; it is
+        queued ahead if it was not), or one that failed or is gone (Permanent).
+
+        The batch's dependencies are looked up together: one query per source and stream for
+        their links, one for their jobs, and one read of the source per stream that lacks some.
+        """
+        problems: dict[int, Exception] = {}
+        by_source: dict[int, list[Work]] = defaultdict(list)
+        for work in works:
+            if work.resolution.needs:
+                by_source[work.runtime.id].append(work)
+        for source_id, group in by_source.items():
+            runtime = group[0].runtime
+            records = {(d.stream, d.key) for w in group for d in w.resolution.needs}
+            with self.store.transaction() as s:
+                found = linkstore.of_records(s, source_id, records)
+                rows = s.exec(
+                    select(Job.stream, Job.record_key, Job.state, Job.last_error).where(
+                        Job.source_id == source_id,
+                        col(Job.stream).in_({st for st, _k in records}),  # lets ix_job_record serve
+                        col(Job.record_key).in_({k for _st, k in records}),
                         Job.kind == "push",
                     )
                 ).all()
-            }
-        missing: dict[str, list[str]] = defaultdict(list)
-        unresolved = []
-        for dep in needs:
-            link = found.get((dep.stream, dep.key, dep.role))
-            if link is not None and link.xero_id and link.in_flight_at is None:
-                work.links[(dep.stream, dep.key, dep.role)] = link.xero_id
-                continue
-            if link is not None and link.in_flight_at is not None:
-                unresolved.append(f"{dep.stream} {dep.key}")
-                continue
-            dead = [e for st, k, state, e in waiting_jobs if (st, k) == (dep.stream, dep.key)
-                    and state == "dead"]  # fmt: skip
-            if dead:
-                raise Permanent(
-                    f"{work.change.stream} {work.change.key} needs {dep.stream} {dep.key}, "
-                    f"which failed: {dead[0]}"
-                )
-            queued = any((st, k) == (dep.stream, dep.key) for st, k, _s, _e in waiting_jobs)
-            if not queued:
-                missing[dep.stream].append(dep.key)
-            unresolved.append(f"{dep.stream} {dep.key}")
-        for stream_name, keys in missing.items():
-            stream = runtime.spec.stream(stream_name)
-            _queued, gone = await read_records(
-                runtime, stream, keys, plugins=self.plugins, queue=self.queue, priority_boost=50
-            )
-            if gone:
-                raise Permanent(
-                    f"{work.change.stream} {work.change.key} needs {stream_name} "
-                    f"{', '.join(gone)}, which the source no longer has"
-                )
-        if unresolved:
-            raise HoldBack("waiting for " + ", ".join(unresolved))
+            jobs: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+            for stream_name, key, state, error in rows:
+                jobs[(stream_name, key)].append((state, error))
+            missing: dict[str, set[str]] = defaultdict(set)
+            unresolved: dict[int, list[str]] = defaultdict(list)
+            for work in group:
+                for dep in work.resolution.needs:
+                    link = found.get((dep.stream, dep.key, dep.role))
+                    if link is not None and link.xero_id and link.in_flight_at is None:
+                        work.links[(dep.stream, dep.key, dep.role)] = link.xero_id
+                        continue
+                    if link is None or link.in_flight_at is None:
+                        queued = jobs.get((dep.stream, dep.key), [])
+                        dead = [error for state, error in queued if state == "dead"]
+                        if dead:
+                            problems[id(work)] = Permanent(
+                                f"{work.change.stream} {work.change.key} needs {dep.stream} "
+                                f"{dep.key}, which failed: {dead[0]}"
+                            )
+                            break
+                        if not queued:
+                            missing[dep.stream].add(dep.key)
+                    unresolved[id(work)].append(f"{dep.stream} {dep.key}")
+            if missing:
+                for stream_name, keys in (await self._look_ahead(runtime, group)).items():
+                    missing[stream_name] |= keys
+            gone: set[tuple[str, str]] = set()
+            for stream_name, keys in missing.items():
+                _queued, lost = await read_records(
+                    runtime, runtime.spec.stream(stream_name), sorted(keys), plugins=self.plugins,
+                    queue=self.queue, priority_boost=50,
+                )  # fmt: skip
+                gone.update((stream_name, key) for key in lost)
+            for work in group:
+                if id(work) in problems:
+                    continue
+                lost = [f"{d.stream} {d.key}" for d in work.resolution.needs
+                        if (d.stream, d.key) in gone]  # fmt: skip
+                if lost:
+                    problems[id(work)] = Permanent(
+                        f"{work.change.stream} {work.change.key} needs {', '.join(lost)}, "
+                        "which the source no longer has"
+                    )
+                elif unresolved.get(id(work)):
+                    problems[id(work)] = HoldBack("waiting for " + ", ".join(unresolved[id(work)]))
+        return problems
 
-    def _own_links(self, runtime: SourceRuntime, change: Change) -> dict[tuple[str, str, str], str]:
+    async def _look_ahead(self, runtime: SourceRuntime, group: list[Work]) -> dict[str, set[str]]:
+        """What the jobs queued behind this batch need that is neither in Xero nor queued.
+
+        Records that exist only as dependencies (a guest's contact) are found when a record
+        needing them is pushed. Found a batch at a time, they would be written in small
+        batches between their dependants; found for the jobs queued behind too, they are read
+        and queued together, and go to Xero in full batches ahead of those jobs.
+        """
+        streams = sorted({w.change.stream for w in group})
+        mine = {w.job.id for w in group}
+        after = self._looked.get(runtime.id, 0)
         with self.store.transaction() as s:
-            own = linkstore.of_records(s, runtime.id, [(change.stream, change.key)])
-        return {key: link.xero_id for key, link in own.items() if link.xero_id}
+            rows = s.exec(
+                select(Job.id, Job.stream, Job.record_key, Job.op, Job.payload)
+                .where(
+                    Job.source_id == runtime.id,
+                    Job.kind == "push",
+                    col(Job.stream).in_(streams),
+                    Job.state == "queued",
+                    col(Job.id) > after,
+                )
+                .order_by(col(Job.id))
+                .limit(LOOK_AHEAD)
+            ).all()
+        if not rows:
+            return {}
+        self._looked[runtime.id] = max(row[0] for row in rows)
+        needs: set[tuple[str, str]] = set()
+        for job_id, stream, key, op, payload in rows:
+            if job_id in mine:
+                continue
+            change = Change(stream, key, (payload or {}).get("data") or {},
+                            op="delete" if op == "delete" else "upsert")  # fmt: skip
+            try:
+                resolution = await self.plugins.acall(
+                    runtime.source.plugin, "map_record", ctx=runtime.ctx, change=change
+                )
+            except Exception:
+                continue  # its own push will report it
+            needs.update((d.stream, d.key) for d in resolution.needs)
+        if not needs:
+            return {}
+        with self.store.transaction() as s:
+            found = linkstore.of_records(s, runtime.id, needs)
+            queued = set(
+                s.exec(
+                    select(Job.stream, Job.record_key).where(
+                        Job.source_id == runtime.id,
+                        col(Job.stream).in_({st for st, _k in needs}),
+                        col(Job.record_key).in_({k for _st, k in needs}),
+                        Job.kind == "push",
+                    )
+                ).all()
+            )
+        handled = {(st, k) for (st, k, _role), link in found.items()
+                   if link.xero_id or link.in_flight_at is not None}  # fmt: skip
+        missing: dict[str, set[str]] = defaultdict(set)
+        for stream, key in needs - handled - queued:
+            missing[stream].add(key)
+        return missing
 
     async def _documents(self, work: Work) -> list[XeroDocument]:
         runtime = work.runtime
@@ -311,26 +464,22 @@ class Pusher:
     def _to_write(self, works: list[Work]) -> list[tuple[Work, XeroDocument, dict[str, Any], str]]:
         """The documents that differ from what was last pushed, with their final bodies."""
         pending = []
-        with self.store.transaction() as s:
-            for work in works:
-                if work.error is not None:
+        live = [w for w in works if w.error is None and not w.again]
+        own = self._load_own([(w.runtime, w.change.stream, w.change.key) for w in live])
+        for work in live:
+            for doc in work.docs:
+                link = own[(work.runtime.id, work.change.stream, work.change.key)].get(doc.role)
+                body = dict(doc.body)
+                # The hash is of what the plugin made, before the id is added for updates.
+                body_hash = linkstore.payload_hash(body)
+                id_field = resource(doc.kind).id_field
+                if link is not None and link.xero_id and doc.kind != "Allocation":
+                    body.setdefault(id_field, link.xero_id)
+                if link is not None and link.xero_id and link.pushed_hash == body_hash:
                     continue
-                own = linkstore.of_records(
-                    s, work.runtime.id, [(work.change.stream, work.change.key)]
-                )
-                for doc in work.docs:
-                    link = own.get((work.change.stream, work.change.key, doc.role))
-                    body = dict(doc.body)
-                    # The hash is of what the plugin made, before the id is added for updates.
-                    body_hash = linkstore.payload_hash(body)
-                    id_field = resource(doc.kind).id_field
-                    if link is not None and link.xero_id and doc.kind != "Allocation":
-                        body.setdefault(id_field, link.xero_id)
-                    if link is not None and link.xero_id and link.pushed_hash == body_hash:
-                        continue
-                    if link is not None and link.xero_id and doc.kind == "Allocation":
-                        continue  # an allocation, once made, is not made again
-                    pending.append((work, doc, body, body_hash))
+                if link is not None and link.xero_id and doc.kind == "Allocation":
+                    continue  # an allocation, once made, is not made again
+                pending.append((work, doc, body, body_hash))
         return pending
 
     async def _write(self, pending: list[tuple[Work, XeroDocument, dict[str, Any], str]]) -> None:
@@ -362,20 +511,22 @@ class Pusher:
                 s, conn_id, kind, [body for _w, _d, body, _h in chunk]
             )
             assert attempt.id is not None
-            for work, doc, _body, body_hash in chunk:
-                linkstore.mark_in_flight(
+            for source_id in {w.runtime.id for w, *_ in chunk}:
+                linkstore.mark_many_in_flight(
                     s,
-                    source_id=work.runtime.id,
-                    key=(work.change.stream, work.change.key, doc.role),
-                    xero_type=doc.kind,
-                    natural_key=doc.natural_key,
-                    body_hash=body_hash,
+                    source_id=source_id,
+                    documents=[
+                        ((w.change.stream, w.change.key, doc.role), doc.kind, doc.natural_key, h)
+                        for w, doc, _body, h in chunk
+                        if w.runtime.id == source_id
+                    ],
                     attempt_id=attempt.id,
                     now=now,
                 )
         crashpoints.reached("before_write")
         try:
-            results = await self.client.send_write(attempt)
+            with self._timed("write"):
+                results = await self.client.send_write(attempt)
         except RetryLater as exc:
             # The answer is unknown: the links stay in flight and the resend settles them.
             for work, *_ in chunk:
@@ -418,9 +569,17 @@ class Pusher:
                 if link.xero_id is None and _collision(result, doc):
                     collisions.append((work, doc, body, body_hash))
                     continue
-                if _taken_by_batch(result) and work.job.attempts <= 1:
+                if _taken_by_batch(result) and self._retaken.get(work.job.id) != body_hash:
                     # Likely taken by a record of this very batch (two customers of one name):
-                    # once that one is in the mirror, map_record can tell them apart.
+                    # once that one is in the mirror, to_xero can tell them apart. The job goes
+                    # back to the queue at once, to be written with the next batch's documents
+                    # rather than in a call of its own; the same body refused twice here is not.
+                    if len(self._retaken) > 10_000:
+                        self._retaken.clear()  # a long-lived worker's memory stays small
+                    self._retaken[work.job.id] = body_hash  # type: ignore[index]
+                    work.again = True
+                    continue
+                if _taken_by_batch(result) and work.job.attempts <= 1:
                     work.error = RetryLater(
                         f"{work.change.stream} {work.change.key}: {result.message}"
                     )
@@ -478,13 +637,14 @@ class Pusher:
 
     async def _rebuild(self, works: list[Work]) -> None:
         """Ask to_xero again, with the new links, for the jobs that wrote in this round."""
-        for work in works:
-            if work.error is not None or not work.wrote:
-                continue
+        wrote = [w for w in works if w.error is None and w.wrote]
+        own = self._load_own([(w.runtime, w.change.stream, w.change.key) for w in wrote])
+        for work in wrote:
             work.wrote = False
-            work.links.update(self._own_links(work.runtime, work.change))
+            work.links.update(_xero_ids(own, work.runtime.id, work.change))
             try:
-                work.docs = await self._documents(work)
+                with self._timed("map"):
+                    work.docs = await self._documents(work)
             except Exception as exc:
                 work.error = exc
 
@@ -525,8 +685,7 @@ class Pusher:
         if not self._done:
             return
         with self.store.transaction() as s:
-            for _job_id, row in self._done:
-                synclog.write(s, **row)
+            synclog.write_many(s, [row for _job_id, row in self._done])
             self.queue.complete(self.worker_id, [job_id for job_id, _ in self._done], session=s)
         self._done.clear()
 
@@ -590,6 +749,15 @@ def _taken_by_batch(result: ElementResult) -> bool:
     """Whether Xero refused a value another object holds (a name), which may be ours."""
     text = result.message.lower()
     return "already assigned" in text or "must be unique" in text
+
+
+def _xero_ids(own: OwnLinks, source_id: int, change: Change) -> dict[tuple[str, str, str], str]:
+    """The record's own links that name a Xero object, as `to_xero` gets them."""
+    return {
+        (change.stream, change.key, role): link.xero_id
+        for role, link in own[(source_id, change.stream, change.key)].items()
+        if link.xero_id
+    }
 
 
 def _when(value: Any) -> datetime | None:

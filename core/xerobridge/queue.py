@@ -17,11 +17,13 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import defer
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from xerobridge import synclog
@@ -180,39 +182,14 @@ class Queue:
         taken, so that a batch becomes as few write calls as its documents allow.
         """
         now = self.clock.now()
-        other = sa.orm.aliased(Job)
-        busy = (
-            sa.select(other.id)
-            .where(
-                other.source_id == Job.source_id,
-                other.kind == Job.kind,
-                other.stream == Job.stream,
-                other.record_key == Job.record_key,
-                other.state == "running",
-                other.lease_until >= now,
-                other.id != Job.id,
-            )
-            .exists()
-        )
-        due = sa.or_(
-            sa.and_(Job.state == "queued", col(Job.run_after) <= now),
-            sa.and_(Job.state == "running", col(Job.lease_until) < now),
-        )
-        query = select(Job).where(due, ~busy)
-        if connection_id is not None:
-            query = query.where(Job.connection_id == connection_id)
-        if kinds:
-            query = query.where(col(Job.kind).in_(kinds))
-        # Overfetch a little: duplicates of one record are dropped below.
-        query = query.order_by(col(Job.priority).desc(), col(Job.id)).limit(limit * 2)
-        if not self.store.is_sqlite:
-            query = query.with_for_update(skip_locked=True, of=Job)
         with self.store.transaction() as s:
+            # A few more than asked: an expired job and a queued one of one record both come.
+            rows = self._candidates(s, now, limit + 10, connection_id, kinds)
             picked: list[Job] = []
             records: set[tuple[int, str, str, str]] = set()
             dead: list[Job] = []
             first: tuple[int, str, int | None] | None = None
-            for job in s.exec(query):
+            for job in rows:
                 group = (job.source_id, job.stream, job.connection_id)
                 if one_stream and first is not None and group != first:
                     continue
@@ -252,10 +229,63 @@ class Queue:
                 )
                 .execution_options(synchronize_session=False)
             )
+            payloads = dict(
+                s.execute(sa.select(Job.id, Job.payload).where(col(Job.id).in_(ids))).all()
+            )
             for job in picked:
-                job.state, job.lease_owner, job.lease_until = "running", worker_id, until
-                job.attempts += 1
+                # Loaded as committed values: the session must not write them back.
+                set_committed_value(job, "payload", payloads.get(job.id))
+                set_committed_value(job, "state", "running")
+                set_committed_value(job, "lease_owner", worker_id)
+                set_committed_value(job, "lease_until", until)
+                set_committed_value(job, "attempts", job.attempts + 1)
             return picked
+
+    def _candidates(
+        self,
+        s: Session,
+        now: datetime,
+        limit: int,
+        connection_id: int | None,
+        kinds: Sequence[str] | None,
+    ) -> list[Job]:
+        """Claimable jobs, most urgent first (payloads not loaded): those whose lease ran out,
+        then queued ones of the highest due priority.
+
+        Reading one priority at a time lets `ix_job_due` hand the rows over in order, so a
+        claim costs the same with ten queued jobs or a hundred thousand; ordering every due job
+        by (priority, id) would read them all.
+        """
+
+        def query(*where: Any) -> Any:
+            q = select(Job).options(defer(Job.payload)).where(*where, ~_BUSY)  # type: ignore[arg-type]
+            if connection_id is not None:
+                q = q.where(Job.connection_id == connection_id)
+            if kinds:
+                q = q.where(col(Job.kind).in_(kinds))
+            q = q.order_by(col(Job.priority).desc(), col(Job.id)).limit(limit)
+            if not self.store.is_sqlite:
+                q = q.with_for_update(skip_locked=True, of=Job)
+            return q
+
+        at = {"now": now}
+        queued = sa.and_(Job.state == "queued", col(Job.run_after) <= now)
+        expired = sa.and_(Job.state == "running", col(Job.lease_until) < now)
+        if not kinds:
+            return list(s.exec(query(sa.or_(queued, expired)), params=at).all())
+        # Few rows: at most the leases of workers that died.
+        rows = list(s.exec(query(expired), params=at).all())
+        top = select(Job.priority).where(queued, col(Job.kind).in_(kinds))
+        if connection_id is not None:
+            top = top.where(Job.connection_id == connection_id)
+        priority = s.exec(top.order_by(col(Job.priority).desc()).limit(1)).first()
+        if priority is not None:
+            found = list(s.exec(query(queued, Job.priority == priority), params=at).all())
+            if not found:
+                # Every job of that priority waits for its record's running job: look further.
+                found = list(s.exec(query(queued), params=at).all())
+            rows = sorted([*rows, *found], key=lambda j: (-j.priority, j.id or 0))[:limit]
+        return rows
 
     def heartbeat(self, worker_id: str) -> int:
         """Renew the worker's leases and its heartbeat; returns how many jobs it still holds."""
@@ -448,6 +478,16 @@ class Queue:
             rows = s.execute(sa.select(Job.state, sa.func.count()).group_by(Job.state)).all()
         return {state: n for state, n in rows}  # noqa: C416  (rows are Row objects)
 
+    def held_for_approval(self) -> dict[int, int]:
+        """How many jobs wait for approval, per source id."""
+        query = (
+            sa.select(Job.source_id, sa.func.count())
+            .where(Job.state == "held", Job.hold_reason == "approval")
+            .group_by(Job.source_id)
+        )
+        with self.store.transaction() as s:
+            return {source_id: n for source_id, n in s.execute(query).all()}  # noqa: C416
+
     @contextmanager
     def _tx(self, session: Session | None) -> Iterator[Session]:
         if session is not None:
@@ -455,6 +495,43 @@ class Queue:
         else:
             with self.store.transaction() as s:
                 yield s
+
+
+def _busy() -> Any:
+    """Whether another job of the same record runs under a live lease (at :now)."""
+    other = sa.orm.aliased(Job)
+    return (
+        sa.select(other.id)
+        .where(
+            other.source_id == Job.source_id,
+            other.kind == Job.kind,
+            other.stream == Job.stream,
+            other.record_key == Job.record_key,
+            other.state == "running",
+            other.lease_until >= sa.bindparam("now", type_=Job.__table__.c.lease_until.type),
+            other.id != Job.id,
+        )
+        .exists()
+    )
+
+
+#: Built once: adapting an aliased table is costly, and claims run many times a second.
+_BUSY = _busy()
+
+
+def as_dict(job: Job, source_names: dict[int, str]) -> dict[str, Any]:
+    """One job as `xerobridge queue list --json` and `/api/queue` show it."""
+    return {
+        "id": job.id,
+        "source": source_names.get(job.source_id, str(job.source_id)),
+        "kind": job.kind,
+        "stream": job.stream,
+        "record": job.record_key,
+        "state": job.state + (f" ({job.hold_reason})" if job.hold_reason else ""),
+        "attempts": job.attempts,
+        "run_after": job.run_after.isoformat() if job.run_after else "",
+        "last_error": job.last_error,
+    }
 
 
 def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:

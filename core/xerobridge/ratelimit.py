@@ -3,9 +3,13 @@
 Before each call a worker takes a slot for the connection: a row in `api_call`, taken in a
 transaction that holds the connection's row lock (FOR UPDATE on PostgreSQL; SQLite's write lock
 does the same), so that no two processes can both see room for one more call. A slot is refused
-while 5 calls are in flight, while 60 have started in the last minute, or while the connection
-is parked (a 429 said to wait), or while the day's calls counted in `api_usage` reach the
-connection's daily limit. A slot whose holder died expires.
+while 5 calls are in flight, while 60 have been running within the last minute, or while the
+connection is parked (a 429 said to wait), or while the day's calls counted in `api_usage` reach
+the connection's daily limit. A slot whose holder died expires.
+
+A call counts in the minute until a minute after it ended, not after it started: Xero counts it
+when the request arrives, which is some time after the slot was taken, so a window counted from
+the slots' starts would let a 61st call reach Xero while the first is still in Xero's minute.
 """
 
 from __future__ import annotations
@@ -82,16 +86,19 @@ class RateLimiter:
                 .where(
                     ApiCall.connection_id == connection_id,
                     sa.or_(
-                        col(ApiCall.started_at) > now - lim.window,
+                        col(ApiCall.finished_at) > now - lim.window,
                         col(ApiCall.finished_at).is_(None),
                     ),
                 )
                 .order_by(col(ApiCall.started_at))
             ).all()
-            in_window = [r for r in recent if r[0] > now - lim.window]
+            # Running calls count (until they end or expire), and ended ones for a window.
             in_flight = [r for r in recent if r[1] is None and r[2] > now]
-            if len(in_window) >= lim.per_window:
-                oldest = in_window[len(in_window) - lim.per_window][0]
+            ends = sorted(r[1] for r in recent if r[1] is not None)
+            if len(in_flight) + len(ends) >= lim.per_window:
+                if len(ends) <= len(in_flight) + len(ends) - lim.per_window:
+                    return None, lim.poll  # only the end of a running call makes room
+                oldest = ends[len(in_flight) + len(ends) - lim.per_window]
                 return None, max(lim.poll, (oldest + lim.window - now).total_seconds())
             if len(in_flight) >= lim.concurrent:
                 return None, lim.poll

@@ -7,6 +7,10 @@ Per enabled source, its `schedule` setting gives a calendar of slots (scheduled 
 - `immediate`: a poll every `poll` seconds (10 by default); polling a source costs no Xero
   calls, and a source that can notify (`POST /sources/<source>/notify`) is read at once too.
 
+Streams that delete without trace (`DeleteMode.RECONCILE`) are also searched for deletions on
+the source's `reconcile` calendar (daily at 03:00 by default), as a second task with its own
+slot row, so that a search and a read never block or undo each other.
+
 A tick fires, per source, the newest slot at or before now if it is newer than the last slot
 fired: one transaction moves the source's row in `schedule_slot` forward (only if it is behind)
 and enqueues a fetch job for each enabled stream. The slot comes from the calendar, never from
@@ -44,14 +48,17 @@ from xerobridge.plugins import Plugins
 from xerobridge.queue import NewJob, Queue
 from xerobridge.settings import Schedule
 from xerobridge.store import Store
-from xerobridge.types import UserError
+from xerobridge.types import DeleteMode, UserError
 
 log = logging.getLogger(__name__)
 
 #: Seconds between polls of a source in immediate mode.
 POLL_SECONDS = 10
-#: The `schedule_slot` task of a scheduled read.
+#: The `schedule_slot` tasks: a scheduled read, and a scheduled search for deletions.
 READ = "read"
+RECONCILE = "reconcile"
+#: The record key of a stream's reconcile job (a read of the whole stream is "*").
+RECONCILE_KEY = "#reconcile"
 #: A fetch that died is tried again by a later tick once it has been dead this long.
 RETRY_DEAD_AFTER = timedelta(minutes=5)
 
@@ -78,6 +85,7 @@ class Due:
     slot: datetime
     streams: tuple[str, ...]
     connection_id: int | None
+    task: str = READ
 
 
 class Scheduler:
@@ -128,6 +136,22 @@ class Scheduler:
                 assert src.id is not None
                 slot = latest_slot(settings.schedule, now, poll=self.poll)
                 planned.append(Due(src.id, src.name, slot, streams, src.connection_id))
+                gone_quietly = tuple(
+                    st.name
+                    for st in spec.streams
+                    if st.deletes is DeleteMode.RECONCILE and st.name in streams
+                )
+                if gone_quietly:
+                    planned.append(
+                        Due(
+                            src.id,
+                            src.name,
+                            latest_slot(settings.reconcile, now, poll=self.poll),
+                            gone_quietly,
+                            src.connection_id,
+                            task=RECONCILE,
+                        )
+                    )
         return planned
 
     def tick(self) -> list[Due]:
@@ -140,7 +164,11 @@ class Scheduler:
         insert = (sqlite.insert if self.store.is_sqlite else postgresql.insert)(ScheduleSlot)
         claim = (
             insert.values(
-                source_id=due.source_id, task=READ, slot=due.slot, fired_at=now, fired_by=self.owner
+                source_id=due.source_id,
+                task=due.task,
+                slot=due.slot,
+                fired_at=now,
+                fired_by=self.owner,
             )
             .on_conflict_do_update(
                 index_elements=["source_id", "task"],
@@ -159,29 +187,33 @@ class Scheduler:
         with self.store.transaction() as s:
             if s.execute(claim).first() is None:
                 return False
-            skip = self._pending_reads(s, due.source_id, now)
+            key = "*" if due.task == READ else RECONCILE_KEY
+            skip = self._pending_reads(s, due.source_id, now, key)
             jobs = [
                 NewJob(
                     source_id=due.source_id,
                     stream=stream,
-                    record_key="*",
+                    record_key=key,
                     kind="fetch",
+                    payload={"reconcile": True} if due.task == RECONCILE else None,
                     connection_id=due.connection_id,
-                    priority=10,
+                    # A search for deletions waits behind the reads and pushes.
+                    priority=10 if due.task == READ else 200,
                 )
                 for stream in due.streams
                 if stream not in skip
             ]
             self.queue.enqueue(jobs, session=s)
         log.debug(
-            "scheduled read of %s for %s: %s",
+            "scheduled %s of %s for %s: %s",
+            due.task,
             due.source,
             due.slot.isoformat(),
             ", ".join(j.stream for j in jobs) or "already queued",
         )
         return True
 
-    def _pending_reads(self, s: Session, source_id: int, now: datetime) -> set[str]:
+    def _pending_reads(self, s: Session, source_id: int, now: datetime, key: str) -> set[str]:
         """Streams whose whole-stream read already waits; merging would undo its backoff.
 
         A queued read keeps its `run_after` (a source that is down is not hammered every poll)
@@ -192,7 +224,7 @@ class Scheduler:
             sa.select(Job.stream, Job.state, Job.updated_at).where(
                 Job.source_id == source_id,
                 Job.kind == "fetch",
-                Job.record_key == "*",
+                Job.record_key == key,
                 col(Job.state).in_(("queued", "held", "dead")),
             )
         ).all()

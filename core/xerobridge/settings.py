@@ -95,6 +95,13 @@ class SourceSettings(BaseModel):
         default=Schedule(mode="interval", minutes=5),
         description="When to read changes: 'immediate', 'every N minutes' or 'daily at HH'.",
     )
+    reconcile: Schedule = Field(
+        default=Schedule(mode="daily", hour=3),
+        description=(
+            "When to look for records the source deleted without trace (streams that delete "
+            "that way only): 'every N minutes' or 'daily at HH'."
+        ),
+    )
     notify: NotifyLevel = Field(
         default=NotifyLevel.ERRORS,
         description="Action log: 'errors' (errors and actions required only) or 'all' tasks.",

@@ -16,12 +16,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from xerobridge import connections, encryption
+from xerobridge import connections, cursors, encryption
 from xerobridge.models import ActionLog, Cursor, Job, Link, ScheduleSlot, Setting, Source
 from xerobridge.plugins import Plugins
 from xerobridge.settings import SourceSettings, to_text, validate_settings
 from xerobridge.store import Store
-from xerobridge.types import SourceSpec, UserError
+from xerobridge.types import Direction, SourceSpec, UserError
 
 _SOURCE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _PREFIX = re.compile(r"^[A-Z0-9]{1,8}$")
@@ -101,9 +101,52 @@ def remove(store: Store, name: str) -> None:
         s.delete(source)
 
 
+def set_enabled(store: Store, name: str, enabled: bool) -> Source:
+    """Switch a source on or off; a disabled source is not read or synced."""
+    with store.transaction() as s:
+        source = get(s, name)
+        source.enabled = enabled
+        s.add(source)
+    return source
+
+
 def list_all(session: Session) -> list[Source]:
     """Every configured source, by name."""
     return list(session.exec(select(Source).order_by(col(Source.name))).all())
+
+
+def status(session: Session, source: Source, spec: SourceSpec) -> str:
+    """`disabled`; `pending` until each stream it syncs has been read once, history included;
+    then `connected`."""
+    if not source.enabled:
+        return "disabled"
+    try:
+        off = set(load_settings(session, source, spec).disabled_streams)
+    except UserError:
+        return "error"  # settings that do not validate: the settings page says which
+    streams = [
+        stream.name
+        for stream in spec.streams
+        if stream.direction is Direction.TO_XERO and stream.name not in off
+    ]
+    assert source.id is not None
+    return cursors.reading_state(session, source.id, streams)
+
+
+def as_dict(session: Session, source: Source, plugins: Plugins) -> dict[str, Any]:
+    """One source as `xerobridge sources list --json` and `/api/sources` show it."""
+    try:
+        state = status(session, source, plugins.spec(source.plugin))
+    except UserError:
+        state = "plugin missing"
+    return {
+        "name": source.name,
+        "plugin": source.plugin,
+        "key_prefix": source.key_prefix,
+        "connection_id": source.connection_id,
+        "enabled": source.enabled,
+        "status": state,
+    }
 
 
 def stored_values(session: Session, source: Source, *, scope: str = "") -> dict[str, str]:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from xerobridge.models import SyncLog
+from xerobridge.types import UserError
+
+_AGE = re.compile(r"^(\d+)\s*([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def write(session: Session, **fields: Any) -> SyncLog:
@@ -16,6 +23,12 @@ def write(session: Session, **fields: Any) -> SyncLog:
     row = SyncLog(**fields)
     session.add(row)
     return row
+
+
+def write_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Add rows in one statement (a batch's finished jobs); each row names every column."""
+    if rows:
+        session.execute(sa.insert(SyncLog), list(rows))
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,9 @@ class LogFilter:
     stream: str | None = None
     status: str | None = None
     since: datetime | None = None
+    until: datetime | None = None
+    action: str | None = None
+    record_key: str | None = None
     limit: int = 100
     offset: int = 0
 
@@ -41,5 +57,46 @@ def query(session: Session, flt: LogFilter) -> list[SyncLog]:
         stmt = stmt.where(SyncLog.status == flt.status)
     if flt.since is not None:
         stmt = stmt.where(col(SyncLog.at) >= flt.since)
+    if flt.until is not None:
+        stmt = stmt.where(col(SyncLog.at) < flt.until)
+    if flt.action:
+        stmt = stmt.where(SyncLog.action == flt.action)
+    if flt.record_key:
+        stmt = stmt.where(SyncLog.record_key == flt.record_key)
     stmt = stmt.order_by(col(SyncLog.at).desc(), col(SyncLog.id).desc())
     return list(session.exec(stmt.offset(flt.offset).limit(flt.limit)).all())
+
+
+def as_dict(row: SyncLog, source_names: Mapping[int | None, str]) -> dict[str, Any]:
+    """One row as `xerobridge log --json` and `/api/log` show it."""
+    return {
+        "at": row.at.isoformat() if row.at else "",
+        "source": source_names.get(row.source_id, ""),
+        "stream": row.stream,
+        "record": row.record_key,
+        "action": row.action,
+        "status": row.status,
+        "message": row.message,
+        "xero_id": row.xero_id,
+        "xero_url": row.xero_url,
+        "api_calls": row.api_calls,
+        "duration_ms": row.duration_ms,
+    }
+
+
+def moment(raw: str | None, now: datetime, what: str) -> datetime | None:
+    """A time a person typed: an ISO date or time (UTC unless it says), or an age back from
+    `now` (30m, 2h, 3d, 1w); None for nothing typed. `what` names the field in the error."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if m := _AGE.match(text):
+        return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    try:
+        found = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(
+            f"{what} {text!r} is not a time; use a date like 2026-11-01, a time like "
+            "2026-11-01T14:30, or an age like 2h, 3d, 1w"
+        ) from None
+    return found if found.tzinfo else found.replace(tzinfo=UTC)

@@ -104,6 +104,8 @@ class StreamSpec:
     #: How far before the saved cursor a run reads again, against writes committed late.
     lookback: timedelta = timedelta(minutes=2)
     title: str = ""
+    #: Read history newest first: the first run reads this recent span, then everything older.
+    backfill: timedelta | None = None
 
 
 @dataclass(frozen=True)

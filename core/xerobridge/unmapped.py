@@ -9,13 +9,14 @@ link (method "chosen", or "create" with no Xero id yet), so later edits of the r
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from xerobridge import links, sources
-from xerobridge.models import Job
+from xerobridge.models import Job, MirrorRecord
 from xerobridge.plugins import Plugins
 from xerobridge.store import Store
 from xerobridge.types import UserError
@@ -95,3 +96,53 @@ def decide(
         job.state, job.hold_reason, job.attempts, job.last_error = "queued", "", 0, ""
         job.run_after = store.clock.now()
         s.add(job)
+
+
+#: Xero object types the mirror holds, so a typed id can be checked without an API call.
+_MIRRORED = frozenset({"Contact", "Item"})
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def check_choice(session: Session, plugins: Plugins, held: Unmapped, to: str) -> None:
+    """Refuse a Xero id that cannot be the record: not a candidate, and not an object of the
+    stream's Xero type in the organisation's mirror (or, for types not mirrored, not an id)."""
+    if any(str(c.get("xero_id")) == to for c in held.candidates):
+        return
+    src = sources.get(session, held.source)
+    xero_type = plugins.spec(src.plugin).stream(held.stream).xero_object
+    if xero_type not in _MIRRORED:
+        if not _GUID.match(to):
+            raise UserError(
+                f"{to!r} is not a Xero id (they look like 0b5c1e9e-...); "
+                "copy it from the object's address in Xero"
+            )
+        return
+    found = session.exec(
+        select(MirrorRecord).where(
+            MirrorRecord.connection_id == src.connection_id, MirrorRecord.xero_id == to
+        )
+    ).first()
+    if found is None:
+        raise UserError(
+            f"no Xero {xero_type.lower()} with id {to!r} is known in the organisation; "
+            "choose a candidate or check the id"
+        )
+    if found.kind != xero_type:
+        raise UserError(
+            f"{to!r} is a Xero {found.kind.lower()}, but {held.stream} records become "
+            f"{xero_type.lower()}s; give the id of a {xero_type.lower()}"
+        )
+
+
+def candidate_details(session: Session, held: Unmapped) -> dict[str, dict[str, Any]]:
+    """What the organisation's mirror holds about each candidate, by Xero id."""
+    ids = [str(c.get("xero_id")) for c in held.candidates if c.get("xero_id")]
+    if not ids:
+        return {}
+    src = sources.get(session, held.source)
+    rows = session.exec(
+        select(MirrorRecord).where(
+            MirrorRecord.connection_id == src.connection_id, col(MirrorRecord.xero_id).in_(ids)
+        )
+    ).all()
+    return {row.xero_id: dict(row.data or {}) for row in rows}

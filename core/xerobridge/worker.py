@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -20,17 +22,21 @@ from sqlmodel import col, select
 from xerobridge import crashpoints, events, synclog
 from xerobridge.clock import Clock
 from xerobridge.context import Runtimes
-from xerobridge.intake import read_records, read_stream
+from xerobridge.intake import read_records, read_stream, reconcile_stream
 from xerobridge.models import Job
 from xerobridge.plugins import Plugins
 from xerobridge.push import BatchStats, Pusher
 from xerobridge.queue import Queue
 from xerobridge.recovery import Recovery
 from xerobridge.types import NeedsPerson, Permanent, RetryLater
-from xerobridge.xero.client import XeroClient
+from xerobridge.xero.client import BATCH_SIZE, XeroClient
 from xerobridge.xero.mirror import Mirror
+from xerobridge.xero.polling import Poller
 
 log = logging.getLogger(__name__)
+
+#: How often a worker checks whether a poll of Xero is due.
+POLL_CHECK = timedelta(seconds=30)
 
 
 @dataclass
@@ -54,6 +60,8 @@ class Progress:
     streams: dict[tuple[str, str], StreamCounts] = field(
         default_factory=lambda: defaultdict(StreamCounts)
     )
+    #: Seconds spent per stage: claim, fetch, and a push's map, write (Xero) and link (store).
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def counts(self, source: str, stream: str) -> StreamCounts:
         """The counts of one stream of one source."""
@@ -73,7 +81,7 @@ class Worker:
         mirror: Mirror,
         clock: Clock,
         worker_id: str,
-        batch: int = 50,
+        batch: int = 4 * BATCH_SIZE,
         on_progress: Callable[[Progress], None] | None = None,
     ) -> None:
         self.queue = queue
@@ -83,8 +91,13 @@ class Worker:
         self.client = client
         self.clock = clock
         self.worker_id = worker_id
+        # A claim takes several write calls' worth of jobs: each document type of a batch is
+        # cut into calls of 50 with one part-filled call at the end, so bigger claims leave
+        # fewer part-filled calls per record (about half a call per type per claim).
         self.batch = batch
         self.recovery = Recovery(self.store, client, clock=clock)
+        self.poller = Poller(self.store, client, plugins, clock=clock)
+        self._poll_check_at: datetime | None = None
         self.pusher = Pusher(
             queue=queue,
             plugins=plugins,
@@ -135,11 +148,18 @@ class Worker:
 
     async def step(self) -> bool:
         """Claim and run one batch; whether there was anything to do."""
+        seconds = self.progress.seconds
+        started = time.perf_counter()
         fetches = self.queue.claim(self.worker_id, limit=5, kinds=["fetch"])
+        claimed = time.perf_counter()
+        seconds["claim"] += claimed - started
         for job in fetches:
             crashpoints.reached("after_claim")
             await self._fetch(job)
+        started = time.perf_counter()
+        seconds["fetch"] += started - claimed
         pushes = self.queue.claim(self.worker_id, limit=self.batch, kinds=["push"], one_stream=True)
+        seconds["claim"] += time.perf_counter() - started
         if pushes:
             crashpoints.reached("after_claim")
             by_connection: dict[int | None, list[Job]] = defaultdict(list)
@@ -147,6 +167,9 @@ class Worker:
                 by_connection[job.connection_id].append(job)
             for jobs in by_connection.values():
                 self._count(await self.pusher.push(jobs))
+            for stage, spent in self.pusher.take_seconds().items():
+                seconds[stage] += spent
+        await self._poll_xero()
         events.dispatch(self.queue, self.plugins)
         inbound = self.queue.claim(self.worker_id, limit=20, kinds=["apply", "write"])
         for job in inbound:
@@ -154,6 +177,17 @@ class Worker:
         if self.on_progress is not None and (fetches or pushes):
             self.on_progress(self.progress)
         return bool(fetches or pushes or inbound)
+
+    async def _poll_xero(self) -> None:
+        """Poll Xero for changes the sources asked to hear of, when due (see xero/polling.py)."""
+        now = self.clock.now()
+        if self._poll_check_at is not None and now < self._poll_check_at:
+            return  # the due check itself costs a query: once in a while is enough
+        self._poll_check_at = now + POLL_CHECK
+        try:
+            await self.poller.poll_due()
+        except Exception:  # a poll is a safety net; its failure must not stop the pushes
+            log.exception("polling Xero for changes failed; the next check tries again")
 
     async def _inbound(self, job: Job) -> None:
         """An `apply` (Xero event) or `write` (to the source) job."""
@@ -232,6 +266,11 @@ class Worker:
         counts = self.progress.counts(runtime.source.name, job.stream)
         if not runtime.ctx.settings.stream_enabled(stream.name):
             return "stream is switched off"
+        if payload.get("reconcile"):
+            gone = await reconcile_stream(runtime, stream, plugins=self.plugins, queue=self.queue)
+            return f"searched for deletions: {len(gone)} gone" + (
+                f" ({', '.join(gone[:20])}{' ...' if len(gone) > 20 else ''})" if gone else ""
+            )
         if keys := payload.get("keys"):
             queued, gone = await read_records(
                 runtime, stream, list(keys), plugins=self.plugins, queue=self.queue

@@ -7,7 +7,7 @@ engine's tests control every record and every edit.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from xerobridge import hookimpl
@@ -16,6 +16,7 @@ from xerobridge.types import (
     AccountNeed,
     Candidate,
     Change,
+    DeleteMode,
     Dependency,
     Permanent,
     Resolution,
@@ -29,6 +30,12 @@ from xerobridge.types import (
 
 #: stream -> key -> record; every record has "updated_at" (aware datetime).
 DATA: dict[str, dict[str, dict[str, Any]]] = {"customers": {}, "invoices": {}}
+#: Every fetch_changes call: (stream, cursor, until).
+READS: list[tuple[str, str | None, str | None]] = []
+#: Streams whose fetch_changes fails, as a source that is down.
+FAIL_READS: set[str] = set()
+#: Streams whose reads of older history (a backfill's second read) fail.
+FAIL_HISTORY: set[str] = set()
 
 
 class EngineSettings(SourceSettings):
@@ -42,6 +49,9 @@ def reset() -> None:
     """Empty the source."""
     for records in DATA.values():
         records.clear()
+    READS.clear()
+    FAIL_READS.clear()
+    FAIL_HISTORY.clear()
 
 
 def put(stream: str, key: str, when: datetime, **fields: Any) -> None:
@@ -56,8 +66,10 @@ def source_spec() -> SourceSpec:
         name="enginetest",
         title="Engine test source",
         streams=(
-            StreamSpec("customers", "Contact"),
-            StreamSpec("invoices", "Invoice", depends_on=("customers",)),
+            StreamSpec("customers", "Contact", deletes=DeleteMode.RECONCILE),
+            StreamSpec(
+                "invoices", "Invoice", depends_on=("customers",), backfill=timedelta(days=365)
+            ),
         ),
         settings=EngineSettings,
         xero_events=frozenset({"CONTACT"}),
@@ -74,12 +86,18 @@ def _change(stream: str, key: str, record: Mapping[str, Any]) -> Change:
 
 
 @hookimpl
-async def fetch_changes(stream: StreamSpec, cursor: str | None) -> AsyncIterator[Change]:
-    """Records changed at or after the cursor, oldest first."""
+async def fetch_changes(
+    stream: StreamSpec, cursor: str | None, until: str | None
+) -> AsyncIterator[Change]:
+    """Records changed at or after the cursor (and before `until`), oldest first."""
+    READS.append((stream.name, cursor, until))
+    if stream.name in FAIL_READS or (until and stream.name in FAIL_HISTORY):
+        raise RuntimeError(f"the source is down for {stream.name}")
     since = datetime.fromisoformat(cursor) if cursor else datetime.min.replace(tzinfo=UTC)
+    before = datetime.fromisoformat(until) if until else datetime.max.replace(tzinfo=UTC)
     rows = sorted(DATA[stream.name].items(), key=lambda kv: (kv[1]["updated_at"], kv[0]))
     for key, record in rows:
-        if record["updated_at"] >= since:
+        if since <= record["updated_at"] < before:
             yield _change(stream.name, key, record)
 
 
@@ -92,6 +110,8 @@ def fetch_records(stream: StreamSpec, keys: list[str]) -> list[Change]:
 @hookimpl
 def map_record(ctx: SourceContext, change: Change) -> Resolution:
     """Customers match existing contacts by name; invoices need their customer."""
+    if change.op == "delete":
+        return Resolution.skip(f"{change.stream} {change.key} was deleted at the source")
     if change.stream == "customers":
         number = f"{ctx.key_prefix}-C-{change.key}"
         assert ctx.xero is not None

@@ -20,6 +20,14 @@ log = logging.getLogger(__name__)
 PAGES = (
     "login",
     "home",
+    "connections",
+    "sources",
+    "api",
+    "queue",
+    "synclog",
+    "report",
+    "actions",
+    "unmapped",
 )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 
 from xerobridge.clock import Clock
@@ -122,6 +123,18 @@ class Mirror:
 
     def remember(self, connection_id: int, kind: str, records: Iterable[Mapping[str, Any]]) -> int:
         """Store records as Xero gave them (a read, or the answer to one of our writes)."""
+        records = list(records)
+        for attempt in range(3):
+            try:
+                return self._remember(connection_id, kind, records)
+            except sa.exc.IntegrityError:
+                # Another process stored one of these records first (two workers refreshing
+                # at once); read again, and this time update its row.
+                if attempt == 2:
+                    raise
+        return 0
+
+    def _remember(self, connection_id: int, kind: str, records: list[Mapping[str, Any]]) -> int:
         id_field = resource(kind).id_field
         count = 0
         now = self.clock.now()

@@ -191,7 +191,7 @@ def with_http(app: Any, work: Any) -> Any:
 
 async def fetch(ctx: SourceContext, stream: str, cursor: str | None = None) -> list[Change]:
     result = PLUGINS.call(
-        "magento", "fetch_changes", ctx=ctx, stream=SPEC.stream(stream), cursor=cursor
+        "magento", "fetch_changes", ctx=ctx, stream=SPEC.stream(stream), cursor=cursor, until=None
     )
     return [c async for c in aiterate(result)]
 

@@ -19,6 +19,7 @@ from xerobridge_magento.hooks import (
     fetch_records,
     map_record,
     register_commands,
+    register_routes,
     to_xero,
 )
 from xerobridge_magento.settings import MagentoSettings
@@ -28,6 +29,7 @@ __all__ = [
     "fetch_records",
     "map_record",
     "register_commands",
+    "register_routes",
     "source_spec",
     "to_xero",
 ]

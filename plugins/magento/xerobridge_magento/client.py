@@ -354,6 +354,16 @@ class MagentoClient:
                 f"{_render(body)}",
                 status=status,
             )
+        if isinstance(body, str) and "json" in response.headers.get("content-type", ""):
+            try:
+                response.json()
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                # JSON promised but not parseable: an answer cut off on the way, not a setting.
+                raise MagentoUnavailable(
+                    f"Magento at {self.base_url} answered {method} {url} with JSON that does "
+                    "not parse (cut off?); it will be tried again later",
+                    status=status,
+                ) from None
         if isinstance(body, str) and "json" not in response.headers.get("content-type", ""):
             raise MagentoConfigError(
                 f"{method} {url} answered with "
@@ -384,6 +394,16 @@ class MagentoClient:
             raise MagentoConfigError(
                 f"GET {path} on {self.base_url} did not answer with a search result: check the "
                 "source's `base_url`"
+            )
+        echoed = (data.get("search_criteria") or {}).get("filter_groups")
+        if isinstance(echoed, list) and _filters_of(echoed) != [
+            [(f, str(v), c) for f, v, c in group] for group in groups
+        ]:
+            # Magento echoes the criteria it answered; other criteria mean another query's
+            # answer (a stale cache, a repeated page), which must not move the read on.
+            raise MagentoUnavailable(
+                f"Magento at {self.base_url} answered GET {path} for other search criteria than "
+                "asked (a cached or repeated page?); it will be tried again later"
             )
         data.setdefault("items", [])
         return data
@@ -438,6 +458,7 @@ class MagentoClient:
                 endpoint.search_path, groups, sort=sort, page_size=page_size, current_page=1
             )
             items = data["items"]
+            self._check_page(endpoint, items, at, op)
             fresh = [
                 r
                 for r in items
@@ -465,12 +486,45 @@ class MagentoClient:
                     page_size=page_size,
                     current_page=1,
                 )
+                self._check_page(endpoint, tie["items"], at, "eq", after_id=last_id)
                 for record in tie["items"]:
                     yield record
                     last_id = int(record[id_key])
                 if int(tie.get("total_count") or 0) <= len(tie["items"]):
                     break
             op = "gt"
+
+    def _check_page(
+        self,
+        endpoint: StreamEndpoint,
+        items: Sequence[Any],
+        at: str | None,
+        op: str,
+        *,
+        after_id: int | None = None,
+    ) -> None:
+        """Refuse a page that does not answer the query asked: a record without its id or
+        updated_at, or one outside the filter (a stale page from a cache, say). Taking it would
+        move the read, and so the cursor, to the wrong place."""
+        for record in items:
+            stamp = record.get("updated_at") if isinstance(record, dict) else None
+            try:
+                key = int(record[endpoint.id_key])
+            except (TypeError, KeyError, ValueError):
+                key = None
+            if not isinstance(stamp, str) or key is None:
+                problem = f"a record without a valid {endpoint.id_key} or updated_at"
+            elif at is not None and not {"gteq": stamp >= at, "gt": stamp > at,
+                                         "eq": stamp == at}[op]:  # fmt: skip
+                problem = f"record {key} (updated_at {stamp}), outside the query asked"
+            elif after_id is not None and key <= after_id:
+                problem = f"record {key}, at or before the id asked to start after"
+            else:
+                continue
+            raise MagentoUnavailable(
+                f"Magento at {self.base_url} answered {endpoint.search_path} with {problem}; "
+                "the page is not used and the read will be tried again later"
+            )
 
     async def iter_customers(
         self, since: datetime | str | None = None, *, page_size: int = DEFAULT_PAGE_SIZE
@@ -588,6 +642,21 @@ class MagentoClient:
             raise ValueError(
                 f"unknown Magento stream {stream!r}; streams: {', '.join(STREAMS)}"
             ) from None
+
+
+def _filters_of(groups: list[Any]) -> list[list[Filter]]:
+    """The (field, value, condition) filters of an echoed `search_criteria.filter_groups`."""
+    out = []
+    for group in groups:
+        filters = group.get("filters") if isinstance(group, dict) else None
+        out.append(
+            [
+                (str(f.get("field")), str(f.get("value")), str(f.get("condition_type") or "eq"))
+                for f in filters or []
+                if isinstance(f, dict)
+            ]
+        )
+    return out
 
 
 def _batches(ids: Iterable[int | str], size: int) -> Iterable[list[str]]:

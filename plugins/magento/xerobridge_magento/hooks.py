@@ -759,3 +759,11 @@ def register_commands(cli: Any, sandbox: Any) -> None:
     from xerobridge_magento.commands import add_sandbox_command
 
     add_sandbox_command(sandbox)
+
+
+@hookimpl
+def register_routes() -> list[Any]:
+    """The dashboard page under /plugins/magento/: each store's Xero accounts, set up."""
+    from xerobridge_magento.pages import routes
+
+    return routes()

@@ -231,6 +231,11 @@ def _contact_body(
 
 def _default_address(customer: Mapping[str, Any], which: str) -> Mapping[str, Any] | None:
     addresses = customer.get("addresses") or []
+    if not isinstance(addresses, list) or not all(isinstance(a, Mapping) for a in addresses):
+        raise Permanent(
+            f"customer {customer.get('id')}: addresses {str(addresses)[:80]!r} is not a list of "
+            "addresses; fix the record in Magento and sync again"
+        )
     wanted = customer.get(which)
     for address in addresses:
         if address.get(which) is True or (

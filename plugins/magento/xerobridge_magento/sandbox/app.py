@@ -425,8 +425,34 @@ async def rest(request: Request) -> Response:
         except (ValueError, KeyError, TypeError) as exc:
             log.info("sandbox refused %s %s: %s", request.method, path, exc)
             return error(400, str(exc))
-        return _trim(request, response)
+        response = _trim(request, response)
+        previous = state.last_answers.get(path)
+        if request.method == "GET" and response.status_code == 200:
+            state.last_answers[path] = (bytes(response.body), response.media_type or "")
+        if fault is not None and fault.answer is not None:
+            return _spoiled(fault.answer, response, previous)
+        return response
     return error(404, NO_ROUTE)
+
+
+def _spoiled(answer: str, response: Response, previous: tuple[bytes, str] | None) -> Response:
+    """A successful answer spoiled as a fault says (see state.Fault)."""
+    body = bytes(response.body)
+    if answer == "repeat":
+        # Nothing answered before: the first answer is its own repeat.
+        content, media = previous or (body, response.media_type or "")
+        return Response(content, status_code=200, media_type=media)
+    if answer == "html":
+        page = b"<html><body><h1>Welcome</h1><p>Please log in.</p></body></html>"
+        return Response(page, status_code=200, media_type="text/html")
+    if answer == "truncated":
+        return Response(body[: len(body) // 2], status_code=200, media_type="application/json")
+    data = json.loads(body)
+    items = data.get("items") if isinstance(data, dict) else None
+    if items:
+        for name in ("id", "entity_id", "updated_at"):
+            items[0].pop(name, None)
+    return MagentoJSON(data)
 
 
 def _bearer(request: Request) -> str | None:

@@ -39,6 +39,8 @@ LOCK_MAX_FAILURES = 6
 LOCK_SECONDS = 1800
 
 STREAMS = ("customers", "products", "orders", "invoices", "creditmemos")
+#: The ways a fault can spoil a successful answer (Fault.answer).
+MALFORMED = ("truncated", "html", "broken-record", "repeat")
 
 
 class AuthFailed(Exception):
@@ -52,6 +54,12 @@ class Fault:
     `status` None answers normally after `delay` (a slow store); `times` 0 means until cleared.
     `path` matches the start of the V1 path (e.g. "/V1/orders"). `delay` is waited on the
     sandbox's clock, so a FakeClock moves instead of the test sleeping.
+
+    With `status` None, `answer` spoils a successful answer the way a broken proxy, a PHP
+    notice or a cache in front of a store does (see MALFORMED): "truncated" cuts the JSON in
+    half, "html" sends an HTML page with status 200, "broken-record" drops the id and
+    updated_at of the first record, and "repeat" sends the previous answer to the same path
+    again (whatever the query asked for).
     """
 
     status: int | None = 503
@@ -60,6 +68,14 @@ class Fault:
     method: str | None = None
     delay: float = 0.0
     retry_after: float | None = None
+    answer: str | None = None
+    after: int = 0  # matching requests to let through untouched before the fault plays
+
+    def __post_init__(self) -> None:
+        if self.answer is not None and self.answer not in MALFORMED:
+            raise ValueError(f"fault answer {self.answer!r} is not one of {', '.join(MALFORMED)}")
+        if self.answer is not None and self.status is not None:
+            raise ValueError("a fault spoils either the status or the answer, not both")
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this fault applies to a request."""
@@ -109,11 +125,25 @@ class SandboxState:
         self.stores = stores
         self.tax_rates = tax_rates
         self.public_url = public_url
-        self.customers = Collection("customers", "id", {"entity_id": "id"})
-        self.products = Collection("products", "id", {"entity_id": "id"})
-        self.orders = Collection("orders", "entity_id")
-        self.invoices = Collection("invoices", "entity_id")
-        self.creditmemos = Collection("creditmemos", "entity_id")
+        self.customers = Collection(
+            "customers", "id", {"entity_id": "id"},
+            fields=("website_id", "store_id", "group_id", "email", "firstname", "lastname"),
+        )  # fmt: skip
+        self.products = Collection(
+            "products", "id", {"entity_id": "id"},
+            fields=("sku", "name", "type_id", "status", "visibility", "price"),
+        )  # fmt: skip
+        self.orders = Collection(
+            "orders", "entity_id",
+            fields=("store_id", "increment_id", "customer_id", "customer_email", "state", "status"),
+        )  # fmt: skip
+        self.invoices = Collection(
+            "invoices", "entity_id", fields=("order_id", "store_id", "increment_id", "state")
+        )
+        self.creditmemos = Collection(
+            "creditmemos", "entity_id",
+            fields=("order_id", "invoice_id", "store_id", "increment_id", "state"),
+        )  # fmt: skip
         self.product_ids_by_sku: dict[str, int] = {}
         self._orders_by_customer: dict[int, list[int]] = defaultdict(list)
         self._invoices_by_order: dict[int, list[int]] = defaultdict(list)
@@ -126,6 +156,8 @@ class SandboxState:
         self.rate_limit: RateLimit | None = None
         #: (method, path with query) of every REST request, newest last.
         self.request_log: deque[tuple[str, str]] = deque(maxlen=100_000)
+        #: The last successful GET answer per path (query left out), for the "repeat" fault.
+        self.last_answers: dict[str, tuple[bytes, str]] = {}
 
     # -- time --------------------------------------------------------------------------------------
 
@@ -198,6 +230,9 @@ class SandboxState:
         """The first fault matching a request, consumed once."""
         for fault in self.faults:
             if fault.matches(method, path):
+                if fault.after > 0:
+                    fault.after -= 1
+                    return None
                 if fault.times > 0:
                     fault.times -= 1
                     if fault.times == 0:

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 
 class Collection:
     """One entity table: records by id, plus a sorted (updated_at, id) index for change reads."""
 
-    def __init__(self, name: str, id_field: str, aliases: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        id_field: str,
+        aliases: Mapping[str, str] | None = None,
+        fields: Iterable[str] = (),
+    ) -> None:
         self.name = name
         self.id_field = id_field
         self.aliases = dict(aliases or {})
         self.records: dict[int, dict[str, Any]] = {}
         self.updated_index: list[tuple[str, int]] = []
-        self._searchable: set[str] = {id_field, "updated_at", "created_at"}
+        # The table's columns are searchable before any row exists (an empty store still has
+        # its schema); fields first seen in records are added as they come.
+        self._searchable: set[str] = {id_field, "updated_at", "created_at", *fields}
         self._next_id = 1
 
     def __len__(self) -> int:

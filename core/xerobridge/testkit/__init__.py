@@ -1,0 +1,32 @@
+"""The test kit for plugin authors: a harness that syncs a plugin into a Xero sandbox, pytest
+fixtures (`xb_*`, loaded through the `pytest11` entry point) and the standard contract suite.
+
+    from xerobridge.testkit import SourceContract, SyncHarness
+
+Names load on first use: pytest imports the fixtures module in every run, and that must stay
+cheap for projects that never touch the kit.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from xerobridge.testkit.contract import SourceContract
+    from xerobridge.testkit.harness import KitError, SyncHarness
+
+__all__ = ["KitError", "SourceContract", "SyncHarness"]
+
+_HOMES = {
+    "SourceContract": "xerobridge.testkit.contract",
+    "SyncHarness": "xerobridge.testkit.harness",
+    "KitError": "xerobridge.testkit.harness",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'xerobridge.testkit' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_HOMES[name]), name)

@@ -1,0 +1,52 @@
+"""A settings change made while the workers run takes effect within seconds, without a restart."""
+
+from __future__ import annotations
+
+from xerobridge import sources
+from xerobridge.clock import FakeClock
+from xerobridge.context import Runtimes
+from xerobridge.engine import Engine
+from xerobridge.plugins import Plugins
+from xerobridge.store import Store
+
+import engine_plugin
+from engine_helpers import run
+
+
+def source_id(store: Store) -> int:
+    with store.transaction() as s:
+        found = sources.get(s, "shop").id
+    assert found is not None
+    return found
+
+
+def test_a_changed_setting_is_used_after_the_recheck(
+    engine: Engine, store: Store, plugins: Plugins, clock: FakeClock
+) -> None:
+    shop = source_id(store)
+    before = engine.runtimes.get(shop)
+    assert before.ctx.settings.sales_account == "Sales"  # type: ignore[attr-defined]
+
+    sources.update_settings(store, plugins.spec("enginetest"), "shop", {"sales_account": "Web"})
+    assert engine.runtimes.get(shop) is before  # within the recheck: no query, no rebuild
+    clock.advance(Runtimes.RECHECK.total_seconds())
+    after = engine.runtimes.get(shop)
+    assert after.ctx.settings.sales_account == "Web"  # type: ignore[attr-defined]
+    assert after.ctx.http is before.ctx.http  # the client and its connections are kept
+
+    clock.advance(Runtimes.RECHECK.total_seconds())
+    assert engine.runtimes.get(shop) is after  # nothing changed: the same runtime
+
+
+def test_a_stream_switched_off_while_running_is_not_read(
+    engine: Engine, store: Store, plugins: Plugins, clock: FakeClock
+) -> None:
+    engine_plugin.put("customers", "1", clock.now(), name="Ann", email="a@ex.com")
+    run(engine.sync())
+    engine_plugin.READS.clear()
+    sources.update_settings(
+        store, plugins.spec("enginetest"), "shop", {"disabled_streams": "invoices"}
+    )
+    clock.advance(600)
+    run(engine.sync())
+    assert {stream for stream, _, _ in engine_plugin.READS} == {"customers"}
