@@ -151,3 +151,48 @@ def to_xero(
         ],
     }  # fmt: skip
     return [XeroDocument("Invoice", body, number, "InvoiceNumber")]
+
+
+def install_source(
+    store_url: str,
+    sandbox: Mapping[str, Any],
+    data: Any,
+    customers: int,
+    invoices: int,
+    *,
+    prefix: str,
+    values: Mapping[str, str] | None = None,
+) -> None:
+    """Write `customers` and `invoices` records (changed in the past, 10 s apart, the newest a
+    minute ago) to the file `data`, connect the served sandbox's custom connection `org`, and
+    add source `shop` of this plugin to the store."""
+    import asyncio
+    import sys
+
+    import httpx
+
+    from xerobridge import sources
+    from xerobridge.plugins import Plugins, register_module
+    from xerobridge.store import Store
+    from xerobridge.xero.connect import connect_client_credentials
+
+    start = datetime.now(UTC) - timedelta(seconds=10 * (customers + invoices) + 60)
+    data.write_text(json.dumps(dataset(customers, invoices, start)))
+    store = Store(store_url)
+    try:
+
+        async def connect() -> None:
+            async with httpx.AsyncClient(timeout=30) as http:
+                await connect_client_credentials(
+                    store, name="org", client_id=sandbox["client_id"],
+                    client_secret=sandbox["client_secret"], api_url=sandbox["api_url"],
+                    identity_url=sandbox["identity_url"], http=http,
+                )  # fmt: skip
+
+        asyncio.run(connect())
+        info = register_module(sys.modules[__name__], "crashtest")
+        assert info.status == "ok", info.error
+        sources.add(store, Plugins([info]), "crashtest", "shop", connection="org",
+                    key_prefix=prefix, values=values)  # fmt: skip
+    finally:
+        store.dispose()

@@ -16,7 +16,6 @@ XEROBRIDGE_LARGE=1 runs the larger size too (3,000 customers and 2,000 invoices)
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -26,7 +25,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +33,8 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 
-from xerobridge import sources
 from xerobridge.models import Job, Link
-from xerobridge.plugins import Plugins, register_module
 from xerobridge.store import Store
-from xerobridge.xero.connect import connect_client_credentials
 
 import crash_plugin
 
@@ -226,27 +221,7 @@ def make_rig(store_url: str, sandbox: dict[str, Any], tmp_path: Path, size: tupl
     """Connect the sandbox's custom connection and add a source of the crash plugin."""
     customers, invoices = size
     data = tmp_path / "source.json"
-    # Every record changed in the past, 10 s apart, the newest a minute ago.
-    start = datetime.now(UTC) - timedelta(seconds=10 * (customers + invoices) + 60)
-    data.write_text(json.dumps(crash_plugin.dataset(customers, invoices, start)))
-    store = Store(store_url)
-    try:
-
-        async def connect() -> None:
-            async with httpx.AsyncClient(timeout=30) as http:
-                await connect_client_credentials(
-                    store, name="org", client_id=sandbox["client_id"],
-                    client_secret=sandbox["client_secret"], api_url=sandbox["api_url"],
-                    identity_url=sandbox["identity_url"], http=http,
-                )  # fmt: skip
-
-        asyncio.run(connect())
-        info = register_module(crash_plugin, "crashtest")
-        assert info.status == "ok", info.error
-        sources.add(store, Plugins([info]), "crashtest", "shop", connection="org",
-                    key_prefix=PREFIX)  # fmt: skip
-    finally:
-        store.dispose()
+    crash_plugin.install_source(store_url, sandbox, data, customers, invoices, prefix=PREFIX)
     return Rig(store_url, sandbox, data, tmp_path / "crash.marker", customers, invoices)
 
 

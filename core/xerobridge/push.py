@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from xerobridge import crashpoints, synclog
+from xerobridge import appends, crashpoints, synclog
 from xerobridge import links as linkstore
 from xerobridge.clock import Clock
 from xerobridge.context import Runtimes, SourceRuntime
@@ -32,6 +32,7 @@ from xerobridge.models import ActionLog, Job, Link
 from xerobridge.plugins import Plugins
 from xerobridge.queue import Queue
 from xerobridge.recovery import Recovery
+from xerobridge.settings import NotifyLevel
 from xerobridge.types import (
     Change,
     NeedsPerson,
@@ -56,6 +57,8 @@ Record = tuple[int, str, str]
 OwnLinks = dict[Record, dict[str, Link]]
 #: How long a job waits for a record it depends on before it is tried again.
 DEPENDENCY_WAIT = 0.2
+#: The sync log's message for a record whose documents are as last pushed.
+UNCHANGED = "unchanged since the last push"
 #: Xero's words when a create collides with an object that already holds the natural key.
 _UNIQUE_HINTS = ("already", "must be unique", "unique")
 
@@ -218,7 +221,7 @@ class Pusher:
                 action = "created" if "created" in work.actions else "updated"
                 self._complete(work, action, "OK", stats)
             else:
-                self._complete(work, "skipped", "unchanged since the last push", stats)
+                self._complete(work, "skipped", UNCHANGED, stats)
         self._flush_completed()
         return stats
 
@@ -485,6 +488,8 @@ class Pusher:
     async def _write(self, pending: list[tuple[Work, XeroDocument, dict[str, Any], str]]) -> None:
         groups: dict[tuple[int, str], list[tuple[Work, XeroDocument, dict[str, Any], str]]]
         groups = defaultdict(list)
+        shared: dict[tuple[int, str, str], list[tuple[Work, XeroDocument, dict[str, Any], str]]]
+        shared = defaultdict(list)
         for item in pending:
             conn_id = item[0].runtime.source.connection_id
             if conn_id is None:
@@ -493,11 +498,73 @@ class Pusher:
                     "set one with `xerobridge sources add ... --connection`"
                 )
                 continue
+            if item[1].append:
+                shared[(conn_id, item[1].kind, item[1].natural_key)].append(item)
+                continue
             groups[(conn_id, item[1].kind)].append(item)
         for (conn_id, kind), items in groups.items():
             size = BATCH_SIZE if resource(kind).envelope and kind != "Allocation" else 1
             for start in range(0, len(items), size):
                 await self._write_chunk(conn_id, kind, items[start : start + size])
+        for (conn_id, kind, _key), items in shared.items():
+            await self._write_shared(conn_id, kind, items)
+
+    async def _write_shared(
+        self,
+        conn_id: int,
+        kind: str,
+        items: list[tuple[Work, XeroDocument, dict[str, Any], str]],
+    ) -> None:
+        """The lines of this batch's records on one shared document: one read, one write, under
+        the document's lock (see appends.py: no in-flight mark is needed, since writing the
+        same lines again changes nothing)."""
+        doc = items[0][1]
+        parts = [appends.Part(_marker(w, d), d.body) for w, d, _body, _h in items]
+        try:
+            with self._timed("write"):
+                result = await appends.write(
+                    self.client, self.store, conn_id, kind, doc.natural_key, doc.key_field, parts
+                )
+        except appends.Busy:
+            for work, *_ in items:
+                work.again = True  # back to the queue for a moment, without an attempt spent
+            return
+        except (RetryLater, NeedsPerson, Permanent) as exc:
+            for work, *_ in items:
+                work.error = work.error or exc
+            return
+        now = self.clock.now()
+        with self.store.transaction() as s:
+            for work, d, _body, body_hash in items:
+                work.calls += 2 if work is items[0][0] else 0  # the read and the write, once
+                if not result.ok or not result.xero_id:
+                    work.error = Permanent(
+                        f"{work.change.stream} {work.change.key}: Xero refused the {kind} "
+                        f"{d.natural_key}: {result.message}"
+                    )
+                    continue
+                link = linkstore.get(
+                    s, work.runtime.id, work.change.stream, work.change.key, d.role
+                )
+                created = link is None or link.xero_id is None
+                if link is None:
+                    link = Link(
+                        source_id=work.runtime.id,
+                        stream=work.change.stream,
+                        record_key=work.change.key,
+                        role=d.role,
+                        xero_type=kind,
+                        natural_key=d.natural_key,
+                    )
+                linkstore.settle(
+                    link, xero_id=result.xero_id, body_hash=body_hash, method="created", now=now
+                )
+                s.add(link)
+                work.actions.append("created" if created else "updated")
+                work.wrote = True
+                work.links[(work.change.stream, work.change.key, d.role)] = result.xero_id
+                if d.role == "main":
+                    work.xero.append((kind, result.xero_id))
 
     async def _write_chunk(
         self,
@@ -684,10 +751,27 @@ class Pusher:
         """One transaction for the batch's finished jobs and their sync-log rows."""
         if not self._done:
             return
+        notes = [note for _job_id, row in self._done if (note := self._note(row)) is not None]
         with self.store.transaction() as s:
             synclog.write_many(s, [row for _job_id, row in self._done])
+            s.add_all(notes)
             self.queue.complete(self.worker_id, [job_id for job_id, _ in self._done], session=s)
         self._done.clear()
+
+    def _note(self, row: dict[str, Any]) -> ActionLog | None:
+        """With the source's `notify` set to all tasks, a finished task is an info entry too."""
+        settings = self.runtimes.get(row["source_id"]).ctx.settings
+        if settings.notify != NotifyLevel.ALL or row["message"] == UNCHANGED:
+            return None
+        outcome = row["action"] if row["message"] == "OK" else f"{row['action']}: {row['message']}"
+        return ActionLog(
+            at=row["at"],
+            source_id=row["source_id"],
+            level="info",
+            message=f"{row['stream']} {row['record_key']} {outcome}",
+            stream=row["stream"],
+            record_key=row["record_key"],
+        )
 
     def _fail(self, job: Job, work: Work | None, exc: Exception, stats: BatchStats) -> None:
         message = str(exc) or type(exc).__name__
@@ -733,6 +817,12 @@ class Pusher:
                 )
         outcome = {"held": "held", "dead": "failed"}.get(state, "retry")
         stats.outcomes.append((job.source_id, job.stream, outcome))
+
+
+def _marker(work: Work, doc: XeroDocument) -> str:
+    """What tells a record's lines apart on a shared document: its source, stream and key."""
+    role = "" if doc.role == "main" else f":{doc.role}"
+    return f"{work.runtime.source.key_prefix}:{work.change.stream}:{work.change.key}{role}"
 
 
 def _collision(result: ElementResult, doc: XeroDocument) -> bool:

@@ -19,17 +19,16 @@ a leader cut off from the database for a while) compute the same slot, race on o
 exactly one of them enqueues. Slots missed while no scheduler ran are caught up with one read,
 not one per missed slot; a new source is read at the first tick.
 
-Why not APScheduler: its only persistent job store cannot be shared between processes (its FAQ:
-"You can't"), its in-memory store forgets which slots fired when the leader changes, and its
-job callables do not get their scheduled fire time. What remains would be a timer calling
-`tick`; a loop on the injected clock does that, reads schedule changes on every tick, and lets
-the tests drive the calendar on a FakeClock.
+APScheduler (in process) is the timer: every second it asks the leader lock and, while this
+process leads, runs a tick. What it cannot hold is the record of fired slots: its only
+persistent job store cannot be shared between processes (its FAQ: "You can't"), its in-memory
+store forgets what fired when the leader changes, and its jobs do not get their scheduled fire
+time. So the slots live in the store as above, and `tick` can be driven by a FakeClock in tests.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -107,6 +106,7 @@ class Scheduler:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.queue = Queue(store, clock=self.clock)
         self._warned: set[str] = set()
+        self._leading = False
 
     # -- decisions --------------------------------------------------------------------------------
 
@@ -242,24 +242,40 @@ class Scheduler:
     # -- the loop ---------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event, lock: LeaderLock, *, every: float = 1.0) -> None:
-        """Until `stop`: try to lead every `every` s (real time); while leading, tick."""
-        leading = False
+        """Until `stop`: every `every` s (real time) try to lead, and while leading, tick."""
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        timer = AsyncIOScheduler(timezone=UTC)
+        # One round at a time; rounds missed while one ran long are dropped, not queued up.
+        timer.add_job(
+            self._round,
+            "interval",
+            seconds=every,
+            args=[lock],
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=datetime.now(UTC),
+        )
+        timer.start()
         try:
-            while not stop.is_set():
-                try:
-                    now_leading = await asyncio.to_thread(lock.hold)
-                except Exception:  # never let the loop die: the next round tries again
-                    log.exception("checking the scheduler lock failed")
-                    now_leading = False
-                if now_leading != leading:
-                    leading = now_leading
-                    log.info("scheduler: %s", "leading" if leading else "following")
-                if leading:
-                    try:
-                        await asyncio.to_thread(self.tick)
-                    except Exception:
-                        log.exception("scheduler tick failed; the next one retries")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=every)
+            await stop.wait()
         finally:
+            timer.shutdown(wait=False)
             await asyncio.to_thread(lock.release)
+
+    async def _round(self, lock: LeaderLock) -> None:
+        """One timer round: check the lock, and tick if this process leads."""
+        try:
+            leading = await asyncio.to_thread(lock.hold)
+        except Exception:  # never let the timer's job die: the next round tries again
+            log.exception("checking the scheduler lock failed")
+            leading = False
+        if leading != self._leading:
+            self._leading = leading
+            log.info("scheduler: %s", "leading" if leading else "following")
+        if leading:
+            try:
+                await asyncio.to_thread(self.tick)
+            except Exception:
+                log.exception("scheduler tick failed; the next one retries")

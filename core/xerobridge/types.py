@@ -283,6 +283,9 @@ class XeroDocument:
     `key_field` is the body field holding `natural_key`, which includes the source's key prefix,
     so that after a crash the core can find what it wrote without one look-up per record.
     `role` tells apart several documents made from one record (an invoice and its payment).
+    `append` marks a document several records add lines to (a customer's open invoice for the
+    month): `body` carries only this record's lines, and the core merges them into the
+    document under a lock (see `xerobridge.appends`).
     """
 
     kind: str
@@ -290,6 +293,7 @@ class XeroDocument:
     natural_key: str
     key_field: str
     role: str = "main"
+    append: bool = False
 
     def __post_init__(self) -> None:
         fields = XERO_OBJECTS.get(self.kind)

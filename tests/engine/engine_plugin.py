@@ -29,7 +29,7 @@ from xerobridge.types import (
 )
 
 #: stream -> key -> record; every record has "updated_at" (aware datetime).
-DATA: dict[str, dict[str, dict[str, Any]]] = {"customers": {}, "invoices": {}}
+DATA: dict[str, dict[str, dict[str, Any]]] = {"customers": {}, "invoices": {}, "usage": {}}
 #: Every fetch_changes call: (stream, cursor, until).
 READS: list[tuple[str, str | None, str | None]] = []
 #: Streams whose fetch_changes fails, as a source that is down.
@@ -70,6 +70,8 @@ def source_spec() -> SourceSpec:
             StreamSpec(
                 "invoices", "Invoice", depends_on=("customers",), backfill=timedelta(days=365)
             ),
+            # A month's usage charges of a customer are lines on one shared draft invoice.
+            StreamSpec("usage", "Invoice", depends_on=("customers",)),
         ),
         settings=EngineSettings,
         xero_events=frozenset({"CONTACT"}),
@@ -135,7 +137,25 @@ def map_record(ctx: SourceContext, change: Change) -> Resolution:
 def to_xero(
     ctx: SourceContext, change: Change, links: Mapping[tuple[str, str, str], str]
 ) -> list[XeroDocument]:
-    """A contact, or an ACCREC invoice to its customer's contact."""
+    """A contact, an ACCREC invoice to its customer's contact, or a usage line on the
+    customer's invoice for the month."""
+    if change.stream == "usage":
+        customer, month = str(change.data["customer"]), str(change.data["month"])
+        number = f"{ctx.key_prefix}-M-{customer}-{month}"
+        body = {
+            "Type": "ACCREC",
+            "InvoiceNumber": number,
+            "Contact": {"ContactID": links[("customers", customer, "main")]},
+            "Date": f"{month}-01",
+            "DueDate": f"{month}-28",
+            "Status": "DRAFT",
+            "LineAmountTypes": "Exclusive",
+            "LineItems": [
+                {"Description": change.data["what"], "Quantity": 1,
+                 "UnitAmount": change.data["amount"], "AccountCode": "200", "TaxType": "OUTPUT"}
+            ],
+        }  # fmt: skip
+        return [XeroDocument("Invoice", body, number, "InvoiceNumber", append=True)]
     if change.stream == "customers":
         number = f"{ctx.key_prefix}-C-{change.key}"
         body = {"ContactNumber": number, "Name": change.data["name"]}

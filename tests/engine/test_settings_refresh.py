@@ -49,4 +49,5 @@ def test_a_stream_switched_off_while_running_is_not_read(
     )
     clock.advance(600)
     run(engine.sync())
-    assert {stream for stream, _, _ in engine_plugin.READS} == {"customers"}
+    read = {stream for stream, _, _ in engine_plugin.READS}
+    assert "customers" in read and "invoices" not in read

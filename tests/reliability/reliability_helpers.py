@@ -14,7 +14,6 @@ import sys
 from collections import Counter
 from collections.abc import Coroutine, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
@@ -292,27 +291,9 @@ def file_source(
 ) -> None:
     """Connect the served sandbox's custom connection and add source `shop` of the crash
     plugin, its records (changed in the past, 10 s apart) written to `data`."""
-    plugin = crash_plugin()
-    start = datetime.now(UTC) - timedelta(seconds=10 * (customers + invoices) + 60)
-    data.write_text(json.dumps(plugin.dataset(customers, invoices, start)))
-    store = Store(store_url)
-    try:
-
-        async def connect() -> None:
-            async with httpx.AsyncClient(timeout=30) as http:
-                await connect_client_credentials(
-                    store, name="org", client_id=sandbox["client_id"],
-                    client_secret=sandbox["client_secret"], api_url=sandbox["api_url"],
-                    identity_url=sandbox["identity_url"], http=http,
-                )  # fmt: skip
-
-        asyncio.run(connect())
-        info = register_module(plugin, "crashtest")
-        assert info.status == "ok", info.error
-        sources.add(store, Plugins([info]), "crashtest", "shop", connection="org",
-                    key_prefix=PREFIX, values=values)  # fmt: skip
-    finally:
-        store.dispose()
+    crash_plugin().install_source(
+        store_url, sandbox, data, customers, invoices, prefix=PREFIX, values=values
+    )
 
 
 def assert_file_source_once(

@@ -3,7 +3,8 @@ unsigned, replayed or carry another's secret are refused or change nothing; and 
 sync no token or source secret is in plain text in the database (SQLite: its file and its
 -wal; PostgreSQL: every row) or in the logs.
 
-The dashboard's login, CSRF and escaping checks belong here too; they come with the dashboard.
+The dashboard's login, CSRF and escaping checks, swept over every route, are in
+test_reliability_dashboard_door.py.
 """
 
 from __future__ import annotations

@@ -32,6 +32,13 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Forms are small; a bigger body on a dashboard route is not a form of ours.
 MAX_FORM_BODY = 1 << 20
 CSRF_FIELD = "csrf_token"
+#: On every dashboard answer: no framing by other sites (clickjacking), no guessing a JSON
+#: answer to be HTML, no page addresses leaked to other sites.
+SAFETY_HEADERS = (
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+)
 
 
 class Guard:
@@ -185,9 +192,10 @@ def _with_cookie(response: Response, session: Session) -> Response:
 
 def _cookie_sender(send: Send, session: Session) -> Send:
     async def sender(message: Message) -> None:
-        if message["type"] == "http.response.start" and session.dirty:
-            headers: list[Any] = list(message.get("headers", []))
-            headers.append((b"set-cookie", sessions.cookie_header(session).encode()))
+        if message["type"] == "http.response.start":
+            headers: list[Any] = [*message.get("headers", []), *SAFETY_HEADERS]
+            if session.dirty:
+                headers.append((b"set-cookie", sessions.cookie_header(session).encode()))
             message = {**message, "headers": headers}
         await send(message)
 
