@@ -14,6 +14,7 @@ from xerobridge.store import Store
 from xerobridge.web import create_app
 
 from dashboard_helpers import PASSWORD, log_in
+from dashboard_ops_helpers import ops_browser
 
 
 @pytest.fixture
@@ -35,3 +36,9 @@ def browser(anonymous: TestClient) -> TestClient:
     """A client logged in as the admin."""
     log_in(anonymous)
     return anonymous
+
+
+@pytest.fixture
+def client(store: Store) -> Iterator[TestClient]:
+    """Logged in (by a signed session cookie), with the operations pages' test plugin loaded."""
+    yield from ops_browser(store)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
@@ -17,17 +15,10 @@ from dashboard_ops_helpers import (
     ESCAPED,
     HOSTILE,
     add_source,
-    ops_browser,
     ops_plugins,
     post_form,
     refusals,
 )
-
-
-@pytest.fixture
-def client(store: Store) -> Iterator[TestClient]:
-    """Logged in, with the test plugin loaded."""
-    yield from ops_browser(store)
 
 
 @pytest.fixture

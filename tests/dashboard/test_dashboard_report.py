@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from starlette.testclient import TestClient
 
 from xerobridge import usage
 from xerobridge.models import ApiUsage, Connection
 from xerobridge.store import Store
 
-from dashboard_ops_helpers import ESCAPED, HOSTILE, add_source, ops_browser, ops_plugins
-
-
-@pytest.fixture
-def client(store: Store) -> Iterator[TestClient]:
-    """Logged in, with the test plugin loaded."""
-    yield from ops_browser(store)
+from dashboard_ops_helpers import ESCAPED, HOSTILE, add_source, ops_plugins
 
 
 def calls(store: Store, connection_id: int, days_ago: int, *statuses: int) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -16,13 +15,7 @@ from xerobridge.models import Job
 from xerobridge.store import Store
 from xerobridge.xero.deeplinks import view_url
 
-from dashboard_ops_helpers import ESCAPED, HOSTILE, add_source, ops_browser, ops_plugins, post_form
-
-
-@pytest.fixture
-def client(store: Store) -> Iterator[TestClient]:
-    """Logged in, with the test plugin loaded."""
-    yield from ops_browser(store)
+from dashboard_ops_helpers import ESCAPED, HOSTILE, add_source, ops_plugins, post_form
 
 
 @pytest.fixture

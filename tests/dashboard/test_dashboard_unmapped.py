@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from dashboard_ops_helpers import (
     ESCAPED,
     HOSTILE,
     add_source,
-    ops_browser,
     ops_plugins,
     post_form,
     refusals,
@@ -27,12 +25,6 @@ ACME_LTD = "a0000000-0000-4000-8000-000000000001"
 ACME_LIMITED = "a0000000-0000-4000-8000-000000000002"
 ACME_OTHER = "a0000000-0000-4000-8000-000000000003"
 WIDGET = "b0000000-0000-4000-8000-000000000001"
-
-
-@pytest.fixture
-def client(store: Store) -> Iterator[TestClient]:
-    """Logged in, with the test plugin loaded."""
-    yield from ops_browser(store)
 
 
 @pytest.fixture
