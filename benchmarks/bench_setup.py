@@ -70,6 +70,16 @@ def fresh_url(kind: str) -> str:
     return server.set(database=BENCH_DATABASE).render_as_string(hide_password=False)
 
 
+def discard(store: Store) -> None:
+    """Close the store and delete it if it is a benchmark's SQLite file (they grow large)."""
+    import shutil
+
+    store.dispose()
+    path = make_url(store.url).database
+    if store.is_sqlite and path and Path(path).parent.name.startswith("xb-bench-"):
+        shutil.rmtree(Path(path).parent, ignore_errors=True)
+
+
 def new_store(kind: str) -> Store:
     """A migrated, empty store."""
     store = Store(fresh_url(kind))

@@ -77,6 +77,7 @@ async def _sync(
     pushed = {k: v["created"] + v["updated"] for k, v in summary.streams.items()}
     records = sum(pushed.values())
     documents = bench.documents_written(store)
+    bench.discard(store)
     documents.pop("Account", None)  # the accounts setup-accounts made before the sync
     bound = bench.call_bound(documents)
     bound_s = bench.bound_seconds(bound, scale)

@@ -61,6 +61,23 @@ def worker(url: str, ready: Any, go: Any, results: Any) -> None:
     results.put(asyncio.run(_work(url, ready, go)))
 
 
+def gather(results: Any, procs: list[Any]) -> list[dict[str, Any]]:
+    """Each worker's report; a clear error, not a hang, when one died without reporting."""
+    import queue
+
+    reports: list[dict[str, Any]] = []
+    while len(reports) < len(procs):
+        try:
+            reports.append(results.get(timeout=5))
+        except queue.Empty:
+            if not any(p.is_alive() for p in procs):
+                codes = [p.exitcode for p in procs]
+                raise SystemExit(
+                    f"error: a worker died without reporting (exit codes {codes})"
+                ) from None
+    return reports
+
+
 async def prepare(args: argparse.Namespace, xero_url: str, magento_url: str) -> Store:
     """Connect, add the source and its accounts, refresh the mirror, queue a full read."""
     store = bench.new_store(args.store)
@@ -105,7 +122,7 @@ def main() -> None:
         spent = (xero.cpu_seconds(), magento.cpu_seconds())
         started = time.perf_counter()
         go.set()
-        reports = [results.get() for _ in procs]
+        reports = gather(results, procs)
         wall = time.perf_counter() - started
         sandbox_cpu = (xero.cpu_seconds() - spent[0], magento.cpu_seconds() - spent[1])
         for proc in procs:
@@ -148,7 +165,7 @@ def main() -> None:
         "stage_records_per_s": {k: round(records / v, 1) for k, v in sorted(seconds.items()) if v},
         "peak_rss_mb": max(r["peak_rss_mb"] for r in reports),
     }))  # fmt: skip
-    store.dispose()
+    bench.discard(store)
 
 
 if __name__ == "__main__":

@@ -204,7 +204,18 @@ class Queue:
                 picked.append(job)
                 if len(picked) == limit:
                     break
+            superseded = set()
+            if dead:
+                ids = [j.id for j in dead]
+                superseded = set(
+                    s.execute(sa.select(Job.id).where(col(Job.id).in_(ids), _WAITING_TWIN))
+                    .scalars()
+                    .all()
+                )
             for job in dead:
+                if job.id in superseded:
+                    s.delete(job)  # a newer job of the record waits; it carries the newer data
+                    continue
                 job.state = "dead"
                 job.lease_owner = None
                 job.last_error = (
@@ -318,9 +329,11 @@ class Queue:
     def forget_worker(self, worker_id: str) -> None:
         """Remove a worker that stops cleanly, giving its leased jobs back at once."""
         with self.store.transaction() as s:
+            mine = sa.and_(Job.lease_owner == worker_id, Job.state == "running")
+            s.execute(sa.delete(Job).where(mine, _WAITING_TWIN))
             s.execute(
                 sa.update(Job)
-                .where(Job.lease_owner == worker_id, Job.state == "running")
+                .where(mine)
                 .values(state="queued", lease_owner=None, lease_until=None)
             )
             s.execute(sa.delete(Worker).where(Worker.id == worker_id))
@@ -353,12 +366,17 @@ class Queue:
         needs_person: bool = False,
         session: Session | None = None,
     ) -> str:
-        """Record a failed attempt; returns the job's new state (queued, held or dead)."""
+        """Record a failed attempt; returns the job's new state (queued, held or dead), or
+        "superseded" when a newer job of the record waits (it carries the newer data, and the
+        record may have one waiting job only), or "lost" when the lease ran out."""
         now = self.clock.now()
         with self._tx(session) as s:
             job = s.get(Job, job_id)
             if job is None or job.lease_owner != worker_id or job.state != "running":
                 return "lost"  # the lease ran out and someone else has it now
+            if s.execute(sa.select(Job.id).where(Job.id == job_id, _WAITING_TWIN)).first():
+                s.delete(job)
+                return "superseded"
             job.last_error = error
             job.lease_owner = None
             job.lease_until = None
@@ -382,10 +400,13 @@ class Queue:
         if not ids:
             return 0
         now = self.clock.now()
+        mine = sa.and_(col(Job.id).in_(ids), Job.lease_owner == worker_id, Job.state == "running")
         with self.store.transaction() as s:
+            # A newer job of the record waits already: it carries the newer data; this one goes.
+            gone = s.execute(sa.delete(Job).where(mine, _WAITING_TWIN)).rowcount or 0
             result = s.execute(
                 sa.update(Job)
-                .where(col(Job.id).in_(ids), Job.lease_owner == worker_id, Job.state == "running")
+                .where(mine)
                 .values(
                     state="queued",
                     lease_owner=None,
@@ -394,7 +415,7 @@ class Queue:
                     run_after=now + timedelta(seconds=delay),
                 )
             )
-            return result.rowcount or 0
+            return gone + (result.rowcount or 0)
 
     # -- what a person does -----------------------------------------------------------------------
 
@@ -517,6 +538,31 @@ def _busy() -> Any:
 
 #: Built once: adapting an aliased table is costly, and claims run many times a second.
 _BUSY = _busy()
+
+
+def _waiting_twin() -> Any:
+    """Whether another job of the same record waits (queued, held or dead).
+
+    A running job goes back to waiting (released, failed, its worker stopping) only when no
+    other job of its record waits: an edit enqueued while it ran made a new waiting job, and
+    the record may have one waiting job only (`ux_job_pending`).
+    """
+    other = sa.orm.aliased(Job)
+    return (
+        sa.select(other.id)
+        .where(
+            other.source_id == Job.source_id,
+            other.kind == Job.kind,
+            other.stream == Job.stream,
+            other.record_key == Job.record_key,
+            col(other.state).in_(WAITING),
+            other.id != Job.id,
+        )
+        .exists()
+    )
+
+
+_WAITING_TWIN = _waiting_twin()
 
 
 def as_dict(job: Job, source_names: dict[int, str]) -> dict[str, Any]:

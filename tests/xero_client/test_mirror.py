@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import select
 
 from xerobridge.clock import FakeClock
-from xerobridge.models import ApiUsage
+from xerobridge.models import ApiUsage, MirrorCursor
 from xerobridge.store import Store
 from xerobridge.types import XeroMirror
 from xerobridge.xero.client import XeroClient
@@ -89,3 +91,17 @@ def test_xero_dates_parse_from_both_forms() -> None:
     a = parse_xero_datetime("/Date(1551399321043+0000)/")
     b = parse_xero_datetime("2019-03-01T00:15:21.043")
     assert a is not None and a == b
+
+
+def test_a_slower_refresh_never_moves_the_cursor_back(
+    client: XeroClient, store: Store, clock: FakeClock, connection_id: int
+) -> None:
+    """Workers refreshing together upsert one cursor row; the newest change seen wins."""
+    mirror = Mirror(store, client)
+    newer, older = clock.now(), clock.now() - timedelta(hours=1)
+    mirror._save_cursor(connection_id, "Contact", newer, clock.now())
+    mirror._save_cursor(connection_id, "Contact", older, clock.now())
+    mirror._save_cursor(connection_id, "Contact", None, clock.now())
+    with store.transaction() as s:
+        row = s.get(MirrorCursor, (connection_id, "Contact"))
+    assert row is not None and row.modified_since == newer

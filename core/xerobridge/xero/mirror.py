@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from xerobridge.clock import Clock
@@ -110,16 +111,33 @@ class Mirror:
                     counts[kind] += self.remember(connection_id, kind, batch)
                     batch = []
             counts[kind] += self.remember(connection_id, kind, batch)
-            with self.store.transaction() as s:
-                s.merge(
-                    MirrorCursor(
-                        connection_id=connection_id,
-                        kind=kind,
-                        modified_since=newest,
-                        refreshed_at=now,
-                    )
-                )
+            self._save_cursor(connection_id, kind, newest, now)
         return counts
+
+    def _save_cursor(
+        self, connection_id: int, kind: str, newest: datetime | None, now: datetime
+    ) -> None:
+        """Upsert the kind's cursor: workers refreshing together must not collide on the row,
+        and a slower one must not move it back."""
+        insert = (sqlite.insert if self.store.is_sqlite else postgresql.insert)(MirrorCursor)
+        stmt = insert.values(
+            connection_id=connection_id, kind=kind, modified_since=newest, refreshed_at=now
+        )
+        newer = sa.or_(
+            col(MirrorCursor.modified_since).is_(None),
+            col(MirrorCursor.modified_since) < stmt.excluded.modified_since,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["connection_id", "kind"],
+            set_={
+                "modified_since": sa.case(
+                    (newer, stmt.excluded.modified_since), else_=MirrorCursor.modified_since
+                ),
+                "refreshed_at": stmt.excluded.refreshed_at,
+            },
+        )
+        with self.store.transaction() as s:
+            s.execute(stmt)
 
     def remember(self, connection_id: int, kind: str, records: Iterable[Mapping[str, Any]]) -> int:
         """Store records as Xero gave them (a read, or the answer to one of our writes)."""
