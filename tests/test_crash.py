@@ -35,6 +35,7 @@ from sqlmodel import select
 
 from xerobridge.models import Job, Link
 from xerobridge.store import Store
+from xerobridge.xero.sandbox.testing import served
 
 import crash_plugin
 
@@ -197,24 +198,8 @@ def worker_url(store_url: str) -> str:
 @pytest.fixture
 def xero_sandbox() -> Iterator[dict[str, Any]]:
     """`xerobridge sandbox xero` on a free port, stopped at the test's end."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "xerobridge", "sandbox", "xero", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        assert line, proc.stderr.read()  # type: ignore[union-attr]
-        yield json.loads(line)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with served() as sandbox:
+        yield sandbox
 
 
 def make_rig(store_url: str, sandbox: dict[str, Any], tmp_path: Path, size: tuple[int, int]) -> Rig:

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import json
-import os
 import secrets
 import shutil
-import subprocess
 import sys
 from collections import Counter
-from collections.abc import Coroutine, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Coroutine, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
@@ -249,29 +245,6 @@ def crash_plugin() -> ModuleType:
         sys.modules["crash_plugin"] = module
         spec.loader.exec_module(module)
     return module
-
-
-@contextmanager
-def served_xero(*args: str) -> Iterator[dict[str, Any]]:
-    """`xerobridge sandbox xero --port 0 ARGS`: its JSON line; stopped at the end."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "xerobridge", "sandbox", "xero", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        assert line, proc.stderr.read()  # type: ignore[union-attr]
-        yield json.loads(line)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def control(sandbox: dict[str, Any], method: str, path: str, **kwargs: Any) -> Any:

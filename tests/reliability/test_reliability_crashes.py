@@ -28,6 +28,7 @@ from sqlmodel import col, select
 
 from xerobridge.models import Job, Link
 from xerobridge.store import Store
+from xerobridge.xero.sandbox.testing import served
 
 from reliability_helpers import (
     assert_file_source_once,
@@ -35,7 +36,6 @@ from reliability_helpers import (
     crash_plugin,
     file_source,
     plugin_site,
-    served_xero,
 )
 
 pytestmark = pytest.mark.slow
@@ -121,7 +121,7 @@ def run_with_kills(
     """Kill the daemon `kills` times at random moments, then let one finish; check Xero."""
     customers, invoices, kills = size
     rng = random.Random(seed)
-    with served_xero() as sandbox:
+    with served() as sandbox:
         data = tmp_path / "source.json"
         file_source(store_url, sandbox, data, customers, invoices, {"schedule": "immediate"})
         path = os.pathsep.join(

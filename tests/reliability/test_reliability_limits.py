@@ -29,6 +29,7 @@ from xerobridge.clock import FakeClock
 from xerobridge.models import Connection
 from xerobridge.ratelimit import Limits, RateLimiter
 from xerobridge.store import Store
+from xerobridge.xero.sandbox.testing import served
 
 from reliability_helpers import (
     TESTS,
@@ -37,7 +38,6 @@ from reliability_helpers import (
     control,
     crash_plugin,
     file_source,
-    served_xero,
 )
 
 PROCESSES = 4
@@ -79,7 +79,7 @@ def test_four_workers_on_postgres_keep_xeros_limits_by_xeros_count(
     once; and both limits were reached, so the workers did press against them."""
     if not store_url.startswith("postgresql"):
         pytest.skip("several worker processes share a store on PostgreSQL")
-    with served_xero("--time-scale", "60") as sandbox:
+    with served("--time-scale", "60") as sandbox:
         data = tmp_path / "source.json"
         file_source(store_url, sandbox, data, CUSTOMERS, INVOICES)
         control(sandbox, "POST", "/reset-traffic")  # count only the workers' calls
