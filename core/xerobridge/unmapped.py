@@ -41,16 +41,20 @@ def waiting(session: Session, source: str | None = None) -> list[Unmapped]:
     if source:
         query = query.where(Job.source_id == sources.get(session, source).id)
     return [
-        Unmapped(
-            job_id=job.id or 0,
-            source=names.get(job.source_id, str(job.source_id)),
-            stream=job.stream,
-            key=job.record_key,
-            reason=job.last_error,
-            candidates=list((job.payload or {}).get("candidates") or []),
-        )
+        _unmapped(job, names.get(job.source_id, str(job.source_id)))
         for job in session.exec(query.order_by(col(Job.id))).all()
     ]
+
+
+def _unmapped(job: Job, source: str) -> Unmapped:
+    return Unmapped(
+        job_id=job.id or 0,
+        source=source,
+        stream=job.stream,
+        key=job.record_key,
+        reason=job.last_error,
+        candidates=list((job.payload or {}).get("candidates") or []),
+    )
 
 
 def decide(
@@ -80,8 +84,10 @@ def decide(
         if job is None:
             raise UserError(
                 f"{source} {stream} {key} is not waiting for a decision; "
-                "see `xerobridge map --list`"
+                "`xerobridge map` lists those that are"
             )
+        if to:
+            check_choice(s, plugins, _unmapped(job, source), to)
         xero_type = plugins.spec(src.plugin).stream(stream).xero_object
         link = links.set_link(
             s,

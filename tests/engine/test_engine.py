@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlmodel import select
 
 from xerobridge import encryption, unmapped
@@ -14,6 +15,7 @@ from xerobridge.clock import FakeClock
 from xerobridge.engine import Engine
 from xerobridge.models import ActionLog, Connection, Job, Link, Source, SyncLog
 from xerobridge.store import Store
+from xerobridge.types import UserError
 from xerobridge.web import create_app
 from xerobridge.xero.sandbox import SandboxState
 
@@ -201,6 +203,22 @@ def test_a_persons_choice_frees_the_record(
     contacts = sandbox.records("Contacts")
     assert len(contacts) == 1 and contacts[0]["ContactID"] == chosen
     assert contacts[0]["ContactNumber"] == "SHOP-C-7"
+
+
+def test_a_choice_that_cannot_be_the_record_is_refused_in_one_line(
+    engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """`map --to` with an id Xero does not know, or of the wrong kind, says so and waits on."""
+    item = sandbox.seed("Items", [{"Code": "WIDGET", "Name": "Widget"}])[0]["ItemID"]
+    engine_plugin.put("customers", "7", clock.now(), name="A Ltd", ambiguous=True)
+    run(engine.sync())
+    wrong = [("0b5c1e9e-0000-4000-8000-000000000000", "no Xero contact with id"),
+             (item, "is a Xero item, but customers records become contacts")]  # fmt: skip
+    for to, problem in wrong:
+        with pytest.raises(UserError, match=problem):
+            unmapped.decide(store, engine.plugins, "shop", "customers", "7", to=to, create=False)
+    with store.transaction() as s:
+        assert [u.key for u in unmapped.waiting(s, "shop")] == ["7"]
 
 
 def test_a_persons_create_makes_a_new_contact(

@@ -103,8 +103,6 @@ def _decide(request: Request, form: FormData) -> Response:
         else:
             if not to:
                 raise UserError("type the Xero id, or choose one of the candidates")
-            with store.transaction() as s:
-                unmapped.check_choice(s, plugins, held, to)
             unmapped.decide(store, plugins, name, stream, key, to=to, create=False)
     except UserError as exc:
         return _render(
