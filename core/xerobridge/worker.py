@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: How often a worker checks whether a poll of Xero is due.
 POLL_CHECK = timedelta(seconds=30)
+#: How old the mirror of a connection may be when a batch for it is pushed.
+MIRROR_FRESH = timedelta(minutes=10)
 
 
 @dataclass
@@ -95,6 +97,7 @@ class Worker:
         # cut into calls of 50 with one part-filled call at the end, so bigger claims leave
         # fewer part-filled calls per record (about half a call per type per claim).
         self.batch = batch
+        self.mirror = mirror
         self.recovery = Recovery(self.store, client, clock=clock)
         self.poller = Poller(self.store, client, plugins, clock=clock)
         self._poll_check_at: datetime | None = None
@@ -165,7 +168,9 @@ class Worker:
             by_connection: dict[int | None, list[Job]] = defaultdict(list)
             for job in pushes:
                 by_connection[job.connection_id].append(job)
-            for jobs in by_connection.values():
+            for conn_id, jobs in by_connection.items():
+                if conn_id is not None:
+                    await self._fresh_mirror(conn_id)
                 self._count(await self.pusher.push(jobs))
             for stage, spent in self.pusher.take_seconds().items():
                 seconds[stage] += spent
@@ -177,6 +182,14 @@ class Worker:
         if self.on_progress is not None and (fetches or pushes):
             self.on_progress(self.progress)
         return bool(fetches or pushes or inbound)
+
+    async def _fresh_mirror(self, connection_id: int) -> None:
+        """Bring the connection's mirror up to date when it is older than `MIRROR_FRESH`."""
+        try:
+            await self.mirror.refresh_if_stale(connection_id, MIRROR_FRESH)
+        except (RetryLater, NeedsPerson, Permanent) as exc:
+            # Pushes still find their own documents by natural key; mapping uses what it has.
+            log.info("mirror of connection %s not refreshed now: %s", connection_id, exc)
 
     async def _poll_xero(self) -> None:
         """Poll Xero for changes the sources asked to hear of, when due (see xero/polling.py)."""

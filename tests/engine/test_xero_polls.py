@@ -60,3 +60,18 @@ def test_a_rename_in_xero_is_found_by_the_poll_and_our_echoes_are_dropped(
     run(engine.sync())
     assert engine.client.read_calls - calls == without_poll
     assert len(applied(store)) == 3
+
+
+def test_workers_refresh_a_stale_mirror_before_they_push(
+    engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """A contact a person made in Xero meanwhile is matched, not duplicated, by the workers of
+    the daemon (which push without the foreground sync's refresh)."""
+    run(engine.sync())
+    sandbox.seed("Contacts", [{"Name": "Dana Made In Xero"}])
+    clock.advance(11 * 60)  # older than a worker lets the mirror be
+    engine_plugin.put("customers", "9", clock.now(), name="Dana Made In Xero", email="d@ex.com")
+    engine.queue_reads()
+    run(engine.worker.run_until_idle(max_wait=0))
+    named = [c for c in sandbox.records("Contacts") if c["Name"] == "Dana Made In Xero"]
+    assert len(named) == 1 and named[0]["ContactNumber"] == "SHOP-C-9"

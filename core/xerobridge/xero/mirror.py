@@ -139,6 +139,23 @@ class Mirror:
         with self.store.transaction() as s:
             s.execute(stmt)
 
+    async def refresh_if_stale(self, connection_id: int, older_than: timedelta) -> bool:
+        """Refresh the connection's mirror if a kind was never read or not for `older_than`;
+        whether it did. Workers call it before pushing, so that mapping sees what people
+        changed in Xero meanwhile, at a few calls per interval and only while there is work."""
+        now = self.clock.now()
+        with self.store.transaction() as s:
+            rows = s.exec(
+                select(MirrorCursor).where(
+                    MirrorCursor.connection_id == connection_id, col(MirrorCursor.kind).in_(KINDS)
+                )
+            ).all()
+        seen = {row.kind: row.refreshed_at for row in rows}
+        if all(seen.get(kind) and now - seen[kind] < older_than for kind in KINDS):  # type: ignore[operator]
+            return False
+        await self.refresh(connection_id)
+        return True
+
     def remember(self, connection_id: int, kind: str, records: Iterable[Mapping[str, Any]]) -> int:
         """Store records as Xero gave them (a read, or the answer to one of our writes)."""
         records = list(records)
