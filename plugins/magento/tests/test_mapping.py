@@ -32,7 +32,13 @@ XERO_RATES = {
 
 
 def make_settings(**kwargs: Any) -> MagentoSettings:
-    values: dict[str, Any] = {"base_url": "https://shop.example.com", "tax_map": TAX_MAP}
+    # The hooks resolve an empty default_tax_type from Xero before mapping; these pure
+    # mapping tests give it as the hooks would for an Australian organisation.
+    values: dict[str, Any] = {
+        "base_url": "https://shop.example.com",
+        "tax_map": TAX_MAP,
+        "default_tax_type": "OUTPUT",
+    }
     values.update(kwargs)
     return MagentoSettings(**values)
 

@@ -544,6 +544,18 @@ def _strings(value: Any) -> Iterable[str]:
             yield from _strings(item)
 
 
+def _with_tax_default(settings: MagentoSettings, book: AccountBook) -> MagentoSettings:
+    """An empty default_tax_type is the sales account's own TaxType in Xero (what Xero itself
+    applies to a line on that account), so that the defaults fit the organisation's region."""
+    if settings.default_tax_type:
+        return settings
+    account = book.mirror.account_by_name(settings.sales_account) or {}
+    tax_type = str(account.get("TaxType") or "")
+    if not tax_type:
+        return settings  # no such account: the book names that problem where it is used
+    return settings.model_copy(update={"default_tax_type": tax_type})
+
+
 def _accounts(
     book: AccountBook, settings: MagentoSettings, order: Mapping[str, Any] | None = None
 ) -> m.Accounts:
@@ -625,6 +637,7 @@ def to_xero(
             doc = m.guest_to_contact(data, settings, prefix, with_email=True)
         return [doc]
     book = AccountBook(ctx)
+    settings = _with_tax_default(settings, book)
     if change.stream == m.PRODUCTS:
         sales = book.code("sales_account", settings.sales_account)
         accounts = m.Accounts(sales=sales, bank="", shipping=sales, rounding="")

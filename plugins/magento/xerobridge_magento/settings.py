@@ -50,7 +50,11 @@ class MagentoSettings(SourceSettings):
         description="Magento tax percent to Xero TaxType, e.g. 10=OUTPUT,0=EXEMPTOUTPUT.",
     )
     default_tax_type: str = Field(
-        default="OUTPUT", description="Xero TaxType for a tax percent missing from tax_map."
+        default="",
+        description=(
+            "Xero TaxType for products and for a tax percent missing from tax_map; empty: "
+            "the sales account's own tax type in Xero."
+        ),
     )
     payment_accounts: dict[str, str] = Field(
         default_factory=dict,
