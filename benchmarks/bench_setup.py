@@ -23,13 +23,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import xerobridge_magento
-from xerobridge import sources
-from xerobridge.accounts import ensure_accounts
-from xerobridge.engine import Engine
-from xerobridge.models import Source
-from xerobridge.plugins import Plugins, register_module
-from xerobridge.ratelimit import Limits
-from xerobridge.store import Store
+from xerobridge.config import sources
+from xerobridge.config.accounts import ensure_accounts
+from xerobridge.contract.plugins import Plugins, register_module
+from xerobridge.runtime.ratelimit import Limits
+from xerobridge.store.db import Store
+from xerobridge.store.models import Source
+from xerobridge.sync.engine import Engine
 from xerobridge.xero.connect import connect_client_credentials
 
 #: The server the PostgreSQL runs use; each run gets a fresh database of its own on it.
@@ -103,7 +103,7 @@ def xero_app(*, limits: bool, time_scale: float = 1.0) -> Any:
     With limits off, the minute and the day are made endless too, so that the headers never
     say "0 remaining" (a client rightly waits out a spent minute).
     """
-    from xerobridge.xero.sandbox import create_app
+    from xerobridge.sandboxes.xero import create_app
 
     app = create_app(region="UK", limits=limits, time_scale=time_scale)
     state = app.state.sandbox
@@ -117,7 +117,7 @@ def xero_app(*, limits: bool, time_scale: float = 1.0) -> Any:
 
 
 def _serve_child(which: str, options: dict[str, Any], pipe: Any) -> None:
-    from xerobridge.serve import base_url, bind, serve
+    from xerobridge.web.serve import base_url, bind, serve
 
     app = (
         xero_app(**options)
@@ -207,7 +207,7 @@ def documents_written(store: Store) -> dict[str, int]:
 
     from sqlmodel import select
 
-    from xerobridge.models import WriteAttempt
+    from xerobridge.store.models import WriteAttempt
 
     counts: dict[str, int] = {}
     with store.transaction() as s:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from xerobridge import synclog
-from xerobridge.models import TABLES, Source
-from xerobridge.queue import NewJob, Queue
-from xerobridge.store import Store
+from xerobridge.runtime.queue import NewJob, Queue
+from xerobridge.store import synclog
+from xerobridge.store.db import Store
+from xerobridge.store.models import TABLES, Source
 
 
 def drain(url: str, worker: str, batch: int) -> None:

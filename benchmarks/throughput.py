@@ -29,9 +29,9 @@ import httpx
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from xerobridge.engine import Engine
-from xerobridge.models import SyncLog
-from xerobridge.store import Store
+from xerobridge.store.db import Store
+from xerobridge.store.models import SyncLog
+from xerobridge.sync.engine import Engine
 
 import bench_setup as bench
 

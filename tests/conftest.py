@@ -14,10 +14,10 @@ from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 from xerobridge.clock import FakeClock
-from xerobridge.models import TABLES
-from xerobridge.store import Store
-from xerobridge.xero.sandbox import SandboxState, create_app
-from xerobridge.xero.sandbox.testing import conformance_guard, register_marker
+from xerobridge.sandboxes.xero import SandboxState, create_app
+from xerobridge.sandboxes.xero.testing import conformance_guard, register_marker
+from xerobridge.store.db import Store
+from xerobridge.store.models import TABLES
 
 
 def pytest_configure(config: pytest.Config) -> None:

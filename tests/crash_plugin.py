@@ -21,12 +21,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from xerobridge import hookimpl
-from xerobridge.settings import SourceSettings
-from xerobridge.types import (
+from xerobridge.contract.context import SourceContext
+from xerobridge.contract.settings import SourceSettings
+from xerobridge.contract.types import (
     Change,
     Dependency,
     Resolution,
-    SourceContext,
     SourceSpec,
     StreamSpec,
     XeroDocument,
@@ -171,9 +171,9 @@ def install_source(
 
     import httpx
 
-    from xerobridge import sources
-    from xerobridge.plugins import Plugins, register_module
-    from xerobridge.store import Store
+    from xerobridge.config import sources
+    from xerobridge.contract.plugins import Plugins, register_module
+    from xerobridge.store.db import Store
     from xerobridge.xero.connect import connect_client_credentials
 
     start = datetime.now(UTC) - timedelta(seconds=10 * (customers + invoices) + 60)

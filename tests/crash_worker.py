@@ -8,7 +8,7 @@ data file is named by CRASH_PLUGIN_DATA) and runs one `engine.sync()` pass. Prin
 per recovery action as it ends (`{"recovery": "resend"|"sweep", "kind", "links", "calls",
 "ok"}`, so that a worker killed later still shows what it recovered), then one line with the
 sync summary, the API calls recovery spent (`recovery_calls`) and the jobs left queued.
-With XEROBRIDGE_CRASH_AT=point[:n] set it dies by SIGKILL at that point (xerobridge.crashpoints).
+With XEROBRIDGE_CRASH_AT=point[:n] set it dies by SIGKILL at that point (runtime/crashpoints.py).
 
 --lease S          the queue's lease (a dead worker's jobs come back one lease after it died)
 --clock-ahead S    run S seconds in the future: 600 is past Xero's idempotency memory, so what
@@ -30,12 +30,12 @@ from typing import Any
 import httpx
 
 from xerobridge.clock import SystemClock
-from xerobridge.engine import Engine
-from xerobridge.models import Link, WriteAttempt
-from xerobridge.plugins import Plugins, register_module
-from xerobridge.queue import Backoff
-from xerobridge.recovery import Recovery
-from xerobridge.store import Store
+from xerobridge.contract.plugins import Plugins, register_module
+from xerobridge.runtime.queue import Backoff
+from xerobridge.store.db import Store
+from xerobridge.store.models import Link, WriteAttempt
+from xerobridge.sync.engine import Engine
+from xerobridge.sync.recovery import Recovery
 from xerobridge.xero.client import ElementResult
 
 import crash_plugin

@@ -15,9 +15,9 @@ import threading
 import time
 from datetime import timedelta
 
-from xerobridge import synclog
-from xerobridge.queue import Queue
-from xerobridge.store import Store
+from xerobridge.runtime.queue import Queue
+from xerobridge.store import synclog
+from xerobridge.store.db import Store
 
 
 def drain(queue: Queue, worker: str) -> None:

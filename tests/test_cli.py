@@ -14,14 +14,15 @@ from rich.console import Console
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from xerobridge import cli, synclog, usage
-from xerobridge import sources as source_config
+from xerobridge.cli import main as cli
 from xerobridge.clock import FakeClock
-from xerobridge.models import Connection, Job, Source, SyncLog
-from xerobridge.plugins import load_plugins
-from xerobridge.queue import NewJob, Queue
-from xerobridge.store import Store
-from xerobridge.types import UserError
+from xerobridge.config import sources as source_config
+from xerobridge.contract.errors import UserError
+from xerobridge.contract.plugins import load_plugins
+from xerobridge.runtime.queue import NewJob, Queue
+from xerobridge.store import synclog, usage
+from xerobridge.store.db import Store
+from xerobridge.store.models import Connection, Job, Source, SyncLog
 
 SHOP_URL = "https://shop.example.com"
 

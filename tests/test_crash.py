@@ -33,9 +33,9 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 
-from xerobridge.models import Job, Link
-from xerobridge.store import Store
-from xerobridge.xero.sandbox.testing import served
+from xerobridge.sandboxes.xero.testing import served
+from xerobridge.store.db import Store
+from xerobridge.store.models import Job, Link
 
 import crash_plugin
 

@@ -21,10 +21,10 @@ import sqlalchemy as sa
 from sqlmodel import select
 from test_scheduler import slow_plugin
 
-from xerobridge import sources
-from xerobridge.leader import FileLeaderLock, PostgresLeaderLock, leader_lock
-from xerobridge.models import Job, Worker
-from xerobridge.store import Store
+from xerobridge.config import sources
+from xerobridge.runtime.leader import FileLeaderLock, PostgresLeaderLock, leader_lock
+from xerobridge.store.db import Store
+from xerobridge.store.models import Job, Worker
 
 pytestmark = pytest.mark.slow
 
@@ -34,8 +34,8 @@ PLUGINS = Path(__file__).parent / "fixtures" / "plugins"
 #: Holds or waits for the leader lock, printing "leader" or "follower" at every change.
 CONTENDER = """
 import sys, time
-from xerobridge.leader import leader_lock
-from xerobridge.store import Store
+from xerobridge.runtime.leader import leader_lock
+from xerobridge.store.db import Store
 lock, said = leader_lock(Store(sys.argv[1])), None
 while True:
     leading = lock.hold()

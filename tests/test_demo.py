@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from xerobridge.plugins import load_plugins
+from xerobridge.contract.plugins import load_plugins
 
 
 @pytest.mark.slow

@@ -19,8 +19,8 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from xerobridge.models import XeroEventRow
-from xerobridge.store import Store
+from xerobridge.store.db import Store
+from xerobridge.store.models import XeroEventRow
 
 XB = [sys.executable, "-m", "xerobridge"]
 

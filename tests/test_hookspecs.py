@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from xerobridge import hookspecs
-from xerobridge.plugins import HOOK_NAMES
+from xerobridge.contract import hookspecs
+from xerobridge.contract.plugins import HOOK_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC_PATH = ROOT / "docs" / "hooks.md"

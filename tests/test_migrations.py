@@ -16,14 +16,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel, select
 
-from xerobridge.models import TABLES, Source
-from xerobridge.store import Store, alembic_config
+from xerobridge.store.db import Store, alembic_config
+from xerobridge.store.models import TABLES, Source
 
 #: Imports everything first, says it is ready, waits for "go", then runs `xerobridge db upgrade`.
 RACER = """
 import sys
 import alembic.command
-from xerobridge import cli
+from xerobridge.cli import main as cli
 print("ready", flush=True)
 sys.stdin.readline()
 sys.argv = ["xerobridge", "db", "upgrade"]

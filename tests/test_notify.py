@@ -14,13 +14,14 @@ from sqlmodel import select
 from test_scheduler import slow_plugin
 from typer.testing import CliRunner
 
-from xerobridge import cli, sources
+from xerobridge.cli import main as cli
 from xerobridge.clock import FakeClock
-from xerobridge.models import Job, Setting, Source
-from xerobridge.plugins import Plugins
-from xerobridge.queue import NewJob, Queue
-from xerobridge.store import Store
-from xerobridge.web import create_app
+from xerobridge.config import sources
+from xerobridge.contract.plugins import Plugins
+from xerobridge.runtime.queue import NewJob, Queue
+from xerobridge.store.db import Store
+from xerobridge.store.models import Job, Setting, Source
+from xerobridge.web.app import create_app
 
 SECRET = "s3cret-notify-token-0123456789"
 

@@ -14,15 +14,11 @@ from typing import Any
 
 import pytest
 
-from xerobridge.plugins import Plugins, aiterate, load_plugins, register_module
-from xerobridge.types import (
-    Change,
-    Checkpoint,
-    Resolution,
-    SourceContext,
-    UserError,
-    XeroDocument,
-)
+from xerobridge.contract.context import SourceContext
+from xerobridge.contract.errors import UserError
+from xerobridge.contract.plugins import Plugins, aiterate, load_plugins, register_module
+from xerobridge.contract.types import Change, Checkpoint, Resolution, XeroDocument
+from xerobridge.testkit.context import make_context
 
 FIXTURES = Path(__file__).parent / "fixtures" / "plugins"
 
@@ -263,12 +259,8 @@ def test_register_module_loads_a_module_as_an_entry_point_would(
 
 
 def _ctx(plugins: Plugins) -> SourceContext:
-    import logging
-
     settings = plugins.spec("good").settings()
-    return SourceContext(
-        source="shop", plugin="good", key_prefix="SHOP", settings=settings, log=logging.getLogger()
-    )
+    return make_context(settings, plugin="good")
 
 
 def test_acall_awaits_async_hooks_and_passes_sync_results(loaded: Plugins) -> None:

@@ -9,9 +9,9 @@ import pytest
 from sqlmodel import select
 
 from xerobridge.clock import FakeClock
-from xerobridge.models import Job, Source, SyncLog
-from xerobridge.queue import Backoff, NewJob, Queue
-from xerobridge.store import Store
+from xerobridge.runtime.queue import Backoff, NewJob, Queue
+from xerobridge.store.db import Store
+from xerobridge.store.models import Job, Source, SyncLog
 
 
 @pytest.fixture

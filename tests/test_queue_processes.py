@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from xerobridge.clock import FakeClock
-from xerobridge.models import Job, Source, SyncLog, Worker
-from xerobridge.queue import NewJob, Queue
-from xerobridge.store import Store
+from xerobridge.runtime.queue import NewJob, Queue
+from xerobridge.store.db import Store
+from xerobridge.store.models import Job, Source, SyncLog, Worker
 
 WORKER = Path(__file__).with_name("queue_worker.py")
 

@@ -14,9 +14,9 @@ import pytest
 from sqlmodel import select
 
 from xerobridge.clock import FakeClock
-from xerobridge.models import Job, Source
-from xerobridge.queue import NewJob, Queue
-from xerobridge.store import Store
+from xerobridge.runtime.queue import NewJob, Queue
+from xerobridge.store.db import Store
+from xerobridge.store.models import Job, Source
 
 
 @pytest.fixture

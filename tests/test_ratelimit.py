@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from xerobridge import usage
 from xerobridge.clock import FakeClock
-from xerobridge.models import Connection
-from xerobridge.ratelimit import Limits, RateLimiter
-from xerobridge.store import Store
+from xerobridge.runtime.ratelimit import Limits, RateLimiter
+from xerobridge.store import usage
+from xerobridge.store.db import Store
+from xerobridge.store.models import Connection
 
 WORKER = Path(__file__).with_name("limiter_worker.py")
 

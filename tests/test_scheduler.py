@@ -13,14 +13,14 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from xerobridge import sources
 from xerobridge.clock import FakeClock
-from xerobridge.models import Job, ScheduleSlot, Source
-from xerobridge.plugins import Plugins, register_module
-from xerobridge.queue import NewJob, Queue
-from xerobridge.scheduler import Due, Scheduler, latest_slot
-from xerobridge.settings import Schedule
-from xerobridge.store import Store
+from xerobridge.config import sources
+from xerobridge.contract.plugins import Plugins, register_module
+from xerobridge.contract.settings import Schedule
+from xerobridge.runtime.queue import NewJob, Queue
+from xerobridge.runtime.scheduler import Due, Scheduler, latest_slot
+from xerobridge.store.db import Store
+from xerobridge.store.models import Job, ScheduleSlot, Source
 
 
 def slow_plugin() -> Plugins:

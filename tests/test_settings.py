@@ -17,12 +17,14 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from xerobridge import cli, config, encryption
-from xerobridge import sources as source_config
-from xerobridge.plugins import Plugins, load_plugins
-from xerobridge.settings import Schedule, SourceSettings, validate_settings
-from xerobridge.store import Store
-from xerobridge.types import UserError
+from xerobridge.cli import main as cli
+from xerobridge.config import sources as source_config
+from xerobridge.contract.errors import UserError
+from xerobridge.contract.plugins import Plugins, load_plugins
+from xerobridge.contract.settings import Schedule, SourceSettings, validate_settings
+from xerobridge.store import encryption
+from xerobridge.store import home as config
+from xerobridge.store.db import Store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "plugins"
 SHOP_URL = "https://shop.example.com"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from xerobridge import sources
-from xerobridge.plugins import load_plugins
-from xerobridge.store import Store
-from xerobridge.types import UserError
+from xerobridge.config import sources
+from xerobridge.contract.errors import UserError
+from xerobridge.contract.plugins import load_plugins
+from xerobridge.store.db import Store
 
 SHOP = {"base_url": "https://shop.example.com", "token": "t0ken"}
 

@@ -1,5 +1,5 @@
 """xerobridge: keep a business's other systems and its Xero organisation in sync."""
 
-from xerobridge.hookspecs import hookimpl
+from xerobridge.contract.hookspecs import hookimpl
 
 __all__ = ["hookimpl"]

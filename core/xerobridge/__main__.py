@@ -1,5 +1,5 @@
 """`python -m xerobridge`: the same as the `xerobridge` command."""
 
-from xerobridge.cli import main
+from xerobridge.cli.main import main
 
 main()

@@ -10,9 +10,9 @@ from pydantic import Field, HttpUrl, SecretStr
 from starlette.applications import Starlette
 
 from xerobridge import hookimpl
-from xerobridge.plugins import PluginInfo, register_module
-from xerobridge.settings import SourceSettings
-from xerobridge.types import AccountNeed, SourceSpec, StreamSpec
+from xerobridge.contract.plugins import PluginInfo, register_module
+from xerobridge.contract.settings import SourceSettings
+from xerobridge.contract.types import AccountNeed, SourceSpec, StreamSpec
 
 PLUGIN = "formtest"
 XERO_HOSTS = frozenset({"api.xero.com", "identity.xero.com", "login.xero.com"})

@@ -8,10 +8,10 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from xerobridge.dashboard import logins
-from xerobridge.plugins import Plugins
-from xerobridge.store import Store
-from xerobridge.web import create_app
+from xerobridge.contract.plugins import Plugins
+from xerobridge.store.db import Store
+from xerobridge.web.app import create_app
+from xerobridge.web.dashboard import logins
 
 from dashboard_helpers import PASSWORD, log_in
 from dashboard_ops_helpers import ops_browser

@@ -10,15 +10,16 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from xerobridge import hookimpl, sources
-from xerobridge.dashboard import logins, sessions
-from xerobridge.dashboard.passwords import hash_password
-from xerobridge.models import Connection, Login
-from xerobridge.plugins import Plugins, register_module
-from xerobridge.settings import SourceSettings
-from xerobridge.store import Store
-from xerobridge.types import SourceSpec, StreamSpec
-from xerobridge.web import create_app
+from xerobridge import hookimpl
+from xerobridge.config import sources
+from xerobridge.contract.plugins import Plugins, register_module
+from xerobridge.contract.settings import SourceSettings
+from xerobridge.contract.types import SourceSpec, StreamSpec
+from xerobridge.store.db import Store
+from xerobridge.store.models import Connection, Login
+from xerobridge.web.app import create_app
+from xerobridge.web.dashboard import logins, sessions
+from xerobridge.web.dashboard.passwords import hash_password
 
 from dashboard_helpers import PASSWORD, csrf_of
 

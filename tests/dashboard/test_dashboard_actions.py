@@ -6,8 +6,8 @@ import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from xerobridge.models import ActionLog
-from xerobridge.store import Store
+from xerobridge.store.db import Store
+from xerobridge.store.models import ActionLog
 
 from dashboard_ops_helpers import (
     ESCAPED,

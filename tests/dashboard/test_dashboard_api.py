@@ -12,14 +12,16 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from xerobridge import cli, sources, synclog, usage
+from xerobridge.cli import main as cli
 from xerobridge.clock import FakeClock
-from xerobridge.dashboard import logins
-from xerobridge.models import Connection, Job, TokenGrant
-from xerobridge.plugins import Plugins, load_plugins
-from xerobridge.queue import NewJob, Queue
-from xerobridge.store import Store
-from xerobridge.web import create_app
+from xerobridge.config import sources
+from xerobridge.contract.plugins import Plugins, load_plugins
+from xerobridge.runtime.queue import NewJob, Queue
+from xerobridge.store import synclog, usage
+from xerobridge.store.db import Store
+from xerobridge.store.models import Connection, Job, TokenGrant
+from xerobridge.web.app import create_app
+from xerobridge.web.dashboard import logins
 
 from config_pages_helpers import plugin_info
 from dashboard_helpers import PASSWORD

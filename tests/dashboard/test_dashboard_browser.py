@@ -18,20 +18,20 @@ import pytest
 import uvicorn
 from sqlmodel import select
 
-from xerobridge import sources
-from xerobridge.accounts import ensure_accounts
-from xerobridge.dashboard import logins
-from xerobridge.engine import Engine
-from xerobridge.models import Connection, Job, SyncLog
-from xerobridge.plugins import Plugins, load_plugins
-from xerobridge.queue import Queue
-from xerobridge.serve import base_url, bind
-from xerobridge.store import Store
-from xerobridge.web import create_app
+from xerobridge.config import sources
+from xerobridge.config.accounts import ensure_accounts
+from xerobridge.contract.plugins import Plugins, load_plugins
+from xerobridge.runtime.queue import Queue
+from xerobridge.sandboxes.xero import SandboxState
+from xerobridge.sandboxes.xero import create_app as xero_sandbox
+from xerobridge.store.db import Store
+from xerobridge.store.models import Connection, Job, SyncLog
+from xerobridge.sync.engine import Engine
+from xerobridge.web.app import create_app
+from xerobridge.web.dashboard import logins
+from xerobridge.web.serve import base_url, bind
 from xerobridge.xero.connect import connect_client_credentials
 from xerobridge.xero.deeplinks import view_url
-from xerobridge.xero.sandbox import SandboxState
-from xerobridge.xero.sandbox import create_app as xero_sandbox
 
 from dashboard_helpers import PASSWORD
 

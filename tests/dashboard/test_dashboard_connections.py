@@ -10,19 +10,19 @@ from sqlmodel import select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from xerobridge import sources
-from xerobridge.dashboard import logins
-from xerobridge.encryption import decrypt
-from xerobridge.models import Connection, TokenGrant
-from xerobridge.plugins import Plugins
-from xerobridge.store import Store
-from xerobridge.web import create_app
-from xerobridge.xero.sandbox import SandboxState
-from xerobridge.xero.sandbox.state import (
+from xerobridge.config import sources
+from xerobridge.contract.plugins import Plugins
+from xerobridge.sandboxes.xero import SandboxState
+from xerobridge.sandboxes.xero.state import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_REDIRECT_URI,
 )
+from xerobridge.store.db import Store
+from xerobridge.store.encryption import decrypt
+from xerobridge.store.models import Connection, TokenGrant
+from xerobridge.web.app import create_app
+from xerobridge.web.dashboard import logins
 
 from config_pages_helpers import plugin_info, xero_only
 from dashboard_helpers import PASSWORD, csrf_of, log_in

@@ -8,11 +8,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from xerobridge.clock import FakeClock
-from xerobridge.dashboard import logins
-from xerobridge.dashboard.passwords import hash_password, verify_password
-from xerobridge.models import Connection
-from xerobridge.store import Store
-from xerobridge.types import UserError
+from xerobridge.contract.errors import UserError
+from xerobridge.store.db import Store
+from xerobridge.store.models import Connection
+from xerobridge.web.dashboard import logins
+from xerobridge.web.dashboard.passwords import hash_password, verify_password
 
 from dashboard_helpers import PASSWORD, csrf_of, log_in
 

@@ -7,9 +7,9 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from xerobridge.clock import FakeClock
-from xerobridge.models import Job, SyncLog
-from xerobridge.queue import NewJob, Queue
-from xerobridge.store import Store
+from xerobridge.runtime.queue import NewJob, Queue
+from xerobridge.store.db import Store
+from xerobridge.store.models import Job, SyncLog
 
 from dashboard_ops_helpers import (
     ESCAPED,
@@ -223,7 +223,7 @@ def test_bad_input_is_refused_with_a_reason(client: TestClient, shop: int) -> No
 def test_sync_now_of_a_switched_off_stream_is_refused(
     client: TestClient, store: Store, shop: int
 ) -> None:
-    from xerobridge import sources
+    from xerobridge.config import sources
 
     sources.update_settings(
         store, ops_plugins().spec("opstest"), "shop", {"disabled_streams": "orders"}

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from starlette.testclient import TestClient
 
-from xerobridge import usage
-from xerobridge.models import ApiUsage, Connection
-from xerobridge.store import Store
+from xerobridge.store import usage
+from xerobridge.store.db import Store
+from xerobridge.store.models import ApiUsage, Connection
 
 from dashboard_ops_helpers import ESCAPED, HOSTILE, add_source, ops_plugins
 

@@ -9,12 +9,12 @@ from sqlmodel import select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from xerobridge import sources
-from xerobridge.dashboard import logins
-from xerobridge.models import Connection, Job, Setting, Source
-from xerobridge.plugins import Plugins
-from xerobridge.store import Store
-from xerobridge.web import create_app
+from xerobridge.config import sources
+from xerobridge.contract.plugins import Plugins
+from xerobridge.store.db import Store
+from xerobridge.store.models import Connection, Job, Setting, Source
+from xerobridge.web.app import create_app
+from xerobridge.web.dashboard import logins
 
 from config_pages_helpers import FormSettings, plugin_info
 from dashboard_helpers import PASSWORD, csrf_of

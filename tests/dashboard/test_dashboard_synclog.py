@@ -9,10 +9,10 @@ import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from xerobridge import synclog
 from xerobridge.clock import FakeClock
-from xerobridge.models import Job
-from xerobridge.store import Store
+from xerobridge.store import synclog
+from xerobridge.store.db import Store
+from xerobridge.store.models import Job
 from xerobridge.xero.deeplinks import view_url
 
 from dashboard_ops_helpers import ESCAPED, HOSTILE, add_source, ops_plugins, post_form

@@ -8,9 +8,9 @@ import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from xerobridge.models import Job, Link, MirrorRecord
-from xerobridge.queue import NewJob, Queue
-from xerobridge.store import Store
+from xerobridge.runtime.queue import NewJob, Queue
+from xerobridge.store.db import Store
+from xerobridge.store.models import Job, Link, MirrorRecord
 
 from dashboard_ops_helpers import (
     ESCAPED,

@@ -8,13 +8,13 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from xerobridge import sources
 from xerobridge.clock import FakeClock
-from xerobridge.engine import Engine
-from xerobridge.plugins import Plugins, register_module
-from xerobridge.store import Store
+from xerobridge.config import sources
+from xerobridge.contract.plugins import Plugins, register_module
+from xerobridge.sandboxes.xero import SandboxState
+from xerobridge.store.db import Store
+from xerobridge.sync.engine import Engine
 from xerobridge.xero.connect import connect_client_credentials
-from xerobridge.xero.sandbox import SandboxState
 
 import engine_plugin
 from engine_helpers import run

@@ -11,16 +11,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from xerobridge import hookimpl
-from xerobridge.settings import SourceSettings
-from xerobridge.types import (
+from xerobridge.contract.context import SourceContext
+from xerobridge.contract.errors import Permanent
+from xerobridge.contract.settings import SourceSettings
+from xerobridge.contract.types import (
     AccountNeed,
     Candidate,
     Change,
     DeleteMode,
     Dependency,
-    Permanent,
     Resolution,
-    SourceContext,
     SourceSpec,
     SourceWrite,
     StreamSpec,

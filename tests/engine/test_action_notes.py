@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from xerobridge import sources
 from xerobridge.clock import FakeClock
-from xerobridge.engine import Engine
-from xerobridge.models import ActionLog
-from xerobridge.plugins import Plugins
-from xerobridge.store import Store
+from xerobridge.config import sources
+from xerobridge.contract.plugins import Plugins
+from xerobridge.store.db import Store
+from xerobridge.store.models import ActionLog
+from xerobridge.sync.engine import Engine
 
 import engine_plugin
 from engine_helpers import run

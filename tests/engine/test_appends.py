@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from xerobridge import doclocks, sources, synclog
 from xerobridge.clock import FakeClock
-from xerobridge.engine import Engine
-from xerobridge.store import Store
-from xerobridge.xero.sandbox import SandboxState
+from xerobridge.config import sources
+from xerobridge.sandboxes.xero import SandboxState
+from xerobridge.store import synclog
+from xerobridge.store.db import Store
+from xerobridge.sync import doclocks
+from xerobridge.sync.engine import Engine
 
 import engine_plugin
 from engine_helpers import run

@@ -9,15 +9,16 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from xerobridge import encryption, unmapped
-from xerobridge.accounts import ensure_accounts
 from xerobridge.clock import FakeClock
-from xerobridge.engine import Engine
-from xerobridge.models import ActionLog, Connection, Job, Link, Source, SyncLog
-from xerobridge.store import Store
-from xerobridge.types import UserError
-from xerobridge.web import create_app
-from xerobridge.xero.sandbox import SandboxState
+from xerobridge.config.accounts import ensure_accounts
+from xerobridge.contract.errors import UserError
+from xerobridge.sandboxes.xero import SandboxState
+from xerobridge.store import encryption
+from xerobridge.store.db import Store
+from xerobridge.store.models import ActionLog, Connection, Job, Link, Source, SyncLog
+from xerobridge.sync import unmapped
+from xerobridge.sync.engine import Engine
+from xerobridge.web.app import create_app
 
 import engine_plugin
 from engine_helpers import run

@@ -7,15 +7,15 @@ from datetime import datetime, timedelta
 
 from sqlmodel import select
 
-from xerobridge import sources
 from xerobridge.clock import FakeClock
-from xerobridge.engine import Engine
-from xerobridge.models import Job, SyncLog
-from xerobridge.plugins import Plugins
-from xerobridge.scheduler import RECONCILE, Scheduler, latest_slot
-from xerobridge.settings import Schedule
-from xerobridge.store import Store
-from xerobridge.xero.sandbox import SandboxState
+from xerobridge.config import sources
+from xerobridge.contract.plugins import Plugins
+from xerobridge.contract.settings import Schedule
+from xerobridge.runtime.scheduler import RECONCILE, Scheduler, latest_slot
+from xerobridge.sandboxes.xero import SandboxState
+from xerobridge.store.db import Store
+from xerobridge.store.models import Job, SyncLog
+from xerobridge.sync.engine import Engine
 
 import engine_plugin
 from engine_helpers import run

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from xerobridge import sources
 from xerobridge.clock import FakeClock
-from xerobridge.context import Runtimes
-from xerobridge.engine import Engine
-from xerobridge.plugins import Plugins
-from xerobridge.store import Store
+from xerobridge.config import sources
+from xerobridge.contract.plugins import Plugins
+from xerobridge.store.db import Store
+from xerobridge.sync.engine import Engine
+from xerobridge.sync.runtimes import Runtimes
 
 import engine_plugin
 from engine_helpers import run

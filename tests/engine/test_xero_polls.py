@@ -6,10 +6,10 @@ from __future__ import annotations
 from sqlmodel import select
 
 from xerobridge.clock import FakeClock
-from xerobridge.engine import Engine
-from xerobridge.models import SyncLog, XeroEventRow
-from xerobridge.store import Store
-from xerobridge.xero.sandbox import SandboxState
+from xerobridge.sandboxes.xero import SandboxState
+from xerobridge.store.db import Store
+from xerobridge.store.models import SyncLog, XeroEventRow
+from xerobridge.sync.engine import Engine
 
 import engine_plugin
 from engine_helpers import run

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from xerobridge.clock import FakeClock
-from xerobridge.store import Store
+from xerobridge.store.db import Store
 
 
 @pytest.fixture

@@ -63,6 +63,6 @@ def make_throwaway(root: Path) -> Throwaway:
     # how its editable installs (xerobridge, the Magento plugin) are found.
     Path(purelib, "xerobridge-parent.pth").write_text(f"import site; site.addsitedir({parent!r})\n")
     launcher = root / "bin" / "xerobridge"
-    launcher.write_text(f"#!{python}\nfrom xerobridge.cli import main\n\nmain()\n")
+    launcher.write_text(f"#!{python}\nfrom xerobridge.cli.main import main\n\nmain()\n")
     launcher.chmod(0o755)
     return Throwaway(root=root, python=python, bin=root / "bin")

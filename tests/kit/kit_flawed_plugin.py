@@ -27,14 +27,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from xerobridge import hookimpl
-from xerobridge.settings import SourceSettings
-from xerobridge.types import (
+from xerobridge.contract.context import SourceContext
+from xerobridge.contract.errors import Permanent
+from xerobridge.contract.settings import SourceSettings
+from xerobridge.contract.types import (
     AccountNeed,
     Change,
     Dependency,
-    Permanent,
     Resolution,
-    SourceContext,
     SourceSandbox,
     SourceSpec,
     StreamSpec,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import typer.main
 
-from xerobridge import cli
+from xerobridge.cli import main as cli
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 GUIDES = ("user-guide.md", "plugin-guide.md")

@@ -22,11 +22,12 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from xerobridge import dashboard, scaffold
-from xerobridge.plugins import Plugins, register_module
-from xerobridge.settings import validate_settings
+from xerobridge.cli import scaffold
+from xerobridge.contract.plugins import Plugins, register_module
+from xerobridge.contract.settings import validate_settings
+from xerobridge.contract.types import Change, Direction, XeroEvent
 from xerobridge.testkit import SyncHarness
-from xerobridge.types import Change, Direction, XeroEvent
+from xerobridge.web import dashboard
 
 Harness = Callable[..., SyncHarness]
 

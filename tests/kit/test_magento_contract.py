@@ -8,8 +8,8 @@ onto the UK organisation's. The bad record is a product with a negative price.
 from __future__ import annotations
 
 import xerobridge_magento
+from xerobridge.contract.types import SourceSandbox
 from xerobridge.testkit import SourceContract
-from xerobridge.types import SourceSandbox
 from xerobridge_magento.sandbox import create_app
 
 

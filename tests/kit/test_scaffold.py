@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import typer.main
 
-from xerobridge import cli, scaffold
-from xerobridge.types import UserError
+from xerobridge.cli import main as cli
+from xerobridge.cli import scaffold
+from xerobridge.contract.errors import UserError
 
 RUFF = Path(sys.executable).parent / "ruff"
 

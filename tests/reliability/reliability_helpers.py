@@ -20,16 +20,16 @@ from sqlmodel import select
 from starlette.types import ASGIApp
 
 import xerobridge_magento
-from xerobridge import sources
-from xerobridge.accounts import ensure_accounts
 from xerobridge.clock import FakeClock
-from xerobridge.engine import Engine, Summary
-from xerobridge.models import Job, Link, Source, SyncLog
-from xerobridge.plugins import Plugins, register_module
-from xerobridge.store import Store
+from xerobridge.config import sources
+from xerobridge.config.accounts import ensure_accounts
+from xerobridge.contract.plugins import Plugins, register_module
+from xerobridge.sandboxes.xero import SandboxState
+from xerobridge.sandboxes.xero import create_app as xero_sandbox
+from xerobridge.store.db import Store
+from xerobridge.store.models import Job, Link, Source, SyncLog
+from xerobridge.sync.engine import Engine, Summary
 from xerobridge.xero.connect import connect_client_credentials
-from xerobridge.xero.sandbox import SandboxState
-from xerobridge.xero.sandbox import create_app as xero_sandbox
 from xerobridge_magento import mapping
 from xerobridge_magento.sandbox import SandboxState as MagentoState
 from xerobridge_magento.sandbox import create_app as magento_sandbox

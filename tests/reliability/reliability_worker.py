@@ -21,10 +21,10 @@ from datetime import timedelta
 
 import httpx
 
-from xerobridge.engine import Engine
-from xerobridge.plugins import Plugins, register_module
-from xerobridge.ratelimit import Limits
-from xerobridge.store import Store
+from xerobridge.contract.plugins import Plugins, register_module
+from xerobridge.runtime.ratelimit import Limits
+from xerobridge.store.db import Store
+from xerobridge.sync.engine import Engine
 
 import crash_plugin
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from xerobridge.clock import FakeClock
-from xerobridge.models import TABLES
+from xerobridge.store.models import TABLES
 
 from reliability_helpers import World, assert_once, large
 

@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from xerobridge.models import Job, Link
-from xerobridge.store import Store
-from xerobridge.xero.sandbox.testing import served
+from xerobridge.sandboxes.xero.testing import served
+from xerobridge.store.db import Store
+from xerobridge.store.models import Job, Link
 
 from reliability_helpers import (
     assert_file_source_once,

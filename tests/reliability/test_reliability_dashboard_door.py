@@ -13,13 +13,13 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 
-from xerobridge import sources
-from xerobridge.dashboard import logins
-from xerobridge.dashboard.guard import OPEN_PATHS
-from xerobridge.models import ActionLog, Connection, Job, SyncLog
-from xerobridge.plugins import load_plugins
-from xerobridge.store import Store
-from xerobridge.web import create_app
+from xerobridge.config import sources
+from xerobridge.contract.plugins import load_plugins
+from xerobridge.store.db import Store
+from xerobridge.store.models import ActionLog, Connection, Job, SyncLog
+from xerobridge.web.app import create_app
+from xerobridge.web.dashboard import logins
+from xerobridge.web.dashboard.guard import OPEN_PATHS
 
 SCRIPT = "<script>alert(1)</script>"
 PASSWORD = "a long enough password"

@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 
 from xerobridge.clock import FakeClock
-from xerobridge.models import Connection
-from xerobridge.ratelimit import Limits, RateLimiter
-from xerobridge.store import Store
-from xerobridge.xero.sandbox.testing import served
+from xerobridge.runtime.ratelimit import Limits, RateLimiter
+from xerobridge.sandboxes.xero.testing import served
+from xerobridge.store.db import Store
+from xerobridge.store.models import Connection
 
 from reliability_helpers import (
     TESTS,

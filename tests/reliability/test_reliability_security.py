@@ -25,11 +25,11 @@ import sqlalchemy as sa
 from sqlmodel import select
 from starlette.applications import Starlette
 
-from xerobridge import connections, sources
 from xerobridge.clock import FakeClock
-from xerobridge.models import TABLES, Connection, XeroEventRow
-from xerobridge.store import Store
-from xerobridge.web import create_app
+from xerobridge.config import connections, sources
+from xerobridge.store.db import Store
+from xerobridge.store.models import TABLES, Connection, XeroEventRow
+from xerobridge.web.app import create_app
 
 from reliability_helpers import World
 

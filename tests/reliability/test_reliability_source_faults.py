@@ -15,9 +15,9 @@ from datetime import datetime
 
 import pytest
 
-from xerobridge import intake
 from xerobridge.clock import FakeClock
-from xerobridge.cursors import read as read_cursor
+from xerobridge.store.cursors import read as read_cursor
+from xerobridge.sync import intake
 from xerobridge_magento.client import parse_time
 
 from reliability_helpers import TIMEOUT, World, assert_once, assert_settled

@@ -16,8 +16,8 @@ from datetime import timedelta
 import pytest
 
 from xerobridge.clock import FakeClock
-from xerobridge.xero.sandbox import FaultKind
-from xerobridge.xero.sandbox.faults import FaultRule, Faults
+from xerobridge.sandboxes.xero import FaultKind
+from xerobridge.sandboxes.xero.faults import FaultRule, Faults
 
 from reliability_helpers import TIMEOUT, World, assert_once, assert_settled, large
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from xerobridge.clock import FakeClock
-from xerobridge.store import Store
-from xerobridge.xero.sandbox import SandboxState
+from xerobridge.sandboxes.xero import SandboxState
+from xerobridge.store.db import Store
 
 from xero_auth_helpers import store_connection
 

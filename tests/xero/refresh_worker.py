@@ -14,7 +14,7 @@ import sys
 
 import httpx
 
-from xerobridge.store import Store
+from xerobridge.store.db import Store
 from xerobridge.xero.auth import TokenManager
 
 

@@ -22,12 +22,12 @@ from sqlmodel import select
 from starlette.applications import Starlette
 
 from xerobridge.clock import FakeClock, utcnow
-from xerobridge.models import ActionLog, Connection, TokenGrant
-from xerobridge.store import Store
-from xerobridge.types import NeedsPerson, RetryLater
+from xerobridge.contract.errors import NeedsPerson, RetryLater
+from xerobridge.sandboxes.xero import SandboxState, create_app
+from xerobridge.sandboxes.xero.state import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from xerobridge.store.db import Store
+from xerobridge.store.models import ActionLog, Connection, TokenGrant
 from xerobridge.xero.auth import DEFAULT_API_URL, LEASE, TokenManager, load_tokens
-from xerobridge.xero.sandbox import SandboxState, create_app
-from xerobridge.xero.sandbox.state import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 from xero_auth_helpers import asgi_client, run, store_connection
 

@@ -14,12 +14,18 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from typer.testing import CliRunner
 
-from xerobridge import cli
+from xerobridge.cli import main as cli
 from xerobridge.clock import FakeClock
-from xerobridge.encryption import decrypt
-from xerobridge.models import Connection, TokenGrant
-from xerobridge.store import Store
-from xerobridge.types import NeedsPerson, UserError
+from xerobridge.contract.errors import NeedsPerson, UserError
+from xerobridge.sandboxes.xero import SandboxState, pkce_challenge
+from xerobridge.sandboxes.xero.state import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_REDIRECT_URI,
+)
+from xerobridge.store.db import Store
+from xerobridge.store.encryption import decrypt
+from xerobridge.store.models import Connection, TokenGrant
 from xerobridge.xero import connect as connect_module
 from xerobridge.xero.auth import DEFAULT_API_URL, DEFAULT_IDENTITY_URL, TokenManager, load_tokens
 from xerobridge.xero.connect import (
@@ -27,12 +33,6 @@ from xerobridge.xero.connect import (
     complete_authorization,
     connect_client_credentials,
     oauth_callback,
-)
-from xerobridge.xero.sandbox import SandboxState, pkce_challenge
-from xerobridge.xero.sandbox.state import (
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
-    DEFAULT_REDIRECT_URI,
 )
 
 from xero_auth_helpers import asgi_client, run

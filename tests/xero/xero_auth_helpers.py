@@ -10,9 +10,10 @@ from typing import Any, TypeVar
 import httpx
 from starlette.applications import Starlette
 
-from xerobridge.encryption import encrypt
-from xerobridge.models import Connection, TokenGrant
-from xerobridge.store import Store
+from xerobridge.sandboxes.xero.state import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from xerobridge.store.db import Store
+from xerobridge.store.encryption import encrypt
+from xerobridge.store.models import Connection, TokenGrant
 from xerobridge.xero.auth import (
     DEFAULT_API_URL,
     DEFAULT_IDENTITY_URL,
@@ -20,7 +21,6 @@ from xerobridge.xero.auth import (
     save_tokens,
     token_set,
 )
-from xerobridge.xero.sandbox.state import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 T = TypeVar("T")
 

@@ -7,7 +7,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from xerobridge.xero.sandbox import SandboxState
+from xerobridge.sandboxes.xero import SandboxState
 
 T = TypeVar("T")
 

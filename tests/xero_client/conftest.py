@@ -10,10 +10,10 @@ import pytest
 from starlette.applications import Starlette
 
 from xerobridge.clock import FakeClock
-from xerobridge.models import Connection
-from xerobridge.store import Store
+from xerobridge.sandboxes.xero import SandboxState
+from xerobridge.store.db import Store
+from xerobridge.store.models import Connection
 from xerobridge.xero.client import Retry, XeroClient
-from xerobridge.xero.sandbox import SandboxState
 
 from client_helpers import SandboxTokens
 

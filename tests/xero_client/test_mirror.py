@@ -7,12 +7,12 @@ from datetime import timedelta
 from sqlmodel import select
 
 from xerobridge.clock import FakeClock
-from xerobridge.models import ApiUsage, MirrorCursor
-from xerobridge.store import Store
-from xerobridge.types import XeroMirror
+from xerobridge.contract.context import XeroMirror
+from xerobridge.sandboxes.xero import SandboxState
+from xerobridge.store.db import Store
+from xerobridge.store.models import ApiUsage, MirrorCursor
 from xerobridge.xero.client import XeroClient
 from xerobridge.xero.mirror import Mirror, MirrorView, parse_xero_datetime
-from xerobridge.xero.sandbox import SandboxState
 
 from client_helpers import run
 

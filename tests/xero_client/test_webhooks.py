@@ -7,12 +7,12 @@ import pytest
 from sqlmodel import select
 from starlette.applications import Starlette
 
-from xerobridge import encryption
-from xerobridge.models import Connection, XeroEventRow
-from xerobridge.store import Store
-from xerobridge.web import create_app
-from xerobridge.xero.sandbox import SandboxState
-from xerobridge.xero.sandbox.webhooks import Delivery
+from xerobridge.sandboxes.xero import SandboxState
+from xerobridge.sandboxes.xero.webhooks import Delivery
+from xerobridge.store import encryption
+from xerobridge.store.db import Store
+from xerobridge.store.models import Connection, XeroEventRow
+from xerobridge.web.app import create_app
 
 from client_helpers import run
 

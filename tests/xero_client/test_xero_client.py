@@ -9,12 +9,12 @@ import pytest
 from sqlmodel import select
 
 from xerobridge.clock import FakeClock
-from xerobridge.models import ActionLog, ApiUsage, Connection, WriteAttempt
-from xerobridge.store import Store
-from xerobridge.types import NeedsPerson, RetryLater
+from xerobridge.contract.errors import NeedsPerson, RetryLater
+from xerobridge.sandboxes.xero import SandboxState
+from xerobridge.store.db import Store
+from xerobridge.store.models import ActionLog, ApiUsage, Connection, WriteAttempt
 from xerobridge.xero.client import XeroClient, contact_problem, idempotency_key
 from xerobridge.xero.deeplinks import view_url
-from xerobridge.xero.sandbox import SandboxState
 
 from client_helpers import SandboxTokens, run
 

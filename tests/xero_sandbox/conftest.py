@@ -12,8 +12,8 @@ import yaml
 from starlette.applications import Starlette
 
 from xerobridge.clock import FakeClock
-from xerobridge.xero.sandbox import SandboxState, create_app
-from xerobridge.xero.sandbox.testing import (
+from xerobridge.sandboxes.xero import SandboxState, create_app
+from xerobridge.sandboxes.xero.testing import (
     conformance_guard,
     register_marker,
     xero_sandbox,  # noqa: F401  (the shared fixture)

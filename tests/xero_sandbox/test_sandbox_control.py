@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from xerobridge.clock import FakeClock
-from xerobridge.xero.sandbox import SandboxState, create_app
+from xerobridge.sandboxes.xero import SandboxState, create_app
 
 from sandbox_helpers import API, Api, run
 

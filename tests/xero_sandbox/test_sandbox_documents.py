@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from xerobridge.clock import FakeClock
-from xerobridge.xero.sandbox import SandboxState
+from xerobridge.sandboxes.xero import SandboxState
 
 from sandbox_helpers import API, Api, invoice, run
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from xerobridge.clock import FakeClock
-from xerobridge.xero.sandbox import FaultKind, SandboxConnectionReset, SandboxState, create_app
+from xerobridge.sandboxes.xero import FaultKind, SandboxConnectionReset, SandboxState, create_app
 
 from sandbox_helpers import API, Api, invoice, run
 

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from xerobridge.clock import FakeClock
-from xerobridge.xero.sandbox import FaultKind, SandboxState, create_app
-from xerobridge.xero.sandbox.faults import parse_faults
+from xerobridge.sandboxes.xero import FaultKind, SandboxState, create_app
+from xerobridge.sandboxes.xero.faults import parse_faults
 
 from sandbox_helpers import API, Api, invoice, run
 

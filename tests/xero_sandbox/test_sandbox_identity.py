@@ -8,8 +8,8 @@ import httpx
 from starlette.applications import Starlette
 
 from xerobridge.clock import FakeClock
-from xerobridge.xero.sandbox import SandboxState, create_app, pkce_challenge
-from xerobridge.xero.sandbox.state import (
+from xerobridge.sandboxes.xero import SandboxState, create_app, pkce_challenge
+from xerobridge.sandboxes.xero.state import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_REDIRECT_URI,

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 
 from xerobridge.clock import FakeClock
-from xerobridge.xero.sandbox import SandboxState, create_app
+from xerobridge.sandboxes.xero import SandboxState, create_app
 
 from sandbox_helpers import API, Api, run
 

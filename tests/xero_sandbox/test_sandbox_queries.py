@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from xerobridge.clock import FakeClock
-from xerobridge.xero.sandbox import SandboxState
+from xerobridge.sandboxes.xero import SandboxState
 
 from sandbox_helpers import API, Api, invoice, run
 

@@ -13,9 +13,9 @@ from starlette.applications import Starlette
 from test_sandbox_spec import check_envelope
 
 from xerobridge.clock import FakeClock
-from xerobridge.xero.sandbox import SandboxState, create_app
-from xerobridge.xero.sandbox.command import build_app, describe
-from xerobridge.xero.sandbox.testing import conformance_guard
+from xerobridge.sandboxes.xero import SandboxState, create_app
+from xerobridge.sandboxes.xero.command import build_app, describe
+from xerobridge.sandboxes.xero.testing import conformance_guard
 
 from sandbox_helpers import API, Api, invoice, run
 
@@ -235,8 +235,8 @@ def test_region_option_of_the_command(monkeypatch: pytest.MonkeyPatch) -> None:
     """`xerobridge sandbox xero --region UK`, up to serving (which is replaced)."""
     from typer.testing import CliRunner
 
-    from xerobridge.cli import app as cli
-    from xerobridge.xero.sandbox import command
+    from xerobridge.cli.main import app as cli
+    from xerobridge.sandboxes.xero import command
 
     served: list[Any] = []
 

@@ -13,12 +13,12 @@ import httpx
 import pytest
 
 from xerobridge.clock import FakeClock
-from xerobridge.xero.sandbox import SandboxState, create_app
-from xerobridge.xero.sandbox.command import build_app, describe
+from xerobridge.sandboxes.xero import SandboxState, create_app
+from xerobridge.sandboxes.xero.command import build_app, describe
 
 from sandbox_helpers import API, Api, run
 
-START = "from xerobridge.cli import main; main()"
+START = "from xerobridge.cli.main import main; main()"
 
 
 def _read_line(process: subprocess.Popen[str], timeout: float) -> str:
@@ -96,7 +96,7 @@ def test_served_sandbox_prints_its_json_line_and_paces_by_headers() -> None:
 def test_bad_faults_spec_is_one_line_and_status_2() -> None:
     from typer.testing import CliRunner
 
-    from xerobridge.cli import app
+    from xerobridge.cli.main import app
 
     result = CliRunner().invoke(app, ["sandbox", "xero", "--faults", "503:2"])
     assert result.exit_code != 0

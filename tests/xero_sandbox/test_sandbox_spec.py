@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from xerobridge.xero.sandbox import SandboxState
-from xerobridge.xero.sandbox.validation import default_validator
+from xerobridge.sandboxes.xero import SandboxState
+from xerobridge.sandboxes.xero.validation import default_validator
 
 from sandbox_helpers import API, Api, invoice, run
 

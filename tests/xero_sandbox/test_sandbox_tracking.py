@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from xerobridge.xero.sandbox import SandboxState
-from xerobridge.xero.sandbox.validation import default_validator
+from xerobridge.sandboxes.xero import SandboxState
+from xerobridge.sandboxes.xero.validation import default_validator
 
 from sandbox_helpers import API, Api, run
 

@@ -13,11 +13,11 @@ import pytest
 from starlette.applications import Starlette
 
 from xerobridge.clock import FakeClock
-from xerobridge.xero.sandbox import SandboxState, create_app
-from xerobridge.xero.sandbox import schema as packaged
-from xerobridge.xero.sandbox.schema import build
-from xerobridge.xero.sandbox.testing import assert_conforming, conformance_guard
-from xerobridge.xero.sandbox.validation import default_validator
+from xerobridge.sandboxes.xero import SandboxState, create_app
+from xerobridge.sandboxes.xero import schema as packaged
+from xerobridge.sandboxes.xero.schema import build
+from xerobridge.sandboxes.xero.testing import assert_conforming, conformance_guard
+from xerobridge.sandboxes.xero.validation import default_validator
 
 from sandbox_helpers import API, Api, invoice, run
 
@@ -46,7 +46,7 @@ def test_packaged_schema_is_what_the_spec_generates() -> None:
     packaged_text = build.packaged_path().read_text(encoding="utf-8")
     assert generated == packaged_text, (
         "schema/accounting.json is stale: run "
-        "python -m xerobridge.xero.sandbox.schema.build PATH/TO/xero_accounting.yaml"
+        "python -m xerobridge.sandboxes.xero.schema.build PATH/TO/xero_accounting.yaml"
     )
 
 
@@ -224,7 +224,7 @@ def test_conformance_guard_fails_the_test_at_teardown() -> None:
 def test_conformance_guard_passes_clean_runs_and_expected_violations(
     xero_sandbox: Starlette,
 ) -> None:
-    from xerobridge.xero.sandbox.testing import expect_violations
+    from xerobridge.sandboxes.xero.testing import expect_violations
 
     clean = conformance_guard(create_app(FakeClock()))
     next(clean)

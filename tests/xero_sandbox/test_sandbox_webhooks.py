@@ -14,8 +14,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from xerobridge.clock import FakeClock
-from xerobridge.xero.sandbox import SandboxState, build_delivery, create_app, sign, verify, webhooks
-from xerobridge.xero.sandbox.state import DEFAULT_WEBHOOK_KEY
+from xerobridge.sandboxes.xero import (
+    SandboxState,
+    build_delivery,
+    create_app,
+    sign,
+    verify,
+    webhooks,
+)
+from xerobridge.sandboxes.xero.state import DEFAULT_WEBHOOK_KEY
 
 from sandbox_helpers import API, Api, invoice, run
 

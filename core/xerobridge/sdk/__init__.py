@@ -5,10 +5,17 @@ these names do not.
 """
 
 from xerobridge.clock import Clock, FakeClock, SystemClock
-from xerobridge.hookspecs import hookimpl
-from xerobridge.serve import base_url, bind, serve
-from xerobridge.settings import Schedule, SourceSettings
-from xerobridge.types import (
+from xerobridge.contract.context import LinkView, OrgFacts, SourceContext, XeroMirror
+from xerobridge.contract.errors import (
+    NeedsPerson,
+    Permanent,
+    RetryLater,
+    UserError,
+    XerobridgeError,
+)
+from xerobridge.contract.hookspecs import hookimpl
+from xerobridge.contract.settings import Schedule, SourceSettings
+from xerobridge.contract.types import (
     AccountNeed,
     Candidate,
     Change,
@@ -17,20 +24,17 @@ from xerobridge.types import (
     DeleteMode,
     Dependency,
     Direction,
-    NeedsPerson,
-    Permanent,
     Resolution,
-    RetryLater,
-    SourceContext,
     SourceSandbox,
     SourceSpec,
     SourceWrite,
     StreamSpec,
-    UserError,
-    XerobridgeError,
     XeroDocument,
     XeroEvent,
 )
+from xerobridge.sdk.source import Source
+from xerobridge.sdk.stream import Stream
+from xerobridge.web.serve import base_url, bind, serve
 
 __all__ = [
     "AccountNeed",
@@ -43,21 +47,26 @@ __all__ = [
     "Dependency",
     "Direction",
     "FakeClock",
+    "LinkView",
     "NeedsPerson",
+    "OrgFacts",
     "Permanent",
     "Resolution",
     "RetryLater",
     "Schedule",
+    "Source",
     "SourceContext",
     "SourceSandbox",
     "SourceSettings",
     "SourceSpec",
     "SourceWrite",
+    "Stream",
     "StreamSpec",
     "SystemClock",
     "UserError",
     "XeroDocument",
     "XeroEvent",
+    "XeroMirror",
     "XerobridgeError",
     "base_url",
     "bind",

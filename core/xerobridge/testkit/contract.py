@@ -26,11 +26,11 @@ from typing import Any, ClassVar
 
 import pytest
 
-from xerobridge.plugins import GROUP
+from xerobridge.contract.plugins import GROUP
+from xerobridge.contract.types import Direction, SourceSandbox
 from xerobridge.testkit.harness import KEY_PREFIX, SyncHarness, plugin_name
-from xerobridge.types import Direction, SourceSandbox
 
-#: What the core writes when a hook raised something other than the errors of xerobridge.types.
+#: What the core writes when a hook raised something other than xerobridge's own errors.
 _UNEXPECTED = re.compile(r"^\S+ \S+: [A-Z]\w*(Error|Exception): ")
 #: Xero object, the plural the sandbox lists it under, and the fields a natural key sits in.
 _KEY_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -85,8 +85,8 @@ class SourceContract:
 
     def test_plugin_loads_with_a_complete_spec(self, xb_isolated: Any) -> None:
         """It loads as its entry point would, its spec validates, every setting is explained."""
-        from xerobridge.plugins import register_module
-        from xerobridge.settings import validate_settings
+        from xerobridge.contract.plugins import register_module
+        from xerobridge.contract.settings import validate_settings
 
         name = self.name or plugin_name(self.plugin)
         info = register_module(self.plugin, name)
@@ -165,7 +165,7 @@ class SourceContract:
             )
             assert not _UNEXPECTED.match(row.message), (
                 f"{stream} {key} failed on an unexpected exception ({row.message!r}): raise "
-                "xerobridge.types.Permanent with what is wrong and what to change"
+                "xerobridge.contract.types.Permanent with what is wrong and what to change"
             )
         synced = [link for link in xb_contract.links(stream) if link.xero_id]
         assert synced, f"no other {stream} record synced beside the bad one"

@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 import httpx
 from sqlmodel import col, select
 
-from xerobridge import hookspecs, sources
-from xerobridge.accounts import ensure_accounts
-from xerobridge.engine import Engine, Summary
-from xerobridge.models import Job, Link, Source, SyncLog
-from xerobridge.plugins import (
+from xerobridge.config import sources
+from xerobridge.config.accounts import ensure_accounts
+from xerobridge.contract import hookspecs
+from xerobridge.contract.context import SourceContext
+from xerobridge.contract.plugins import (
     GROUP,
     HOOK_NAMES,
     Plugins,
@@ -31,10 +31,12 @@ from xerobridge.plugins import (
     register_module,
     resolve,
 )
-from xerobridge.store import Store
-from xerobridge.types import SourceContext, SourceSandbox, SourceSpec
+from xerobridge.contract.types import SourceSandbox, SourceSpec
+from xerobridge.sandboxes.xero import SandboxState, create_app
+from xerobridge.store.db import Store
+from xerobridge.store.models import Job, Link, Source, SyncLog
+from xerobridge.sync.engine import Engine, Summary
 from xerobridge.xero.connect import connect_client_credentials
-from xerobridge.xero.sandbox import SandboxState, create_app
 
 T = TypeVar("T")
 

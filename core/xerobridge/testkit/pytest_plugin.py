@@ -24,7 +24,7 @@ import pytest
 
 if TYPE_CHECKING:
     from xerobridge.clock import FakeClock
-    from xerobridge.store import Store
+    from xerobridge.store.db import Store
     from xerobridge.testkit.harness import SyncHarness
 
 pytest.register_assert_rewrite("xerobridge.testkit.contract")
@@ -58,8 +58,8 @@ def xb_xero_sandbox(
     xb_clock: FakeClock, xb_xero_region: str, request: pytest.FixtureRequest
 ) -> Iterator[Any]:
     """A Xero sandbox app on the test's clock; a request that breaks Xero's spec fails the test."""
-    from xerobridge.xero.sandbox import create_app
-    from xerobridge.xero.sandbox.testing import conformance_guard
+    from xerobridge.sandboxes.xero import create_app
+    from xerobridge.sandboxes.xero.testing import conformance_guard
 
     yield from conformance_guard(create_app(xb_clock, region=xb_xero_region), request)
 
@@ -67,7 +67,7 @@ def xb_xero_sandbox(
 @pytest.fixture(scope="session")
 def xb_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, made once per session and copied by each test."""
-    from xerobridge.store import Store
+    from xerobridge.store.db import Store
 
     path = tmp_path_factory.mktemp("xb-template") / "template.sqlite3"
     store = Store(f"sqlite:///{path}")
@@ -93,7 +93,7 @@ def xb_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _new_store(template: Path, path: Path, clock: FakeClock) -> Store:
     import shutil
 
-    from xerobridge.store import Store
+    from xerobridge.store.db import Store
 
     shutil.copy(template, path)
     return Store(f"sqlite:///{path}", clock=clock)
@@ -142,9 +142,9 @@ def xb_harness(
     own store and Xero sandbox; all are closed, and checked for requests that break Xero's
     spec, when the test ends.
     """
+    from xerobridge.sandboxes.xero import create_app
+    from xerobridge.sandboxes.xero.testing import conformance_guard
     from xerobridge.testkit.harness import SyncHarness
-    from xerobridge.xero.sandbox import create_app
-    from xerobridge.xero.sandbox.testing import conformance_guard
 
     made: list[tuple[SyncHarness, Iterator[Any]]] = []
 

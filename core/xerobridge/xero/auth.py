@@ -45,10 +45,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from xerobridge.clock import Clock
-from xerobridge.encryption import decrypt, encrypt
-from xerobridge.models import ActionLog, Connection, TokenGrant
-from xerobridge.store import Store
-from xerobridge.types import NeedsPerson, RetryLater, UserError
+from xerobridge.contract.errors import NeedsPerson, RetryLater, UserError
+from xerobridge.store.db import Store
+from xerobridge.store.encryption import decrypt, encrypt
+from xerobridge.store.models import ActionLog, Connection, TokenGrant
 
 log = logging.getLogger(__name__)
 

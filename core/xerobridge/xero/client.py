@@ -27,13 +27,13 @@ from typing import Any, Protocol
 import httpx
 from sqlmodel import Session
 
-from xerobridge import usage
 from xerobridge.clock import Clock
-from xerobridge.models import ActionLog, Connection, WriteAttempt
-from xerobridge.ratelimit import RateLimiter, Slot
-from xerobridge.store import Store
-from xerobridge.types import NeedsPerson, Permanent, RetryLater
-from xerobridge.xero.resources import Resource, resource
+from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
+from xerobridge.runtime.ratelimit import RateLimiter, Slot
+from xerobridge.store import usage
+from xerobridge.store.db import Store
+from xerobridge.store.models import ActionLog, Connection, WriteAttempt
+from xerobridge.xero.objects import Resource, resource
 
 log = logging.getLogger(__name__)
 

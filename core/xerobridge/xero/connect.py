@@ -31,12 +31,13 @@ from sqlmodel import Session, col, select
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from xerobridge import config, usage
 from xerobridge.clock import Clock
-from xerobridge.encryption import decrypt, encrypt
-from xerobridge.models import Connection, TokenGrant
-from xerobridge.store import Store
-from xerobridge.types import UserError
+from xerobridge.contract.errors import UserError
+from xerobridge.store import home as config
+from xerobridge.store import usage
+from xerobridge.store.db import Store
+from xerobridge.store.encryption import decrypt, encrypt
+from xerobridge.store.models import Connection, TokenGrant
 from xerobridge.xero.auth import (
     DEFAULT_API_URL,
     DEFAULT_IDENTITY_URL,

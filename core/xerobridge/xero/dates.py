@@ -8,7 +8,7 @@ an order placed on the morning of the 2nd in Auckland lands in Xero on the 1st.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -64,3 +64,10 @@ def org_date(moment: datetime, xero_timezone: str) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(zone(xero_timezone)).date().isoformat()
+
+
+def org_day(moment: datetime, xero_timezone: str) -> date:
+    """The organisation's calendar date of a moment."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone(xero_timezone)).date()

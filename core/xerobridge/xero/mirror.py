@@ -19,10 +19,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from xerobridge.clock import Clock
-from xerobridge.models import MirrorCursor, MirrorRecord
-from xerobridge.store import Store
+from xerobridge.store.db import Store
+from xerobridge.store.models import MirrorCursor, MirrorRecord
 from xerobridge.xero.client import XeroClient
-from xerobridge.xero.resources import resource
+from xerobridge.xero.objects import resource
 
 KINDS = ("Contact", "Item", "Account", "TaxRate", "TrackingCategory")
 #: Kinds whose list endpoint honours If-Modified-Since; the others are re-read when stale.
@@ -255,6 +255,10 @@ class MirrorView:
     def tracking_categories(self) -> list[Mapping[str, Any]]:
         """Tracking categories with their options."""
         return list(self._find("TrackingCategory"))
+
+    def currencies(self) -> frozenset[str]:
+        """The organisation's enabled currency codes (empty until Currencies were read)."""
+        return frozenset(str(r.get("Code") or "").upper() for r in self._read("Currency"))
 
     def contact_by_number(self, number: str) -> Mapping[str, Any] | None:
         """The contact carrying this ContactNumber (unique in Xero)."""

@@ -21,13 +21,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from xerobridge.clock import Clock
-from xerobridge.models import Connection, MirrorCursor, Source
-from xerobridge.plugins import Plugins
-from xerobridge.store import Store
-from xerobridge.types import RetryLater
+from xerobridge.contract.errors import RetryLater
+from xerobridge.contract.plugins import Plugins
+from xerobridge.store.db import Store
+from xerobridge.store.models import Connection, MirrorCursor, Source
+from xerobridge.web.xero_webhooks import record_events
 from xerobridge.xero.client import XeroClient
 from xerobridge.xero.mirror import parse_xero_datetime
-from xerobridge.xero.webhooks import record_events
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from xerobridge.clock import FakeClock
-from xerobridge.types import NeedsPerson, Permanent, RetryLater
+from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
 from xerobridge_magento.client import (
     MagentoAuthError,
     MagentoClient,

@@ -15,8 +15,8 @@ import typer
 from typer.testing import CliRunner
 
 import xerobridge_magento
-from xerobridge import serve as serving
-from xerobridge.plugins import Plugins, register_module
+from xerobridge.contract.plugins import Plugins, register_module
+from xerobridge.web import serve as serving
 
 PLUGINS = Plugins([register_module(xerobridge_magento, "magento")])
 

@@ -7,7 +7,6 @@ the core's own interfaces, and each test drives fetch -> map_record -> to_xero b
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,17 +17,11 @@ import pytest
 
 import xerobridge_magento
 from xerobridge.clock import FakeClock
-from xerobridge.plugins import Plugins, aiterate, register_module
-from xerobridge.types import (
-    Change,
-    CursorKind,
-    Dependency,
-    NeedsPerson,
-    Permanent,
-    RetryLater,
-    SourceContext,
-    XeroDocument,
-)
+from xerobridge.contract.context import OrgFacts, SourceContext
+from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
+from xerobridge.contract.plugins import Plugins, aiterate, register_module
+from xerobridge.contract.types import Change, CursorKind, Dependency, XeroDocument
+from xerobridge.testkit.context import make_context
 from xerobridge_magento import mapping as m
 from xerobridge_magento.hooks import ORDER_KEY
 from xerobridge_magento.sandbox import SandboxState, create_app
@@ -165,16 +158,18 @@ def context(
     extra: dict[str, Any] | None = None,
     **values: Any,
 ) -> SourceContext:
-    return SourceContext(
-        source="shop",
+    extra = extra or {}
+    return make_context(
+        settings(**values),
         plugin="magento",
         key_prefix=PREFIX,
-        settings=settings(**values),
-        log=logging.getLogger("test.magento"),
         http=http,
         links=links if links is not None else Links(),
-        xero=mirror if mirror is not None else Mirror(),
-        extra=extra if extra is not None else {},
+        mirror=mirror if mirror is not None else Mirror(),
+        org=OrgFacts(
+            base_currency=str(extra.get("base_currency", "")),
+            timezone=str(extra.get("timezone", "")),
+        ),
     )
 
 

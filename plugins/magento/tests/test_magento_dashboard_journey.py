@@ -15,12 +15,12 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 import xerobridge_magento
-from xerobridge.dashboard import logins
-from xerobridge.engine import Engine
-from xerobridge.models import Job
-from xerobridge.plugins import Plugins, register_module
-from xerobridge.store import Store
-from xerobridge.web import create_app
+from xerobridge.contract.plugins import Plugins, register_module
+from xerobridge.store.db import Store
+from xerobridge.store.models import Job
+from xerobridge.sync.engine import Engine
+from xerobridge.web.app import create_app
+from xerobridge.web.dashboard import logins
 from xerobridge_magento.sandbox import create_app as magento_sandbox
 
 PASSWORD = "journey password"

@@ -12,11 +12,11 @@ import pytest
 from starlette.testclient import TestClient
 
 import xerobridge_magento
-from xerobridge import sources
-from xerobridge.dashboard import logins
-from xerobridge.plugins import Plugins, register_module
-from xerobridge.store import Store
-from xerobridge.web import create_app
+from xerobridge.config import sources
+from xerobridge.contract.plugins import Plugins, register_module
+from xerobridge.store.db import Store
+from xerobridge.web.app import create_app
+from xerobridge.web.dashboard import logins
 from xerobridge.xero.connect import connect_client_credentials
 
 PASSWORD = "magento pages password"

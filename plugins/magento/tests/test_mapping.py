@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xerobridge.types import Dependency, Permanent, RetryLater, XeroDocument
+from xerobridge.contract.errors import Permanent, RetryLater
+from xerobridge.contract.types import Dependency, XeroDocument
 from xerobridge_magento import mapping as m
 from xerobridge_magento.sandbox import create_app
 from xerobridge_magento.sandbox.state import SandboxState

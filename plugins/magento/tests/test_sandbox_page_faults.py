@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from xerobridge.clock import FakeClock
-from xerobridge.types import NeedsPerson, Permanent, RetryLater
+from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
 from xerobridge_magento.sandbox import SandboxState
 
 from magento_helpers import AUTH, REST, client_for, criteria, http_for, make_app

@@ -6,7 +6,7 @@ The hooks live in `hooks.py`; they are imported here because pluggy registers th
 from __future__ import annotations
 
 from xerobridge import hookimpl
-from xerobridge.types import (
+from xerobridge.contract.types import (
     AccountNeed,
     CursorKind,
     DeleteMode,

@@ -1,6 +1,6 @@
 """A client for the Magento 2 REST API: change reads by updated_at, look-ups by id, login.
 
-Errors are the core's categories (`xerobridge.types`): MagentoUnavailable is a RetryLater
+Errors are the core's categories (`xerobridge.contract.types`): MagentoUnavailable is a RetryLater
 (5xx, 429, timeouts, unreachable store), MagentoAuthError and MagentoConfigError are
 NeedsPerson (a setting must change), MagentoRequestError and MagentoNotFound are Permanent.
 Every message says what is wrong and what to do.
@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from xerobridge.types import NeedsPerson, Permanent, RetryLater
+from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
 
 log = logging.getLogger(__name__)
 

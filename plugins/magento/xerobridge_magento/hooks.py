@@ -29,18 +29,9 @@ from typing import Any, cast
 import httpx
 
 from xerobridge import hookimpl
-from xerobridge.types import (
-    Change,
-    Dependency,
-    NeedsPerson,
-    Permanent,
-    Resolution,
-    RetryLater,
-    SourceContext,
-    StreamSpec,
-    XeroDocument,
-    XeroMirror,
-)
+from xerobridge.contract.context import SourceContext, XeroMirror
+from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
+from xerobridge.contract.types import Change, Dependency, Resolution, StreamSpec, XeroDocument
 from xerobridge_magento import mapping as m
 from xerobridge_magento.client import (
     STREAMS,
@@ -92,8 +83,6 @@ def client_for(ctx: SourceContext) -> MagentoClient:
     Kept per http client so that an admin login (username and password) is reused by later
     calls instead of made again for each hook call.
     """
-    if ctx.http is None:
-        raise RuntimeError(f"source {ctx.source!r}: the core gave the Magento hooks no http client")
     settings = _settings(ctx)
     token = settings.token.get_secret_value() if settings.token else None
     password = settings.password.get_secret_value() if settings.password else None
@@ -118,13 +107,11 @@ def client_for(ctx: SourceContext) -> MagentoClient:
 
 
 def _mirror(ctx: SourceContext) -> XeroMirror:
-    if ctx.xero is None:
-        raise RetryLater(f"source {ctx.source!r}: the mirror of the Xero organisation is not ready")
     return ctx.xero
 
 
 def _linked(ctx: SourceContext, stream: str, key: str) -> str | None:
-    return ctx.links.xero_id(stream, key) if ctx.links is not None else None
+    return ctx.links.xero_id(stream, key)
 
 
 def _name(record: Mapping[str, Any], what: str, id_field: str = "entity_id") -> str:
@@ -304,10 +291,10 @@ def _enabled_currencies(ctx: SourceContext) -> set[str] | None:
 def check_currency(ctx: SourceContext, record: Mapping[str, Any], what: str) -> None:
     """Permanent when the record's currency is not one the Xero organisation can take.
 
-    The engine gives the organisation's base currency in `ctx.extra["base_currency"]`; without
+    The engine gives the organisation's base currency in `ctx.org.base_currency`; without
     it nothing is checked (Xero's own refusal then says so).
     """
-    base = str(ctx.extra.get("base_currency") or "").upper()
+    base = ctx.org.base_currency.upper()
     code = str(record.get("order_currency_code") or "").strip().upper()
     if not base or not code or code == base:
         return

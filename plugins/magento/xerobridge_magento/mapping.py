@@ -21,14 +21,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
-from xerobridge.types import (
-    Candidate,
-    Dependency,
-    Permanent,
-    Resolution,
-    RetryLater,
-    XeroDocument,
-)
+from xerobridge.contract.errors import Permanent, RetryLater
+from xerobridge.contract.types import Candidate, Dependency, Resolution, XeroDocument
 from xerobridge_magento.settings import MagentoSettings
 
 #: (stream, source key, role) -> Xero id, for the records a document refers to.

@@ -15,14 +15,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from xerobridge import connections, sources
-from xerobridge.accounts import AccountOutcome, ensure_accounts
-from xerobridge.dashboard.render import render, session_of
-from xerobridge.engine import Engine
-from xerobridge.models import Source
-from xerobridge.plugins import Plugins
-from xerobridge.store import Store
-from xerobridge.types import UserError, XerobridgeError
+from xerobridge.config import connections, sources
+from xerobridge.config.accounts import AccountOutcome, ensure_accounts
+from xerobridge.contract.errors import UserError, XerobridgeError
+from xerobridge.contract.plugins import Plugins
+from xerobridge.store.db import Store
+from xerobridge.store.models import Source
+from xerobridge.sync.engine import Engine
+from xerobridge.web.dashboard.render import render, session_of
 from xerobridge.xero.mirror import MirrorView
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, HttpUrl, SecretStr, field_validator
 
-from xerobridge.settings import SourceSettings
+from xerobridge.contract.settings import SourceSettings
 
 
 class MagentoSettings(SourceSettings):

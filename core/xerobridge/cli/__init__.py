@@ -1,0 +1,1 @@
+"""The `xerobridge` command line."""

@@ -1,0 +1,1 @@
+"""Configured Xero connections and sources, their settings and the accounts they need."""

@@ -1,0 +1,1 @@
+"""The plugin contract: the hooks, the values that pass through them, settings and loading."""

@@ -1,0 +1,185 @@
+"""The hooks a source plugin implements.
+
+Every argument is passed by keyword and an implementation takes only the ones it uses. An
+implementation may be a plain function or `async def` (or return an async iterator); the core
+awaits what is awaitable. Plugins return values; the core does all I/O against Xero and the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
+
+import pluggy
+
+from xerobridge.contract.context import SourceContext
+from xerobridge.contract.types import (
+    Change,
+    Checkpoint,
+    Resolution,
+    SourceSpec,
+    SourceWrite,
+    StreamSpec,
+    XeroDocument,
+    XeroEvent,
+)
+
+hookspec = pluggy.HookspecMarker("xerobridge")
+hookimpl = pluggy.HookimplMarker("xerobridge")
+
+
+@hookspec(firstresult=True)
+def source_spec() -> SourceSpec:
+    """Describe this plugin: its streams, settings model, Xero events and accounts.
+
+    Called once when the plugin loads; an invalid spec marks the plugin failed.
+
+    Returns:
+        A :class:`~xerobridge.contract.types.SourceSpec`.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def fetch_changes(
+    ctx: SourceContext, stream: StreamSpec, cursor: str | None, until: str | None
+) -> AsyncIterator[Change | Checkpoint] | Iterable[Change | Checkpoint]:
+    """Read the records of one stream changed since `cursor`.
+
+    Args:
+        ctx: the source's context (settings, http client, logger).
+        stream: the stream to read.
+        cursor: where the last run got to (an ISO timestamp for TIMESTAMP streams, the last
+            Checkpoint value for TOKEN streams), or None to read everything.
+        until: for a stream with a `backfill` span, the ISO timestamp before which the older
+            history is being read (records changed at or after it are not wanted), else None.
+            A plugin that cannot filter by it may leave it out; the core drops the extra.
+
+    Returns:
+        An (async) iterator of :class:`Change` and, for TOKEN streams, :class:`Checkpoint`.
+        The core saves the cursor in the same transaction that queues the changes.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def fetch_records(
+    ctx: SourceContext, stream: StreamSpec, keys: list[str]
+) -> AsyncIterator[Change] | Iterable[Change]:
+    """Read the given records by key, for a per-record "Sync now" and the deletion reconcile.
+
+    Args:
+        ctx: the source's context.
+        stream: the stream the keys belong to.
+        keys: the record keys to read (at most a few hundred per call).
+
+    Returns:
+        The :class:`Change` of each key that exists; a key left out is taken as deleted.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def map_record(ctx: SourceContext, change: Change) -> Resolution:
+    """Decide which Xero object a source record is, and which records it needs first.
+
+    Args:
+        ctx: the source's context; `ctx.links` and `ctx.xero` answer look-ups without API calls.
+        change: the record.
+
+    Returns:
+        A :class:`Resolution`: link to an existing object, create, ask a person (with
+        candidates), or skip with a reason; with the :class:`Dependency` records it needs.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def to_xero(
+    ctx: SourceContext, change: Change, links: Mapping[tuple[str, str, str], str]
+) -> list[XeroDocument]:
+    """Build the Xero documents for a record; pure, no I/O.
+
+    Args:
+        ctx: the source's context.
+        change: the record.
+        links: the Xero ids of the records it depends on and of its own earlier documents,
+            keyed by (stream, key, role).
+
+    Returns:
+        The :class:`XeroDocument` list to write, each with its natural key and role.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def on_xero_update(ctx: SourceContext, event: XeroEvent) -> list[SourceWrite] | None:
+    """Say what to change in the source after a change in Xero.
+
+    Called only for the resource types the spec's `xero_events` asks for. The plugin does not
+    write to the source itself: the core runs the returned writes as queued, retried jobs
+    through the plugin and drops the echoes they cause.
+
+    Args:
+        ctx: the source's context.
+        event: the Xero change, with the object fetched once by the core.
+
+    Returns:
+        The :class:`SourceWrite` list to make, or None for nothing.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def apply_write(ctx: SourceContext, write: SourceWrite) -> None:
+    """Make in the source one write that ``on_xero_update`` asked for.
+
+    The core calls this from a queued job, so a failure is retried like any other: raise
+    :class:`~xerobridge.contract.types.RetryLater` when the source is unavailable and
+    :class:`~xerobridge.contract.types.Permanent` when the write can never succeed.
+
+    Args:
+        ctx: the source's context, with its http client.
+        write: the write to make.
+
+    Returns:
+        Nothing.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_commands(cli: Any, sandbox: Any) -> None:
+    """Add the plugin's commands to the command line.
+
+    Args:
+        cli: the root `typer.Typer`; add a group named after the plugin (`xerobridge magento`).
+        sandbox: the `xerobridge sandbox` group; add a command serving the plugin's sandbox.
+
+    Returns:
+        Nothing; the plugin calls `add_typer` / `command` on the groups it was given.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def register_routes() -> list[Any]:
+    """Add pages of the plugin to the dashboard, mounted under `/plugins/<plugin name>/`.
+
+    The routes need a login like every dashboard page, and their forms need the CSRF field;
+    render them with `xerobridge.web.dashboard.render.render`, which frames the page and finds
+    templates in a `templates/` folder of the plugin's package.
+
+    Returns:
+        A list of Starlette routes (`starlette.routing.Route`), paths relative to the mount.
+
+    .. versionadded:: 0.1
+    """

@@ -1,0 +1,585 @@
+"""The durable job queue: coalescing enqueue, leased claims, retries with backoff, dead letters.
+
+A job is claimed under a lease that its worker renews by heartbeat. A worker that dies stops
+renewing, and once the lease runs out any worker may claim the job again. Jobs for one record
+never run at the same time: a job is not claimable while another job of the same record is held
+under a live lease. Finished jobs are deleted (their story is in the sync log), so claims stay
+fast however long the history grows.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import defer
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, col, select
+
+from xerobridge.clock import Clock, SystemClock
+from xerobridge.store import synclog
+from xerobridge.store.db import Store
+from xerobridge.store.models import Job, Worker
+
+log = logging.getLogger(__name__)
+
+#: States of a job that waits for something; a record has at most one job in them.
+WAITING = ("queued", "held", "dead")
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job to enqueue; a pending job of the same record absorbs it instead."""
+
+    source_id: int
+    stream: str
+    record_key: str
+    kind: str = "push"  # fetch | push | apply
+    op: str = "upsert"
+    payload: dict[str, Any] | None = None
+    connection_id: int | None = None
+    held: bool = False
+    priority: int = 0
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with jitter: base * 2^(attempt-1), capped, times a factor in [0.5, 1]."""
+
+    base: float = 5.0
+    cap: float = 3600.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after the given failed attempt (1-based)."""
+        raw = min(self.cap, self.base * 2 ** max(0, attempt - 1))
+        # Jitter spreads the retries of a batch that failed together.
+        return raw * (0.5 + 0.5 * self.rng.random())
+
+
+class Queue:
+    """Jobs in the store, shared by every worker process of an installation."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        lease: timedelta = timedelta(seconds=10),
+        backoff: Backoff | None = None,
+        max_attempts: int = 8,
+    ) -> None:
+        self.store = store
+        self.clock = clock or store.clock or SystemClock()
+        self.lease = lease
+        self.backoff = backoff or Backoff()
+        self.max_attempts = max_attempts
+
+    # -- enqueue ----------------------------------------------------------------------------------
+
+    def enqueue(self, jobs: Iterable[NewJob], *, session: Session | None = None) -> int:
+        """Queue jobs; each merges into its record's waiting job if there is one. Returns count.
+
+        A merge keeps a job held for approval held; a dead or mapping-held job is queued again,
+        because the new data may be the fix.
+
+        Pass the session of a surrounding transaction to save something with the jobs
+        atomically (the fetch saves its cursor this way).
+        """
+        now = self.clock.now()
+        latest: dict[tuple[int, str, str, str], NewJob] = {}
+        for job in jobs:
+            # One statement may not touch a row twice: the newest edit of a record wins.
+            latest[(job.source_id, job.kind, job.stream, job.record_key)] = job
+        if not latest:
+            return 0
+        rows = [
+            {
+                "source_id": j.source_id,
+                "connection_id": j.connection_id,
+                "kind": j.kind,
+                "stream": j.stream,
+                "record_key": j.record_key,
+                "op": j.op,
+                "payload": j.payload,
+                "state": "held" if j.held else "queued",
+                "hold_reason": "approval" if j.held else "",
+                "priority": j.priority,
+                "attempts": 0,
+                "max_attempts": self.max_attempts,
+                "run_after": now,
+                "created_at": now,
+                "updated_at": now,
+                "last_error": "",
+            }
+            for j in latest.values()
+        ]
+        insert = (postgresql.insert if not self.store.is_sqlite else sqlite.insert)(Job)
+        excluded = insert.excluded
+        approval = sa.and_(Job.state == "held", Job.hold_reason == "approval")
+        stmt = insert.on_conflict_do_update(
+            index_elements=["source_id", "kind", "stream", "record_key"],
+            # Literal SQL: an expanding IN cannot be used with executemany.
+            index_where=sa.text("state IN ('queued', 'held', 'dead')"),
+            set_={
+                "op": excluded.op,
+                "payload": excluded.payload,
+                "connection_id": excluded.connection_id,
+                "updated_at": excluded.updated_at,
+                # New data may be the fix for the last error: try it at once, afresh.
+                "attempts": 0,
+                "run_after": excluded.run_after,
+                "last_error": "",
+                "state": sa.case((approval, "held"), else_="queued"),
+                "hold_reason": sa.case((approval, "approval"), else_=""),
+            },
+        )
+        with self._tx(session) as s:
+            for chunk in _chunks(rows, 500):
+                s.execute(stmt, chunk)
+        return len(rows)
+
+    def enqueue_all(self, source_id: int, stream: str, *, connection_id: int | None = None) -> int:
+        """Queue a full read of a stream: every record of it becomes a push job when it runs."""
+        return self.enqueue(
+            [
+                NewJob(
+                    source_id=source_id,
+                    stream=stream,
+                    record_key="*",
+                    kind="fetch",
+                    payload={"full": True},
+                    connection_id=connection_id,
+                    priority=10,
+                )
+            ]
+        )
+
+    # -- claim and lease --------------------------------------------------------------------------
+
+    def claim(
+        self,
+        worker_id: str,
+        *,
+        limit: int = 50,
+        connection_id: int | None = None,
+        kinds: Sequence[str] | None = None,
+        one_stream: bool = False,
+    ) -> list[Job]:
+        """Take up to `limit` due jobs under a lease: queued ones and those whose lease ran out.
+
+        With `one_stream`, only jobs of the first due job's source, stream and connection are
+        taken, so that a batch becomes as few write calls as its documents allow.
+        """
+        now = self.clock.now()
+        with self.store.transaction() as s:
+            # A few more than asked: an expired job and a queued one of one record both come.
+            rows = self._candidates(s, now, limit + 10, connection_id, kinds)
+            picked: list[Job] = []
+            records: set[tuple[int, str, str, str]] = set()
+            dead: list[Job] = []
+            first: tuple[int, str, int | None] | None = None
+            for job in rows:
+                group = (job.source_id, job.stream, job.connection_id)
+                if one_stream and first is not None and group != first:
+                    continue
+                first = first or group
+                rec = (job.source_id, job.kind, job.stream, job.record_key)
+                if rec in records:
+                    continue  # the older job of this record goes first
+                records.add(rec)
+                if job.state == "running" and job.attempts >= job.max_attempts:
+                    dead.append(job)  # it took a worker down every time it ran
+                    continue
+                picked.append(job)
+                if len(picked) == limit:
+                    break
+            superseded = set()
+            if dead:
+                ids = [j.id for j in dead]
+                superseded = set(
+                    s.execute(sa.select(Job.id).where(col(Job.id).in_(ids), _WAITING_TWIN))
+                    .scalars()
+                    .all()
+                )
+            for job in dead:
+                if job.id in superseded:
+                    s.delete(job)  # a newer job of the record waits; it carries the newer data
+                    continue
+                job.state = "dead"
+                job.lease_owner = None
+                job.last_error = (
+                    f"the worker holding this job stopped {job.attempts} times; it may crash "
+                    "workers: look at the record before retrying"
+                )
+                job.updated_at = now
+                s.add(job)
+            if not picked:
+                return []
+            until = now + self.lease
+            ids = [j.id for j in picked]
+            s.execute(
+                sa.update(Job)
+                .where(col(Job.id).in_(ids))
+                .values(
+                    state="running",
+                    lease_owner=worker_id,
+                    lease_until=until,
+                    attempts=Job.attempts + 1,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            payloads = dict(
+                s.execute(sa.select(Job.id, Job.payload).where(col(Job.id).in_(ids))).all()
+            )
+            for job in picked:
+                # Loaded as committed values: the session must not write them back.
+                set_committed_value(job, "payload", payloads.get(job.id))
+                set_committed_value(job, "state", "running")
+                set_committed_value(job, "lease_owner", worker_id)
+                set_committed_value(job, "lease_until", until)
+                set_committed_value(job, "attempts", job.attempts + 1)
+            return picked
+
+    def _candidates(
+        self,
+        s: Session,
+        now: datetime,
+        limit: int,
+        connection_id: int | None,
+        kinds: Sequence[str] | None,
+    ) -> list[Job]:
+        """Claimable jobs, most urgent first (payloads not loaded): those whose lease ran out,
+        then queued ones of the highest due priority.
+
+        Reading one priority at a time lets `ix_job_due` hand the rows over in order, so a
+        claim costs the same with ten queued jobs or a hundred thousand; ordering every due job
+        by (priority, id) would read them all.
+        """
+
+        def query(*where: Any) -> Any:
+            q = select(Job).options(defer(Job.payload)).where(*where, ~_BUSY)  # type: ignore[arg-type]
+            if connection_id is not None:
+                q = q.where(Job.connection_id == connection_id)
+            if kinds:
+                q = q.where(col(Job.kind).in_(kinds))
+            q = q.order_by(col(Job.priority).desc(), col(Job.id)).limit(limit)
+            if not self.store.is_sqlite:
+                q = q.with_for_update(skip_locked=True, of=Job)
+            return q
+
+        at = {"now": now}
+        queued = sa.and_(Job.state == "queued", col(Job.run_after) <= now)
+        expired = sa.and_(Job.state == "running", col(Job.lease_until) < now)
+        if not kinds:
+            return list(s.exec(query(sa.or_(queued, expired)), params=at).all())
+        # Few rows: at most the leases of workers that died.
+        rows = list(s.exec(query(expired), params=at).all())
+        top = select(Job.priority).where(queued, col(Job.kind).in_(kinds))
+        if connection_id is not None:
+            top = top.where(Job.connection_id == connection_id)
+        priority = s.exec(top.order_by(col(Job.priority).desc()).limit(1)).first()
+        if priority is not None:
+            found = list(s.exec(query(queued, Job.priority == priority), params=at).all())
+            if not found:
+                # Every job of that priority waits for its record's running job: look further.
+                found = list(s.exec(query(queued), params=at).all())
+            rows = sorted([*rows, *found], key=lambda j: (-j.priority, j.id or 0))[:limit]
+        return rows
+
+    def heartbeat(self, worker_id: str) -> int:
+        """Renew the worker's leases and its heartbeat; returns how many jobs it still holds."""
+        now = self.clock.now()
+        with self.store.transaction() as s:
+            s.execute(sa.update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now))
+            result = s.execute(
+                sa.update(Job)
+                .where(Job.lease_owner == worker_id, Job.state == "running")
+                .values(lease_until=now + self.lease)
+            )
+            return result.rowcount or 0
+
+    def register_worker(self, worker_id: str | None = None) -> str:
+        """Record a worker process and return its id."""
+        worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        now = self.clock.now()
+        with self.store.transaction() as s:
+            s.merge(
+                Worker(
+                    id=worker_id,
+                    hostname=socket.gethostname(),
+                    pid=os.getpid(),
+                    started_at=now,
+                    heartbeat_at=now,
+                )
+            )
+        return worker_id
+
+    def forget_worker(self, worker_id: str) -> None:
+        """Remove a worker that stops cleanly, giving its leased jobs back at once."""
+        with self.store.transaction() as s:
+            mine = sa.and_(Job.lease_owner == worker_id, Job.state == "running")
+            s.execute(sa.delete(Job).where(mine, _WAITING_TWIN))
+            s.execute(
+                sa.update(Job)
+                .where(mine)
+                .values(state="queued", lease_owner=None, lease_until=None)
+            )
+            s.execute(sa.delete(Worker).where(Worker.id == worker_id))
+
+    # -- finish -----------------------------------------------------------------------------------
+
+    def complete(
+        self, worker_id: str, job_ids: Iterable[int], *, session: Session | None = None
+    ) -> int:
+        """Remove finished jobs the worker still holds; returns how many it held."""
+        ids = list(job_ids)
+        if not ids:
+            return 0
+        with self._tx(session) as s:
+            result = s.execute(
+                sa.delete(Job).where(
+                    col(Job.id).in_(ids), Job.lease_owner == worker_id, Job.state == "running"
+                )
+            )
+            return result.rowcount or 0
+
+    def fail(
+        self,
+        worker_id: str,
+        job_id: int,
+        error: str,
+        *,
+        retry_after: float | None = None,
+        permanent: bool = False,
+        needs_person: bool = False,
+        session: Session | None = None,
+    ) -> str:
+        """Record a failed attempt; returns the job's new state (queued, held or dead), or
+        "superseded" when a newer job of the record waits (it carries the newer data, and the
+        record may have one waiting job only), or "lost" when the lease ran out."""
+        now = self.clock.now()
+        with self._tx(session) as s:
+            job = s.get(Job, job_id)
+            if job is None or job.lease_owner != worker_id or job.state != "running":
+                return "lost"  # the lease ran out and someone else has it now
+            if s.execute(sa.select(Job.id).where(Job.id == job_id, _WAITING_TWIN)).first():
+                s.delete(job)
+                return "superseded"
+            job.last_error = error
+            job.lease_owner = None
+            job.lease_until = None
+            job.updated_at = now
+            if needs_person:
+                job.state, job.hold_reason = "held", "mapping"
+            elif permanent or job.attempts >= job.max_attempts:
+                job.state = "dead"
+            else:
+                delay = self.backoff.delay(job.attempts)
+                if retry_after is not None:
+                    delay = max(delay, retry_after)
+                job.state = "queued"
+                job.run_after = now + timedelta(seconds=delay)
+            s.add(job)
+            return job.state
+
+    def release(self, worker_id: str, job_ids: Iterable[int], *, delay: float = 0.0) -> int:
+        """Give jobs back without counting an attempt (a rate limit, a shutdown)."""
+        ids = list(job_ids)
+        if not ids:
+            return 0
+        now = self.clock.now()
+        mine = sa.and_(col(Job.id).in_(ids), Job.lease_owner == worker_id, Job.state == "running")
+        with self.store.transaction() as s:
+            # A newer job of the record waits already: it carries the newer data; this one goes.
+            gone = s.execute(sa.delete(Job).where(mine, _WAITING_TWIN)).rowcount or 0
+            result = s.execute(
+                sa.update(Job)
+                .where(mine)
+                .values(
+                    state="queued",
+                    lease_owner=None,
+                    lease_until=None,
+                    attempts=Job.attempts - 1,
+                    run_after=now + timedelta(seconds=delay),
+                )
+            )
+            return gone + (result.rowcount or 0)
+
+    # -- what a person does -----------------------------------------------------------------------
+
+    def cancel(self, job_ids: Iterable[int]) -> int:
+        """Remove waiting jobs from the queue (running ones cannot be cancelled); logs each."""
+        ids = list(job_ids)
+        now = self.clock.now()
+        with self.store.transaction() as s:
+            jobs = s.exec(
+                select(Job).where(col(Job.id).in_(ids), col(Job.state).in_(WAITING))
+            ).all()
+            for job in jobs:
+                synclog.write(
+                    s,
+                    at=now,
+                    source_id=job.source_id,
+                    stream=job.stream,
+                    record_key=job.record_key,
+                    action="cancelled",
+                    status="success",
+                    message="removed from the queue by a person",
+                    job_id=job.id,
+                )
+                s.delete(job)
+            return len(jobs)
+
+    def run_now(self, job_ids: Iterable[int]) -> int:
+        """Make waiting, held or dead jobs due at once, with a fresh count of attempts."""
+        ids = list(job_ids)
+        with self.store.transaction() as s:
+            result = s.execute(
+                sa.update(Job)
+                .where(col(Job.id).in_(ids), col(Job.state).in_(WAITING))
+                .values(
+                    state="queued",
+                    hold_reason="",
+                    run_after=self.clock.now(),
+                    attempts=0,
+                    last_error="",
+                )
+            )
+            return result.rowcount or 0
+
+    def approve(self, *, job_ids: Iterable[int] | None = None, source_id: int | None = None) -> int:
+        """Release jobs held for approval: the given ones, or all of a source."""
+        query = sa.update(Job).where(Job.state == "held", Job.hold_reason == "approval")
+        if job_ids is not None:
+            query = query.where(col(Job.id).in_(list(job_ids)))
+        if source_id is not None:
+            query = query.where(Job.source_id == source_id)
+        with self.store.transaction() as s:
+            result = s.execute(
+                query.values(state="queued", hold_reason="", run_after=self.clock.now())
+            )
+            return result.rowcount or 0
+
+    def jobs(
+        self,
+        *,
+        source_id: int | None = None,
+        stream: str | None = None,
+        state: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Job]:
+        """Jobs for showing, oldest first, filtered."""
+        query = select(Job)
+        if source_id is not None:
+            query = query.where(Job.source_id == source_id)
+        if stream:
+            query = query.where(Job.stream == stream)
+        if state:
+            query = query.where(Job.state == state)
+        query = query.order_by(col(Job.id)).offset(offset).limit(limit)
+        with self.store.transaction() as s:
+            return list(s.exec(query).all())
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each state."""
+        with self.store.transaction() as s:
+            rows = s.execute(sa.select(Job.state, sa.func.count()).group_by(Job.state)).all()
+        return {state: n for state, n in rows}  # noqa: C416  (rows are Row objects)
+
+    def held_for_approval(self) -> dict[int, int]:
+        """How many jobs wait for approval, per source id."""
+        query = (
+            sa.select(Job.source_id, sa.func.count())
+            .where(Job.state == "held", Job.hold_reason == "approval")
+            .group_by(Job.source_id)
+        )
+        with self.store.transaction() as s:
+            return {source_id: n for source_id, n in s.execute(query).all()}  # noqa: C416
+
+    @contextmanager
+    def _tx(self, session: Session | None) -> Iterator[Session]:
+        if session is not None:
+            yield session
+        else:
+            with self.store.transaction() as s:
+                yield s
+
+
+def _busy() -> Any:
+    """Whether another job of the same record runs under a live lease (at :now)."""
+    other = sa.orm.aliased(Job)
+    return (
+        sa.select(other.id)
+        .where(
+            other.source_id == Job.source_id,
+            other.kind == Job.kind,
+            other.stream == Job.stream,
+            other.record_key == Job.record_key,
+            other.state == "running",
+            other.lease_until >= sa.bindparam("now", type_=Job.__table__.c.lease_until.type),
+            other.id != Job.id,
+        )
+        .exists()
+    )
+
+
+#: Built once: adapting an aliased table is costly, and claims run many times a second.
+_BUSY = _busy()
+
+
+def _waiting_twin() -> Any:
+    """Whether another job of the same record waits (queued, held or dead).
+
+    A running job goes back to waiting (released, failed, its worker stopping) only when no
+    other job of its record waits: an edit enqueued while it ran made a new waiting job, and
+    the record may have one waiting job only (`ux_job_pending`).
+    """
+    other = sa.orm.aliased(Job)
+    return (
+        sa.select(other.id)
+        .where(
+            other.source_id == Job.source_id,
+            other.kind == Job.kind,
+            other.stream == Job.stream,
+            other.record_key == Job.record_key,
+            col(other.state).in_(WAITING),
+            other.id != Job.id,
+        )
+        .exists()
+    )
+
+
+_WAITING_TWIN = _waiting_twin()
+
+
+def as_dict(job: Job, source_names: dict[int, str]) -> dict[str, Any]:
+    """One job as `xerobridge queue list --json` and `/api/queue` show it."""
+    return {
+        "id": job.id,
+        "source": source_names.get(job.source_id, str(job.source_id)),
+        "kind": job.kind,
+        "stream": job.stream,
+        "record": job.record_key,
+        "state": job.state + (f" ({job.hold_reason})" if job.hold_reason else ""),
+        "attempts": job.attempts,
+        "run_after": job.run_after.isoformat() if job.run_after else "",
+        "last_error": job.last_error,
+    }
+
+
+def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]

@@ -1,0 +1,140 @@
+"""`Source`: a plugin written as a list of streams; it implements the hooks by dispatching.
+
+The hook names stay the stable contract (see `xerobridge.contract.hookspecs`); a plugin module
+that creates a `Source` is registered through it, and may still implement any hook directly
+(`register_routes`, `register_commands`) beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from xerobridge.contract.context import SourceContext
+from xerobridge.contract.errors import Permanent
+from xerobridge.contract.hookspecs import hookimpl
+from xerobridge.contract.settings import SourceSettings
+from xerobridge.contract.types import (
+    AccountNeed,
+    Change,
+    Direction,
+    Resolution,
+    SourceSandbox,
+    SourceSpec,
+    SourceWrite,
+    StreamSpec,
+    XeroDocument,
+    XeroEvent,
+)
+from xerobridge.sdk.stream import Changes, Stream, stream_of
+
+
+class Source:
+    """A source plugin: its name, settings model, streams, client factory and sandbox."""
+
+    #: How the plugin loader recognises a Source among a plugin module's attributes.
+    is_xerobridge_source = True
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        title: str,
+        settings: type[SourceSettings],
+        streams: Sequence[Stream[Any]],
+        client: Callable[[SourceContext[Any]], Any] | None = None,
+        xero_events: Iterable[str] = (),
+        xero_accounts: Sequence[AccountNeed] = (),
+        sandbox: Callable[[], SourceSandbox] | None = None,
+        description: str = "",
+    ) -> None:
+        self.name = name
+        self.title = title
+        self.settings = settings
+        self.streams: dict[str, Stream[Any]] = {s.name: s for s in streams}
+        self.client = client
+        self.xero_events = frozenset(xero_events)
+        self.xero_accounts = tuple(xero_accounts)
+        self.sandbox = sandbox
+        self.description = description
+
+    def stream(self, name: str) -> Stream[Any]:
+        """The stream called `name`."""
+        return stream_of(self.streams, name, self.name)
+
+    def _from_xero(self, event: XeroEvent) -> Stream[Any]:
+        if event.stream:
+            return self.stream(event.stream)
+        if event.linked:
+            return self.stream(event.linked[0])
+        kind = event.resource.replace("_", "").lower()
+        for stream in self.streams.values():
+            if stream.direction is Direction.FROM_XERO and stream.xero_object.lower() == kind:
+                return stream
+        raise Permanent(f"plugin {self.name!r} has no stream from Xero for {event.resource}")
+
+    # -- the hooks ---------------------------------------------------------------------------
+
+    @hookimpl
+    def source_spec(self) -> SourceSpec:
+        """The plugin's spec, from its streams."""
+        return SourceSpec(
+            name=self.name,
+            title=self.title,
+            description=self.description,
+            streams=tuple(s.spec() for s in self.streams.values()),
+            settings=self.settings,
+            xero_events=self.xero_events,
+            xero_accounts=self.xero_accounts,
+            sandbox=self.sandbox,
+            client=self.client,
+        )
+
+    @hookimpl
+    def fetch_changes(
+        self, ctx: SourceContext[Any], stream: StreamSpec, cursor: str | None, until: str | None
+    ) -> Changes:
+        """The stream's `fetch`."""
+        return self.stream(stream.name).fetch(ctx, cursor, until)
+
+    @hookimpl
+    def fetch_records(
+        self, ctx: SourceContext[Any], stream: StreamSpec, keys: list[str]
+    ) -> Iterable[Change] | Any:
+        """The stream's `fetch_keys`."""
+        return self.stream(stream.name).fetch_keys(ctx, keys)
+
+    @hookimpl
+    def map_record(self, ctx: SourceContext[Any], change: Change) -> Resolution:
+        """The stream's `resolve`."""
+        return self.stream(change.stream).resolve(ctx, change)
+
+    @hookimpl
+    def to_xero(
+        self,
+        ctx: SourceContext[Any],
+        change: Change,
+        links: Mapping[tuple[str, str, str], str],
+    ) -> list[XeroDocument]:
+        """The stream's `build`."""
+        return self.stream(change.stream).build(ctx, change, links)
+
+    @hookimpl
+    def match_xero_record(self, ctx: SourceContext[Any], event: XeroEvent) -> Resolution:
+        """The from-Xero stream's `match`."""
+        return self._from_xero(event).match(ctx, event)
+
+    @hookimpl
+    def on_xero_update(self, ctx: SourceContext[Any], event: XeroEvent) -> list[SourceWrite]:
+        """The from-Xero stream's `on_xero`."""
+        return self._from_xero(event).on_xero(ctx, event)
+
+    @hookimpl
+    async def apply_write(self, ctx: SourceContext[Any], write: SourceWrite) -> str | None:
+        """The write's stream's `apply`."""
+        return await self.stream(write.stream).apply(ctx, write)
+
+    @hookimpl
+    async def find_written(self, ctx: SourceContext[Any], write: SourceWrite) -> str | None:
+        """The write's stream's `find`."""
+        return await self.stream(write.stream).find(ctx, write)

@@ -1,0 +1,140 @@
+"""The database: SQLite by default (WAL, one writer at a time), PostgreSQL to scale out.
+
+Writes go through `transaction()`. On SQLite it opens with BEGIN IMMEDIATE, which takes the
+write lock up front: a deferred transaction that later tries to write fails at once with
+"database is locked" instead of waiting, and row locks (FOR UPDATE) do not exist there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlmodel import Session
+
+from xerobridge.clock import Clock, SystemClock
+from xerobridge.contract.errors import UserError
+from xerobridge.store import home as config
+
+log = logging.getLogger(__name__)
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+#: pg_advisory_xact_lock key that serialises schema upgrades of processes starting together.
+_MIGRATE_LOCK = 0x7862_0001
+
+
+class Store:
+    """An engine on one database and the sessions that use it."""
+
+    def __init__(self, url: str | None = None, *, clock: Clock | None = None) -> None:
+        try:
+            self.url = url or config.database_url()
+        except OSError as exc:
+            raise UserError(f"cannot create the data directory: {exc}") from None
+        self.clock = clock or SystemClock()
+        try:
+            parsed = make_url(self.url)
+        except ArgumentError:
+            raise UserError(
+                f"XEROBRIDGE_DATABASE_URL {self.url!r} is not a database URL; "
+                "use sqlite:///path or postgresql://user@host/db"
+            ) from None
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise UserError(f"database {self.dialect!r} is not supported; use SQLite or PostgreSQL")
+        try:
+            self.engine = _make_engine(self.url, self.dialect)
+        except OSError as exc:
+            # A file where the data directory should be, or no permission to make it.
+            raise UserError(f"cannot open the database {self.url}: {exc}") from None
+        except NoSuchModuleError as exc:
+            raise UserError(f"cannot open {self.dialect}: {exc}") from None
+        except ModuleNotFoundError:
+            raise UserError(
+                "PostgreSQL needs its driver: pip install 'xerobridge[postgres]'"
+            ) from None
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether this store is SQLite (single writer, no row locks)."""
+        return self.dialect == "sqlite"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in one write transaction: committed on success, rolled back on error."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration (safe when several processes start at once)."""
+        from alembic import command
+
+        try:
+            with self.engine.begin() as conn:
+                if not self.is_sqlite:
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK})
+                cfg = alembic_config()
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except OperationalError as exc:
+            raise UserError(f"cannot open the database {self.safe_url}: {_one_line(exc)}") from None
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password hidden."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def alembic_config() -> Any:
+    """An Alembic config pointing at the packaged migrations."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return cfg
+
+
+def _make_engine(url: str, dialect: str) -> sa.Engine:
+    if dialect == "sqlite":
+        path = make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event decide how transactions start.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(getattr(exc, "orig", exc) or exc).split())
+    return text or type(exc).__name__

@@ -1,0 +1,1 @@
+"""The daemon's web app: the dashboard, Xero's webhooks, source notifications, OAuth."""

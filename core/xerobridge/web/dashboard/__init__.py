@@ -1,0 +1,58 @@
+"""The dashboard: the pages people use to run xerobridge, and `/api/...` for their scripts.
+
+Core pages register their routes exactly as plugins do: each module in `pages/` has a
+`register_routes()` returning Starlette routes, and each plugin's `register_routes` hook is
+mounted under `/plugins/<name>/`. Every route is behind the login (see `guard.py`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from starlette.routing import BaseRoute, Mount
+
+from xerobridge.contract.plugins import Plugins
+
+log = logging.getLogger(__name__)
+
+#: The core's page modules, in `xerobridge.web.dashboard.pages`.
+PAGES = (
+    "login",
+    "home",
+    "connections",
+    "sources",
+    "api",
+    "queue",
+    "synclog",
+    "report",
+    "actions",
+    "unmapped",
+)
+
+
+def routes(plugins: Plugins) -> list[BaseRoute]:
+    """Every dashboard route: the core's pages, then each plugin's under `/plugins/<name>`."""
+    found: list[BaseRoute] = []
+    for name in PAGES:
+        module = importlib.import_module(f"xerobridge.web.dashboard.pages.{name}")
+        found.extend(module.register_routes())
+    for info in plugins:
+        if info.status != "ok" or "register_routes" not in info.hooks:
+            continue
+        try:
+            plugin_routes = plugins.call(info.name, "register_routes")
+        except Exception as exc:  # a plugin's bug must not take the dashboard down
+            log.error("plugin %s could not add its pages: %s", info.name, exc)
+            continue
+        found.append(Mount(f"/plugins/{info.name}", routes=list(plugin_routes or [])))
+    return found
+
+
+def template_packages(plugins: Plugins) -> tuple[str, ...]:
+    """The packages of loaded plugins, whose `templates/` folders the dashboard searches."""
+    return tuple(
+        info.module.__name__.partition(".")[0]
+        for info in plugins
+        if info.status == "ok" and info.module is not None
+    )
