@@ -17,20 +17,9 @@ if TYPE_CHECKING:
     from xerobridge.contract.settings import SourceSettings
 
 from xerobridge.contract.errors import UserError
+from xerobridge.xero.objects import DOCUMENT_KEYS
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-
-#: The Xero objects a document may be, with the field that carries its natural key.
-XERO_OBJECTS: Mapping[str, tuple[str, ...]] = {
-    "Contact": ("ContactNumber",),
-    "Item": ("Code",),
-    "Invoice": ("InvoiceNumber", "Reference"),
-    "CreditNote": ("CreditNoteNumber", "Reference"),
-    "Payment": ("Reference",),
-    "BankTransaction": ("Reference",),
-    "Allocation": ("CreditNoteNumber", "Reference"),
-    "Account": ("Code", "Name"),
-}
 
 
 # -- specs ----------------------------------------------------------------------------------------
@@ -136,8 +125,8 @@ class SourceSpec:
                 raise ValueError(f"stream name {stream.name!r} must be lower-case letters/digits/_")
             if names.count(stream.name) > 1:
                 raise ValueError(f"stream {stream.name!r} is declared twice")
-            if stream.direction is Direction.TO_XERO and stream.xero_object not in XERO_OBJECTS:
-                known = ", ".join(XERO_OBJECTS)
+            if stream.direction is Direction.TO_XERO and stream.xero_object not in DOCUMENT_KEYS:
+                known = ", ".join(DOCUMENT_KEYS)
                 raise ValueError(
                     f"stream {stream.name!r}: unknown Xero object {stream.xero_object!r}; "
                     f"use one of {known}"
@@ -269,7 +258,7 @@ class XeroDocument:
     append: bool = False
 
     def __post_init__(self) -> None:
-        fields = XERO_OBJECTS.get(self.kind)
+        fields = DOCUMENT_KEYS.get(self.kind)
         if fields is None:
             raise ValueError(f"unknown Xero object {self.kind!r}")
         if self.key_field not in fields:

@@ -31,8 +31,9 @@ from xerobridge.sync.intake import read_records, read_stream, reconcile_stream
 from xerobridge.sync.push import BatchStats, Pusher
 from xerobridge.sync.recovery import Recovery
 from xerobridge.sync.runtimes import Runtimes
-from xerobridge.xero.client import BATCH_SIZE, XeroClient
+from xerobridge.xero.client import XeroClient
 from xerobridge.xero.mirror import Mirror
+from xerobridge.xero.objects import BATCH_SIZE
 from xerobridge.xero.polling import Poller
 
 log = logging.getLogger(__name__)

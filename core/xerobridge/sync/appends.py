@@ -19,7 +19,7 @@ from xerobridge.contract.errors import Permanent, RetryLater
 from xerobridge.store.db import Store
 from xerobridge.sync import doclocks
 from xerobridge.xero.client import ElementResult, XeroClient
-from xerobridge.xero.objects import resource
+from xerobridge.xero.objects import xero_object
 
 #: What can be appended to, and the statuses in which Xero still takes new lines.
 APPENDABLE = frozenset({"Invoice", "CreditNote"})
@@ -82,7 +82,7 @@ async def write(
     """Read, merge and write one shared document under its lock (Busy if someone else holds it)."""
     if kind not in APPENDABLE:
         raise Permanent(f"lines cannot be appended to a {kind}; only to {sorted(APPENDABLE)}")
-    res = resource(kind)
+    res = xero_object(kind)
     with doclocks.hold(store, f"{connection_id}:{kind}:{natural_key}") as held:
         if not held:
             raise Busy(f"{kind} {natural_key} is being written by another worker")

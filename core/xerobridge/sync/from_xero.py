@@ -22,15 +22,10 @@ from xerobridge.runtime.queue import NewJob, Queue
 from xerobridge.store.models import Connection, Job, Link, Source, XeroEventRow
 from xerobridge.sync.runtimes import Runtimes
 from xerobridge.xero.client import XeroClient
+from xerobridge.xero.objects import by_category
 
 log = logging.getLogger(__name__)
 
-#: Webhook categories to the Xero object and its collection.
-CATEGORIES = {
-    "CONTACT": ("Contact", "Contacts"),
-    "INVOICE": ("Invoice", "Invoices"),
-    "CREDITNOTE": ("CreditNote", "CreditNotes"),
-}
 #: Our own write, seen back through a webhook, arrives within this of the link's update.
 ECHO_WINDOW = timedelta(seconds=5)
 
@@ -91,9 +86,10 @@ async def apply_event(
     """Run one `apply` job: fetch, drop echoes, ask the plugin, queue its writes. A message."""
     payload = job.payload or {}
     runtime = runtimes.get(job.source_id)
-    kind, plural = CATEGORIES.get(payload.get("category", ""), (None, None))
-    if kind is None:
+    obj = by_category(str(payload.get("category", "")))
+    if obj is None:
         raise Permanent(f"Xero event category {payload.get('category')!r} is not handled")
+    kind, plural = obj.kind, obj.plural
     event_at = datetime.fromisoformat(payload["event_at"])
     with queue.store.transaction() as s:
         link = s.exec(

@@ -37,10 +37,10 @@ from xerobridge.sync import appends
 from xerobridge.sync.intake import read_records
 from xerobridge.sync.recovery import Recovery
 from xerobridge.sync.runtimes import Runtimes, SourceRuntime
-from xerobridge.xero.client import BATCH_SIZE, ElementResult, XeroClient, contact_problem
+from xerobridge.xero.client import ElementResult, XeroClient, contact_problem
 from xerobridge.xero.deeplinks import view_url
 from xerobridge.xero.mirror import Mirror
-from xerobridge.xero.objects import resource
+from xerobridge.xero.objects import xero_object
 
 log = logging.getLogger(__name__)
 
@@ -471,7 +471,7 @@ class Pusher:
                 body = dict(doc.body)
                 # The hash is of what the plugin made, before the id is added for updates.
                 body_hash = linkstore.payload_hash(body)
-                id_field = resource(doc.kind).id_field
+                id_field = xero_object(doc.kind).id_field
                 if link is not None and link.xero_id and doc.kind != "Allocation":
                     body.setdefault(id_field, link.xero_id)
                 if link is not None and link.xero_id and link.pushed_hash == body_hash:
@@ -499,7 +499,7 @@ class Pusher:
                 continue
             groups[(conn_id, item[1].kind)].append(item)
         for (conn_id, kind), items in groups.items():
-            size = BATCH_SIZE if resource(kind).envelope and kind != "Allocation" else 1
+            size = xero_object(kind).write_size
             for start in range(0, len(items), size):
                 await self._write_chunk(conn_id, kind, items[start : start + size])
         for (conn_id, kind, _key), items in shared.items():

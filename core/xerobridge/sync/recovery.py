@@ -21,7 +21,7 @@ from xerobridge.store.db import Store
 from xerobridge.store.links import clear_in_flight, settle
 from xerobridge.store.models import Link, WriteAttempt
 from xerobridge.xero.client import ElementResult, XeroClient
-from xerobridge.xero.objects import resource
+from xerobridge.xero.objects import xero_object
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class Recovery:
                 continue
             wanted = {link.natural_key: link for link in group}
             found: dict[str, str] = {}
-            id_field = resource(kind).id_field
+            id_field = xero_object(kind).id_field
             params: dict[str, str] = {}
             since = None
             if kind == "Invoice":

@@ -33,11 +33,10 @@ from xerobridge.runtime.ratelimit import RateLimiter, Slot
 from xerobridge.store import usage
 from xerobridge.store.db import Store
 from xerobridge.store.models import ActionLog, Connection, WriteAttempt
-from xerobridge.xero.objects import Resource, resource
+from xerobridge.xero.objects import BATCH_SIZE, XeroObject, xero_object
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 50
 PAGE_SIZE = 1000
 
 
@@ -307,7 +306,7 @@ class XeroClient:
         params: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Every record of a kind, 1,000 a page where the resource pages, oldest change first."""
-        res = resource(kind)
+        res = xero_object(kind)
         query: dict[str, Any] = dict(params or {})
         if where:
             query["where"] = where
@@ -343,7 +342,7 @@ class XeroClient:
         """Store one batch's exact request (in the caller's transaction) before it is sent."""
         if not 0 < len(documents) <= BATCH_SIZE:
             raise ValueError(f"a batch holds 1 to {BATCH_SIZE} documents, not {len(documents)}")
-        res = resource(kind)
+        res = xero_object(kind)
         if res.create_method != "POST":
             method = res.create_method
         for document in documents:
@@ -373,7 +372,7 @@ class XeroClient:
 
     async def send_write(self, attempt: WriteAttempt) -> list[ElementResult]:
         """Send a stored write as it was stored; one result per document, in order."""
-        res = resource(attempt.xero_type)
+        res = xero_object(attempt.xero_type)
         params: dict[str, Any] = {}
         if res.summarize_errors:
             params["summarizeErrors"] = "false"
@@ -413,7 +412,7 @@ class XeroClient:
     ) -> list[ElementResult]:
         """Prepare and send documents in batches of 50 (for callers with no links to keep)."""
         results: list[ElementResult] = []
-        size = BATCH_SIZE if resource(kind).envelope and kind != "Allocation" else 1
+        size = xero_object(kind).write_size
         for start in range(0, len(documents), size):
             chunk = documents[start : start + size]
             with self.store.transaction() as s:
@@ -444,7 +443,7 @@ def _allocation_request(
 
 
 def _element_results(
-    res: Resource, submitted: list[dict[str, Any]], response: httpx.Response
+    res: XeroObject, submitted: list[dict[str, Any]], response: httpx.Response
 ) -> list[ElementResult]:
     """Read each element's outcome; a whole-request refusal fails every element with its reason."""
     try:

@@ -22,11 +22,9 @@ from xerobridge.clock import Clock
 from xerobridge.store.db import Store
 from xerobridge.store.models import MirrorCursor, MirrorRecord
 from xerobridge.xero.client import XeroClient
-from xerobridge.xero.objects import resource
+from xerobridge.xero.objects import MIRRORED, xero_object
 
-KINDS = ("Contact", "Item", "Account", "TaxRate", "TrackingCategory")
-#: Kinds whose list endpoint honours If-Modified-Since; the others are re-read when stale.
-_INCREMENTAL = frozenset({"Contact", "Item", "Account"})
+
 _STALE_AFTER = timedelta(hours=6)
 _MS_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
 
@@ -82,7 +80,7 @@ class Mirror:
         self.client = client
         self.clock = clock or store.clock
 
-    async def refresh(self, connection_id: int, kinds: Iterable[str] = KINDS) -> dict[str, int]:
+    async def refresh(self, connection_id: int, kinds: Iterable[str] = MIRRORED) -> dict[str, int]:
         """Read what changed since the last refresh; returns how many records each kind got."""
         counts: dict[str, int] = {}
         for kind in kinds:
@@ -90,7 +88,7 @@ class Mirror:
                 cursor = s.get(MirrorCursor, (connection_id, kind))
             now = self.clock.now()
             since = cursor.modified_since if cursor else None
-            if kind not in _INCREMENTAL:
+            if not xero_object(kind).incremental:
                 fresh = cursor and cursor.refreshed_at and now - cursor.refreshed_at < _STALE_AFTER
                 if fresh:
                     counts[kind] = 0
@@ -147,11 +145,12 @@ class Mirror:
         with self.store.transaction() as s:
             rows = s.exec(
                 select(MirrorCursor).where(
-                    MirrorCursor.connection_id == connection_id, col(MirrorCursor.kind).in_(KINDS)
+                    MirrorCursor.connection_id == connection_id,
+                    col(MirrorCursor.kind).in_(MIRRORED),
                 )
             ).all()
         seen = {row.kind: row.refreshed_at for row in rows}
-        if all(seen.get(kind) and now - seen[kind] < older_than for kind in KINDS):  # type: ignore[operator]
+        if all(seen.get(kind) and now - seen[kind] < older_than for kind in MIRRORED):  # type: ignore[operator]
             return False
         await self.refresh(connection_id)
         return True
@@ -170,7 +169,7 @@ class Mirror:
         return 0
 
     def _remember(self, connection_id: int, kind: str, records: list[Mapping[str, Any]]) -> int:
-        id_field = resource(kind).id_field
+        id_field = xero_object(kind).id_field
         count = 0
         now = self.clock.now()
         with self.store.transaction() as s:

@@ -28,11 +28,10 @@ from xerobridge.store.models import Connection, MirrorCursor, Source
 from xerobridge.web.xero_webhooks import record_events
 from xerobridge.xero.client import XeroClient
 from xerobridge.xero.mirror import parse_xero_datetime
+from xerobridge.xero.objects import by_category
 
 log = logging.getLogger(__name__)
 
-#: Webhook category to the Xero object polled for it.
-POLLED = {"CONTACT": "Contact", "INVOICE": "Invoice", "CREDITNOTE": "CreditNote"}
 EVERY = timedelta(minutes=5)
 EVERY_WITH_WEBHOOKS = timedelta(hours=1)
 #: The mirror_cursor row of a category's poll.
@@ -64,7 +63,7 @@ class Poller:
             if info is None or info.spec is None:
                 continue
             for category in info.spec.xero_events:
-                if category in POLLED:
+                if by_category(category) is not None:
                     pairs[(conn.id, category)] = conn  # type: ignore[index]
         return [(conn, category) for (_, category), conn in sorted(pairs.items())]
 
@@ -108,7 +107,9 @@ class Poller:
         return before.modified_since
 
     async def _poll(self, conn: Connection, category: str, since: datetime) -> int:
-        kind = POLLED[category]
+        obj = by_category(category)
+        assert obj is not None  # wanted() keeps only categories the registry knows
+        kind = obj.kind
         newest = since
         events = []
         async for record in self.client.records(conn.id, kind, if_modified_since=since):  # type: ignore[arg-type]
