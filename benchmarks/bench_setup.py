@@ -24,13 +24,13 @@ from sqlalchemy.engine import make_url
 
 import xerobridge_magento
 from xerobridge.config import sources
-from xerobridge.config.accounts import ensure_accounts
 from xerobridge.contract.plugins import Plugins, register_module
-from xerobridge.runtime.ratelimit import Limits
 from xerobridge.store.db import Store
 from xerobridge.store.models import Source
+from xerobridge.sync.accounts import ensure_accounts
 from xerobridge.sync.engine import Engine
 from xerobridge.xero.connect import connect_client_credentials
+from xerobridge.xero.ratelimit import Limits
 
 #: The server the PostgreSQL runs use; each run gets a fresh database of its own on it.
 POSTGRES = os.environ.get(

@@ -25,7 +25,7 @@ from datetime import timedelta
 
 import httpx
 
-from xerobridge.runtime.ratelimit import Limits
+from xerobridge.xero.ratelimit import Limits
 
 import bench_setup as bench
 

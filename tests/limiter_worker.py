@@ -14,8 +14,8 @@ import sys
 import time
 from datetime import timedelta
 
-from xerobridge.runtime.ratelimit import Limits, RateLimiter
 from xerobridge.store.db import Store
+from xerobridge.xero.ratelimit import Limits, RateLimiter
 
 
 async def run(url: str, connection_id: int, calls: int, window: float) -> None:

@@ -15,6 +15,7 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from xerobridge.cli import main as cli
+from xerobridge.cli import root
 from xerobridge.clock import FakeClock
 from xerobridge.config import sources as source_config
 from xerobridge.contract.errors import UserError
@@ -150,8 +151,8 @@ def test_usage_error_shows_usage_and_exits_2(
 def run(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Invoke the CLI in process against the test's store; returns its output (exit 0)."""
     monkeypatch.setenv("XEROBRIDGE_DATABASE_URL", store_url)
-    monkeypatch.setattr(cli, "out", Console(width=200))
-    monkeypatch.setattr(cli, "err", Console(width=200, stderr=True))
+    monkeypatch.setattr(root, "out", Console(width=200))
+    monkeypatch.setattr(root, "err", Console(width=200, stderr=True))
 
     def invoke(*args: str, input: str | None = None, code: int = 0) -> str:
         result = CliRunner().invoke(cli.app, list(args), input=input)

@@ -15,6 +15,7 @@ from test_scheduler import slow_plugin
 from typer.testing import CliRunner
 
 from xerobridge.cli import main as cli
+from xerobridge.cli import root
 from xerobridge.clock import FakeClock
 from xerobridge.config import sources
 from xerobridge.contract.plugins import Plugins
@@ -195,7 +196,7 @@ def test_the_secret_is_set_through_the_cli_and_stored_encrypted(
     too short refused, and an empty value switches notifications off."""
     sources.add(store, plugins, "slow", "shop")
     monkeypatch.setenv("XEROBRIDGE_DATABASE_URL", store_url)
-    monkeypatch.setattr(cli, "_plugins", lambda: plugins)
+    monkeypatch.setattr(root, "load_plugins", lambda: plugins)
 
     def invoke(*args: str) -> Any:
         return CliRunner().invoke(cli.app, list(args))

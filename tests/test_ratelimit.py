@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from xerobridge.clock import FakeClock
-from xerobridge.runtime.ratelimit import Limits, RateLimiter
 from xerobridge.store import usage
 from xerobridge.store.db import Store
 from xerobridge.store.models import Connection
+from xerobridge.xero.ratelimit import Limits, RateLimiter
 
 WORKER = Path(__file__).with_name("limiter_worker.py")
 

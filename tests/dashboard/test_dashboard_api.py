@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from xerobridge.cli import main as cli
+from xerobridge.cli import root
 from xerobridge.clock import FakeClock
 from xerobridge.config import sources
 from xerobridge.contract.plugins import Plugins, load_plugins
@@ -114,7 +115,7 @@ def filled(store: Store, web: Starlette, clock: FakeClock) -> Store:
 def cli_json(web: Starlette, monkeypatch: pytest.MonkeyPatch, *args: str) -> Any:
     """The CLI's --json on the web app's store, with the web app's plugins."""
     monkeypatch.setenv("XEROBRIDGE_DATABASE_URL", web.state.store.url)
-    monkeypatch.setattr(cli, "_plugins", lambda: web.state.plugins)
+    monkeypatch.setattr(root, "load_plugins", lambda: web.state.plugins)
     result = CliRunner().invoke(cli.app, [*args, "--json"])
     assert result.exit_code == 0, (result.output, result.exception)
     return json.loads(result.output)

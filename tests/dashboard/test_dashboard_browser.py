@@ -19,13 +19,13 @@ import uvicorn
 from sqlmodel import select
 
 from xerobridge.config import sources
-from xerobridge.config.accounts import ensure_accounts
 from xerobridge.contract.plugins import Plugins, load_plugins
 from xerobridge.runtime.queue import Queue
 from xerobridge.sandboxes.xero import SandboxState
 from xerobridge.sandboxes.xero import create_app as xero_sandbox
 from xerobridge.store.db import Store
 from xerobridge.store.models import Connection, Job, SyncLog
+from xerobridge.sync.accounts import ensure_accounts
 from xerobridge.sync.engine import Engine
 from xerobridge.web.app import create_app
 from xerobridge.web.dashboard import logins

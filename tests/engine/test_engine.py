@@ -10,13 +10,13 @@ import pytest
 from sqlmodel import select
 
 from xerobridge.clock import FakeClock
-from xerobridge.config.accounts import ensure_accounts
 from xerobridge.contract.errors import UserError
 from xerobridge.sandboxes.xero import SandboxState
 from xerobridge.store import encryption
 from xerobridge.store.db import Store
 from xerobridge.store.models import ActionLog, Connection, Job, Link, Source, SyncLog
 from xerobridge.sync import unmapped
+from xerobridge.sync.accounts import ensure_accounts
 from xerobridge.sync.engine import Engine
 from xerobridge.web.app import create_app
 

@@ -22,12 +22,12 @@ from starlette.types import ASGIApp
 import xerobridge_magento
 from xerobridge.clock import FakeClock
 from xerobridge.config import sources
-from xerobridge.config.accounts import ensure_accounts
 from xerobridge.contract.plugins import Plugins, register_module
 from xerobridge.sandboxes.xero import SandboxState
 from xerobridge.sandboxes.xero import create_app as xero_sandbox
 from xerobridge.store.db import Store
 from xerobridge.store.models import Job, Link, Source, SyncLog
+from xerobridge.sync.accounts import ensure_accounts
 from xerobridge.sync.engine import Engine, Summary
 from xerobridge.xero.connect import connect_client_credentials
 from xerobridge_magento import mapping

@@ -22,9 +22,9 @@ from datetime import timedelta
 import httpx
 
 from xerobridge.contract.plugins import Plugins, register_module
-from xerobridge.runtime.ratelimit import Limits
 from xerobridge.store.db import Store
 from xerobridge.sync.engine import Engine
+from xerobridge.xero.ratelimit import Limits
 
 import crash_plugin
 

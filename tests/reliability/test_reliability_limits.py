@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 
 from xerobridge.clock import FakeClock
-from xerobridge.runtime.ratelimit import Limits, RateLimiter
 from xerobridge.sandboxes.xero.testing import served
 from xerobridge.store.db import Store
 from xerobridge.store.models import Connection
+from xerobridge.xero.ratelimit import Limits, RateLimiter
 
 from reliability_helpers import (
     TESTS,

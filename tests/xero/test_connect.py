@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from typer.testing import CliRunner
 
+from xerobridge.cli import connect as connect_module
 from xerobridge.cli import main as cli
 from xerobridge.clock import FakeClock
 from xerobridge.contract.errors import NeedsPerson, UserError
@@ -26,13 +27,12 @@ from xerobridge.sandboxes.xero.state import (
 from xerobridge.store.db import Store
 from xerobridge.store.encryption import decrypt
 from xerobridge.store.models import Connection, TokenGrant
-from xerobridge.xero import connect as connect_module
+from xerobridge.web.oauth_callback import oauth_callback
 from xerobridge.xero.auth import DEFAULT_API_URL, DEFAULT_IDENTITY_URL, TokenManager, load_tokens
 from xerobridge.xero.connect import (
     authorize_url,
     complete_authorization,
     connect_client_credentials,
-    oauth_callback,
 )
 
 from xero_auth_helpers import asgi_client, run

@@ -21,7 +21,6 @@ from pathlib import Path
 import httpx
 
 from xerobridge.config import sources
-from xerobridge.config.accounts import ensure_accounts
 from xerobridge.contract.plugins import Plugins
 from xerobridge.contract.types import SourceSandbox
 from xerobridge.runtime.leader import leader_lock
@@ -31,6 +30,7 @@ from xerobridge.sandboxes.xero import create_app as xero_sandbox
 from xerobridge.store import home as config
 from xerobridge.store.db import Store
 from xerobridge.store.models import Source
+from xerobridge.sync.accounts import ensure_accounts
 from xerobridge.sync.engine import Engine, Summary
 from xerobridge.web.dashboard import logins
 from xerobridge.xero.connect import connect_client_credentials

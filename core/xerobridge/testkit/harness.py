@@ -20,7 +20,6 @@ import httpx
 from sqlmodel import col, select
 
 from xerobridge.config import sources
-from xerobridge.config.accounts import ensure_accounts
 from xerobridge.contract import hookspecs
 from xerobridge.contract.context import SourceContext
 from xerobridge.contract.plugins import (
@@ -35,6 +34,7 @@ from xerobridge.contract.types import SourceSandbox, SourceSpec
 from xerobridge.sandboxes.xero import SandboxState, create_app
 from xerobridge.store.db import Store
 from xerobridge.store.models import Job, Link, Source, SyncLog
+from xerobridge.sync.accounts import ensure_accounts
 from xerobridge.sync.engine import Engine, Summary
 from xerobridge.xero.connect import connect_client_credentials
 

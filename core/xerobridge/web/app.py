@@ -20,7 +20,7 @@ from xerobridge.web import dashboard
 from xerobridge.web import source_webhooks as notify
 from xerobridge.web import xero_webhooks as webhooks
 from xerobridge.web.dashboard.guard import Guard
-from xerobridge.xero import connect
+from xerobridge.web.oauth_callback import oauth_callback
 
 
 async def health(request: Request) -> Response:
@@ -42,7 +42,7 @@ def create_app(
     routes = [
         Route("/healthz", health, methods=["GET"]),
         Route("/xero/webhooks", webhooks.receive, methods=["POST"]),
-        Route("/xero/callback", connect.oauth_callback, methods=["GET"]),
+        Route("/xero/callback", oauth_callback, methods=["GET"]),
         Route("/sources/{source}/notify", notify.receive, methods=["POST"]),
         *dashboard.routes(plugins),
     ]

@@ -29,11 +29,11 @@ from sqlmodel import Session
 
 from xerobridge.clock import Clock
 from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
-from xerobridge.runtime.ratelimit import RateLimiter, Slot
 from xerobridge.store import usage
 from xerobridge.store.db import Store
 from xerobridge.store.models import ActionLog, Connection, WriteAttempt
 from xerobridge.xero.objects import BATCH_SIZE, XeroObject, xero_object
+from xerobridge.xero.ratelimit import RateLimiter, Slot
 
 log = logging.getLogger(__name__)
 

@@ -13,27 +13,21 @@ callback's authentication; a state is good for one completion within `PENDING_LI
 
 from __future__ import annotations
 
-import asyncio
 import hmac
-import html
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
 import sqlalchemy as sa
-import typer
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from sqlmodel import Session, col, select
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
 
 from xerobridge.clock import Clock
 from xerobridge.contract.errors import UserError
-from xerobridge.store import home as config
 from xerobridge.store import usage
 from xerobridge.store.db import Store
 from xerobridge.store.encryption import decrypt, encrypt
@@ -386,40 +380,6 @@ def _pending(store: Store, state: str, now: datetime) -> tuple[int, dict[str, An
     return int(raw_id), pending
 
 
-# -- the daemon's callback ------------------------------------------------------------------------
-
-
-async def oauth_callback(request: Request) -> Response:
-    """GET /xero/callback: Xero sends the person back here with `code` and `state`."""
-    query = request.query_params
-    if query.get("error"):
-        detail = query.get("error_description", "")
-        text = f"Xero did not connect: {query['error']}" + (f" ({detail})" if detail else "")
-        return _page(text, 400)
-    code, state = query.get("code"), query.get("state")
-    if not code or not state:
-        return _page("This page finishes a Xero connection; it needs Xero's code and state.", 400)
-    try:
-        made = await complete_authorization(
-            request.app.state.store, state=state, code=code, http=request.app.state.http
-        )
-    except UserError as exc:
-        return _page(f"Xero did not connect: {exc}", 400)
-    return _page("Connected: " + ", ".join(c.tenant_name or c.name for c in made), 200)
-
-
-def _page(text: str, status: int) -> HTMLResponse:
-    body = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        "<title>xerobridge: Xero connection</title></head>"
-        f"<body><p>{html.escape(text)}</p></body></html>"
-    )
-    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
-
-
-# -- rows -----------------------------------------------------------------------------------------
-
-
 def _count(s: Session, store: Store, conn: Connection, now: datetime) -> None:
     """Count the /Organisation read made for a connection before it existed."""
     assert conn.id is not None
@@ -492,112 +452,3 @@ def _free_name(s: Session, base: str) -> str:
     while f"{base}-{n}" in taken:
         n += 1
     return f"{base}-{n}"
-
-
-# -- the command ----------------------------------------------------------------------------------
-
-
-def _open_store() -> Store:
-    store = Store()
-    store.upgrade()
-    return store
-
-
-def _new_http() -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=READ_TIMEOUT)
-
-
-#: Made once per command; tests replace these to reach the sandbox in process.
-store_factory: Callable[[], Store] = _open_store
-http_factory: Callable[[], httpx.AsyncClient] = _new_http
-
-
-async def _with_http(work: Callable[[httpx.AsyncClient], Awaitable[T]]) -> T:
-    async with http_factory() as http:
-        return await work(http)
-
-
-def connect(
-    name: Annotated[str, typer.Option("--name", help="A name for the connection, e.g. main.")],
-    client_credentials: Annotated[
-        bool,
-        typer.Option(
-            "--client-credentials",
-            help="A custom connection: client-credentials grant, one organisation.",
-        ),
-    ] = False,
-    client_id: Annotated[str, typer.Option("--client-id", help="The Xero app's client id.")] = "",
-    client_secret: Annotated[
-        str,
-        typer.Option(
-            "--client-secret",
-            envvar="XEROBRIDGE_CLIENT_SECRET",
-            help="The Xero app's client secret (or set XEROBRIDGE_CLIENT_SECRET).",
-        ),
-    ] = "",
-    redirect_uri: Annotated[
-        str,
-        typer.Option(
-            "--redirect-uri",
-            help="A web app's redirect URI: the daemon's /xero/callback as registered in Xero.",
-        ),
-    ] = "",
-    api_url: Annotated[
-        str, typer.Option("--api-url", help="Xero's Accounting API base URL.")
-    ] = DEFAULT_API_URL,
-    identity_url: Annotated[
-        str, typer.Option("--identity-url", help="Xero's identity service base URL.")
-    ] = DEFAULT_IDENTITY_URL,
-    scope: Annotated[
-        str,
-        typer.Option(
-            "--scope", help="Scopes to ask for (web app), space separated; needs offline_access."
-        ),
-    ] = " ".join(DEFAULT_SCOPES),
-) -> None:
-    """Connect to a Xero organisation: a custom connection at once, a web app by consent."""
-    if not client_id or not client_secret:
-        raise UserError(
-            "--client-id and --client-secret are required: copy them from the app's page at "
-            "https://developer.xero.com/app/manage"
-        )
-    if not client_credentials and not redirect_uri:
-        # The daemon's own callback, as people and Xero reach it.
-        redirect_uri = f"{config.public_url()}/xero/callback"
-    store = store_factory()
-    try:
-        if client_credentials:
-            conn = asyncio.run(
-                _with_http(
-                    lambda http: connect_client_credentials(
-                        store,
-                        name=name,
-                        client_id=client_id,
-                        client_secret=client_secret,
-                        api_url=api_url,
-                        identity_url=identity_url,
-                        http=http,
-                    )
-                )
-            )
-            typer.echo(f"connected {conn.name}: {conn.tenant_name} (ShortCode {conn.short_code})")
-            return
-        url, _state = authorize_url(
-            store,
-            client_id=client_id,
-            client_secret=client_secret,
-            redirect_uri=redirect_uri,
-            identity_url=identity_url,
-            api_url=api_url,
-            scopes=scope,
-            name=name,
-        )
-    finally:
-        store.dispose()
-    typer.echo("Open this URL in a browser and allow access to your Xero organisation(s):")
-    typer.echo(url)
-    typer.echo(
-        f"Xero then sends the browser to {redirect_uri}, where the running daemon "
-        f"(`xerobridge run`) finishes connecting {name}; the link works for "
-        f"{int(PENDING_LIFETIME.total_seconds() // 60)} minutes."
-    )

@@ -24,7 +24,6 @@ from xerobridge.store.models import MirrorCursor, MirrorRecord
 from xerobridge.xero.client import XeroClient
 from xerobridge.xero.objects import MIRRORED, xero_object
 
-
 _STALE_AFTER = timedelta(hours=6)
 _MS_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
 

@@ -25,7 +25,7 @@ from xerobridge.contract.errors import RetryLater
 from xerobridge.contract.plugins import Plugins
 from xerobridge.store.db import Store
 from xerobridge.store.models import Connection, MirrorCursor, Source
-from xerobridge.web.xero_webhooks import record_events
+from xerobridge.store.xero_events import record_events
 from xerobridge.xero.client import XeroClient
 from xerobridge.xero.mirror import parse_xero_datetime
 from xerobridge.xero.objects import by_category

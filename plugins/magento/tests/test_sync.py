@@ -14,11 +14,11 @@ from sqlmodel import select
 
 import xerobridge_magento
 from xerobridge.config import sources
-from xerobridge.config.accounts import ensure_accounts
 from xerobridge.contract.plugins import Plugins, register_module
 from xerobridge.sandboxes.xero import create_app as xero_sandbox
 from xerobridge.store.db import Store
 from xerobridge.store.models import SyncLog
+from xerobridge.sync.accounts import ensure_accounts
 from xerobridge.sync.engine import Engine
 from xerobridge.xero.connect import connect_client_credentials
 from xerobridge_magento.sandbox import create_app as magento_sandbox

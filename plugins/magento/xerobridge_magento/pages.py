@@ -16,11 +16,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from xerobridge.config import connections, sources
-from xerobridge.config.accounts import AccountOutcome, ensure_accounts
 from xerobridge.contract.errors import UserError, XerobridgeError
 from xerobridge.contract.plugins import Plugins
 from xerobridge.store.db import Store
 from xerobridge.store.models import Source
+from xerobridge.sync.accounts import AccountOutcome, ensure_accounts
 from xerobridge.sync.engine import Engine
 from xerobridge.web.dashboard.render import render, session_of
 from xerobridge.xero.mirror import MirrorView

@@ -1,0 +1,111 @@
+"""`xerobridge sync`, `map` and `setup-accounts`: one pass, and the decisions a pass waits for."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from xerobridge.cli import root
+from xerobridge.cli.root import JsonOpt, app
+from xerobridge.config import sources as source_config
+from xerobridge.contract.errors import UserError
+
+
+@app.command("sync")
+def sync_command(
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    stream: Annotated[str | None, typer.Option(help="Only this stream.")] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Read everything, not only changes.")
+    ] = False,
+    reconcile: Annotated[
+        bool, typer.Option("--reconcile", help="Also find records deleted at the source.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as one JSON line.")
+    ] = False,
+) -> None:
+    """Run one sync pass in the foreground; exit 0 only when nothing failed."""
+    import asyncio
+
+    from xerobridge.cli import progress
+    from xerobridge.sync.engine import Engine
+
+    store = root.open_store()
+    engine = Engine(store, root.load_plugins())
+
+    async def go() -> object:
+        try:
+            with progress.bars(root.err, enabled=not as_json) as update:
+                engine.worker.on_progress = update  # type: ignore[assignment]
+                return await engine.sync(source, stream, full=full, reconcile=reconcile)
+        finally:
+            await engine.aclose()
+
+    summary = asyncio.run(go())
+    if as_json:
+        root.print_json(summary.as_dict(), one_line=True)  # type: ignore[attr-defined]
+    else:
+        root.out.print(progress.table(summary))  # type: ignore[arg-type]
+    if summary.failed:  # type: ignore[attr-defined]
+        raise typer.Exit(1)
+
+
+@app.command("map")
+def map_command(
+    source: Annotated[str | None, typer.Argument(help="The source.")] = None,
+    stream: Annotated[str | None, typer.Argument(help="The stream.")] = None,
+    key: Annotated[str | None, typer.Argument(help="The record's key.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="The Xero id it is.")] = None,
+    create: Annotated[bool, typer.Option("--create", help="Make a new Xero object.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Decide an unmapped record (--to ID or --create); with no record, list those waiting."""
+    from xerobridge.sync import unmapped
+
+    store = root.open_store()
+    if key is None:
+        with store.transaction() as s:
+            rows = [u.__dict__ for u in unmapped.waiting(s, source)]
+        for row in rows:
+            row["candidates"] = "; ".join(
+                f"{c.get('xero_id')} {c.get('label')}" for c in row["candidates"]
+            ) if not as_json else row["candidates"]  # fmt: skip
+        columns = ["source", "stream", "key", "reason", "candidates"]
+        root.emit(
+            rows,
+            as_json,
+            title="records waiting for a person",
+            columns=[(c, c) for c in columns],
+            empty="No record is waiting for a person.",
+        )
+        return
+    if source is None or stream is None:
+        raise UserError("name the record: xerobridge map <source> <stream> <key> --to ID")
+    unmapped.decide(store, root.load_plugins(), source, stream, key, to=to, create=create)
+    root.out.print(f"{source} {stream} {key}: queued again as " + (f"Xero {to}" if to else "new"))
+
+
+@app.command("setup-accounts")
+def setup_accounts_command(source: str) -> None:
+    """Create the Xero accounts a source's settings name (bank, sales, ...) where missing."""
+    import asyncio
+
+    from xerobridge.config.accounts import ensure_accounts
+    from xerobridge.sync.engine import Engine
+
+    store = root.open_store()
+    engine = Engine(store, root.load_plugins())
+    with store.transaction() as s:
+        src = source_config.get(s, source)
+
+    async def go() -> list[object]:
+        try:
+            return list(await ensure_accounts(engine, src))
+        finally:
+            await engine.aclose()
+
+    for outcome in asyncio.run(go()):
+        state = "created" if outcome.created else "exists"  # type: ignore[attr-defined]
+        root.out.print(f"{outcome.name} ({outcome.code}): {state}")  # type: ignore[attr-defined]
