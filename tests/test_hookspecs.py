@@ -36,6 +36,8 @@ def test_the_hooks_are_the_designed_set() -> None:
         "register_commands",
         "apply_write",
         "register_routes",
+        "match_xero_record",
+        "find_written",
     }
 
 

@@ -123,13 +123,13 @@ def status(session: Session, source: Source, spec: SourceSpec) -> str:
     if not source.enabled:
         return "disabled"
     try:
-        off = set(load_settings(session, source, spec).disabled_streams)
+        settings = load_settings(session, source, spec)
     except UserError:
         return "error"  # settings that do not validate: the settings page says which
     streams = [
         stream.name
         for stream in spec.streams
-        if stream.direction is Direction.TO_XERO and stream.name not in off
+        if stream.direction is Direction.TO_XERO and settings.stream_enabled(stream.name)
     ]
     assert source.id is not None
     return cursors.reading_state(session, source.id, streams)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from xerobridge.clock import Clock, SystemClock
 from xerobridge.contract.errors import RetryLater
 
 if TYPE_CHECKING:
@@ -29,6 +30,11 @@ class LinkView(Protocol):
     def xero_id(self, stream: str, key: str, role: str = "main") -> str | None: ...
 
     def source_key(self, xero_object: str, xero_id: str) -> tuple[str, str] | None: ...
+
+    def linked(self, stream: str, prefix: str = "", role: str = "main") -> dict[str, str]:
+        """The records of a stream linked in a role (key to Xero id), those whose key starts
+        with `prefix` (a parent's worklogs: `requests/42/`)."""
+        ...
 
 
 class XeroMirror(Protocol):
@@ -98,6 +104,8 @@ class SourceContext(Generic[SettingsT]):
     http: httpx.AsyncClient
     links: LinkView
     org: OrgFacts = field(default_factory=OrgFacts)
+    #: The core's clock: token expiry, windows and "now" in a plugin read it, so tests can move it.
+    clock: Clock = field(default_factory=SystemClock)
     mirror: XeroMirror | None = None
     #: Builds the plugin's API client from this context (the spec's `client` factory).
     client_factory: Callable[[SourceContext[Any]], Any] | None = field(default=None, repr=False)

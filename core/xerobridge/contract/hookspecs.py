@@ -137,21 +137,63 @@ def on_xero_update(ctx: SourceContext, event: XeroEvent) -> list[SourceWrite] | 
 
 
 @hookspec(firstresult=True)
-def apply_write(ctx: SourceContext, write: SourceWrite) -> None:
+def match_xero_record(ctx: SourceContext, event: XeroEvent) -> Resolution:
+    """Say whether a Xero record that no source record is linked to yet is an existing one.
+
+    Called for records of a from-Xero stream before `on_xero_update`, only while the record is
+    unlinked; may be called more than once for one record. Read candidates from the source
+    through `ctx.client`; the core stores the link.
+
+    Args:
+        ctx: the source's context.
+        event: the Xero record (`event.record`) and the from-Xero stream it belongs to.
+
+    Returns:
+        `Resolution.link(source_key)` for an existing source record, `Resolution.create()`
+        for a new one, `Resolution.choose(reason, candidates)` (candidates' `xero_id` holding
+        source keys) for a person to decide, `Resolution.skip(reason)` to ignore it.
+
+    .. versionadded:: 0.2
+    """
+
+
+@hookspec(firstresult=True)
+def apply_write(ctx: SourceContext, write: SourceWrite) -> str | None:
     """Make in the source one write that ``on_xero_update`` asked for.
 
     The core calls this from a queued job, so a failure is retried like any other: raise
-    :class:`~xerobridge.contract.types.RetryLater` when the source is unavailable and
-    :class:`~xerobridge.contract.types.Permanent` when the write can never succeed.
+    :class:`~xerobridge.contract.errors.RetryLater` when the source is unavailable and
+    :class:`~xerobridge.contract.errors.Permanent` when the write can never succeed. A create
+    carries `write.xero_id` in a field the source keeps, so that `find_written` can find it.
 
     Args:
         ctx: the source's context, with its http client.
         write: the write to make.
 
     Returns:
-        Nothing.
+        The source key of the record created or updated (the core links it to the Xero
+        object), or None when the write made no record.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 returns the source key.
+    """
+
+
+@hookspec(firstresult=True)
+def find_written(ctx: SourceContext, write: SourceWrite) -> str | None:
+    """Find what an earlier try of a create made, before the core retries it.
+
+    Called when a create's answer was lost (a crash, a timeout, an expired lease): look the
+    record up by the Xero id the create carried (`write.xero_id`).
+
+    Args:
+        ctx: the source's context.
+        write: the create about to be retried.
+
+    Returns:
+        The source key of the record found, or None when there is none (the core creates it).
+
+    .. versionadded:: 0.2
     """
 
 

@@ -82,7 +82,8 @@ class NotifyLevel(StrEnum):
 class SourceSettings(BaseModel):
     """Settings every source has; a plugin's model subclasses this and adds its own.
 
-    Mark secret fields with `SecretStr`: they are encrypted at rest and shown redacted.
+    Import it as `xerobridge.sdk.SourceSettings`. Mark secret fields with `SecretStr`: they are
+    encrypted at rest and shown redacted.
     List in `per_record_fields` the fields a single record may override (marketplace: auto-sync
     per customer).
     """

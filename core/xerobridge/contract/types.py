@@ -173,6 +173,9 @@ class Change:
     op: Literal["upsert", "delete"] = "upsert"
     #: The source's own change time; for TIMESTAMP streams the core derives the cursor from it.
     updated_at: datetime | None = None
+    #: Why this change waits for a person's approval before it is pushed (a customer whose
+    #: auto-sync is off); empty to follow the source's `require_approval` setting.
+    hold: str = ""
 
 
 @dataclass(frozen=True)

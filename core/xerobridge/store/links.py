@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from xerobridge.store.db import Store
@@ -208,3 +209,17 @@ class StoreLinkView:
                 )
             ).first()
         return (link.stream, link.record_key) if link else None
+
+    def linked(self, stream: str, prefix: str = "", role: str = "main") -> dict[str, str]:
+        """The records of a stream linked in a role whose key starts with `prefix`."""
+        query = select(Link.record_key, Link.xero_id).where(
+            Link.source_id == self.source_id,
+            Link.stream == stream,
+            Link.role == role,
+            col(Link.xero_id).is_not(None),
+        )
+        if prefix:
+            # A LIKE pattern would treat the key's own % and _ as wildcards.
+            query = query.where(func.substr(Link.record_key, 1, len(prefix)) == prefix)
+        with self.store.transaction() as s:
+            return {key: str(xero_id) for key, xero_id in s.exec(query).all()}

@@ -61,6 +61,7 @@ def push_job(runtime: SourceRuntime, change: Change, *, held: bool) -> NewJob:
         payload={
             "data": dict(change.data),
             "updated_at": change.updated_at.isoformat() if change.updated_at else None,
+            **({"hold": change.hold} if change.hold else {}),
         },
         connection_id=runtime.source.connection_id,
         held=held,
@@ -167,7 +168,7 @@ async def _read(
         if limit is not None and item.updated_at is not None and item.updated_at >= limit:
             continue  # the newer span's read has it; a plugin may ignore `until`
         result.read += 1
-        chunk.append(push_job(runtime, item, held=held))
+        chunk.append(push_job(runtime, item, held=held or bool(item.hold)))
         if item.updated_at is not None and (newest is None or item.updated_at > newest):
             newest = min(item.updated_at, started)  # never past the run's start
         if len(chunk) >= CHUNK:

@@ -113,6 +113,7 @@ class Runtimes:
             http=cached.runtime.ctx.http if cached is not None else self.http_factory(source),
             links=StoreLinkView(self.store, source_id),
             org=org_facts(self.store, conn),
+            clock=self.clock,
             mirror=MirrorView(self.store, conn.id) if conn and conn.id else None,
             client_factory=spec.client,
             scoped=_scoped_loader(self.store, source_id, spec, scoped),

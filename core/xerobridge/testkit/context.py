@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from xerobridge.clock import Clock, FakeClock
 from xerobridge.contract.context import LinkView, OrgFacts, SourceContext, XeroMirror
 from xerobridge.contract.settings import SourceSettings
 
@@ -21,6 +22,9 @@ class NoLinks:
 
     def source_key(self, xero_object: str, xero_id: str) -> tuple[str, str] | None:
         return None
+
+    def linked(self, stream: str, prefix: str = "", role: str = "main") -> dict[str, str]:
+        return {}
 
 
 def _refuse(request: httpx.Request) -> httpx.Response:
@@ -39,6 +43,7 @@ def make_context(
     key_prefix: str = "SHOP",
     client: Any = None,
     scoped: dict[tuple[str, str], S] | None = None,
+    clock: Clock | None = None,
 ) -> SourceContext[S]:
     """A context as the core would build it; an http client that refuses calls by default."""
     ctx = SourceContext(
@@ -51,6 +56,7 @@ def make_context(
         links=links or NoLinks(),
         org=org or OrgFacts(base_currency="GBP", timezone="GMTSTANDARDTIME"),
         mirror=mirror,
+        clock=clock or FakeClock(),
         scoped=(lambda stream, key: scoped.get((stream, key))) if scoped else None,
     )
     if client is not None:
