@@ -38,6 +38,7 @@ def test_the_hooks_are_the_designed_set() -> None:
         "register_routes",
         "match_xero_record",
         "find_written",
+        "check_source",
     }
 
 

@@ -14,6 +14,7 @@ from xerobridge.sdk import (
     SourceSettings,
     SourceWrite,
     Stream,
+    UserError,
     XeroDocument,
     XeroEvent,
     hookimpl,
@@ -81,12 +82,20 @@ class Invoices(Stream[NotesSettings]):
         return None
 
 
+async def check(ctx: SourceContext[NotesSettings]) -> str:
+    """Refuse a base URL that is not the notes API, as a real check would learn from its answer."""
+    if not ctx.settings.base_url.startswith("http://notes."):
+        raise UserError(f"base_url {ctx.settings.base_url} is not a notes API; set base_url")
+    return "notes API 1.0"
+
+
 source = Source(
     name="notes",
     title="Notes",
     settings=NotesSettings,
     streams=[Customers(), Invoices()],
     xero_events={"INVOICE"},
+    check=check,
 )
 
 

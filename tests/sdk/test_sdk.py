@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 import sdk_plugin
+from rich.console import Console
 
 from xerobridge.config import sources
 from xerobridge.contract.plugins import Plugins, aiterate, register_module
@@ -16,6 +17,7 @@ from xerobridge.sdk import (
     Permanent,
     SourceWrite,
     StreamSpec,
+    UserError,
     XeroEvent,
 )
 from xerobridge.store.db import Store
@@ -54,7 +56,9 @@ def test_the_spec_is_built_from_the_streams_and_module_hooks_sit_beside_them(
     assert ("register_commands", "root") in sdk_plugin.CALLS
 
 
-def test_hook_match_xero_record_and_find_written_reach_the_stream_of_the_record(plugins: Plugins) -> None:
+def test_hook_match_xero_record_and_find_written_reach_the_stream_of_the_record(
+    plugins: Plugins,
+) -> None:
     ctx = make_context(sdk_plugin.NotesSettings(), plugin="notes", key_prefix="NT")
     spec = plugins.spec("notes")
 
@@ -192,3 +196,36 @@ def test_a_change_on_hold_waits_for_approval(store: Store, plugins: Plugins) -> 
 def test_streamspec_defaults_stay_compatible() -> None:
     spec = StreamSpec("orders", "Invoice")
     assert (spec.direction, spec.where, spec.backfill) == (Direction.TO_XERO, None, None)
+
+
+def test_hook_check_source_refuses_a_wrong_base_url_when_the_source_is_added(
+    store_url: str, plugins: Plugins, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from xerobridge.cli import main as cli
+    from xerobridge.cli import root
+
+    monkeypatch.setenv("XEROBRIDGE_DATABASE_URL", store_url)
+    monkeypatch.setattr(root, "load_plugins", lambda: plugins)
+    monkeypatch.setattr(root, "out", Console(width=200))
+    runner = CliRunner()
+    bad = runner.invoke(
+        cli.app,
+        ["sources", "add", "notes", "--name", "pad", "--set", "base_url=http://shop.example"],
+    )
+    assert isinstance(bad.exception, UserError)
+    assert str(bad.exception) == (
+        "source pad: base_url http://shop.example is not a notes API; set base_url "
+        "(not saved; --no-check saves it anyway)"
+    )
+    good = runner.invoke(cli.app, ["sources", "add", "notes", "--name", "pad"])
+    assert good.exit_code == 0, good.output
+    assert "it answered: notes API 1.0" in good.output
+    again = runner.invoke(cli.app, ["sources", "check", "pad"])
+    assert again.output.strip() == "pad: ok, notes API 1.0"
+    unchecked = runner.invoke(
+        cli.app,
+        ["sources", "add", "notes", "--name", "pad2", "--no-check", "--set", "base_url=http://x"],
+    )
+    assert unchecked.exit_code == 0, unchecked.output

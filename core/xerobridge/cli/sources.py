@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from xerobridge.cli import root
 from xerobridge.cli.root import JsonOpt, group
 from xerobridge.config import sources as source_config
+from xerobridge.contract.errors import UserError
+from xerobridge.sync import checks
 
 sources_app = group("sources", "Configured sources (one store, one server ...).")
 
@@ -26,19 +30,44 @@ def sources_add(
     values: Annotated[
         list[str] | None, typer.Option("--set", help="A setting as name=value; repeatable.")
     ] = None,
+    no_check: Annotated[
+        bool, typer.Option("--no-check", help="Save it without trying its URL and credentials.")
+    ] = False,
 ) -> None:
-    """Configure a new source of a plugin."""
+    """Configure a new source of a plugin, after one try of its URL and credentials."""
     store = root.open_store()
+    plugins = root.load_plugins()
     source = source_config.add(
         store,
-        root.load_plugins(),
+        plugins,
         plugin,
         name,
         connection=connection,
         values=root.pairs(values or [], "--set"),
         key_prefix=prefix,
     )
+    answered = None
+    if not no_check:
+        assert source.id is not None
+        try:
+            answered = asyncio.run(checks.check_source(store, plugins, source.id))
+        except UserError as exc:
+            source_config.remove(store, source.name)
+            raise UserError(f"{exc} (not saved; --no-check saves it anyway)") from None
     root.out.print(f"added source {source.name} ({plugin}), key prefix {source.key_prefix}")
+    if answered:
+        root.out.print(f"  it answered: {escape(answered)}")
+
+
+@sources_app.command("check")
+def sources_check(name: str) -> None:
+    """Try a source's URL and credentials once and say what answered."""
+    store = root.open_store()
+    with store.transaction() as s:
+        source = source_config.get(s, name)
+    assert source.id is not None
+    answered = asyncio.run(checks.check_source(store, root.load_plugins(), source.id))
+    root.out.print(f"{name}: ok" + (f", {escape(answered)}" if answered else ""))
 
 
 @sources_app.command("list")

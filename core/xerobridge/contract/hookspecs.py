@@ -42,6 +42,25 @@ def source_spec() -> SourceSpec:
 
 
 @hookspec(firstresult=True)
+def check_source(ctx: SourceContext) -> str | None:
+    """Try the source's base URL and credentials once, so a person learns at once what is wrong.
+
+    Run by `xerobridge sources add`, `xerobridge sources check` and the dashboard's source form.
+    Make one cheap read (the store's name, the current user).
+
+    Args:
+        ctx: the source's context, with its client.
+
+    Returns:
+        A short description of what answered ("Magento 2 store Main Website"), or None. Raise
+        :class:`~xerobridge.contract.errors.UserError` naming the setting to fix when the source
+        refuses the credentials or the URL is not the API; RetryLater when it cannot be reached.
+
+    .. versionadded:: 0.2
+    """
+
+
+@hookspec(firstresult=True)
 def fetch_changes(
     ctx: SourceContext, stream: StreamSpec, cursor: str | None, until: str | None
 ) -> AsyncIterator[Change | Checkpoint] | Iterable[Change | Checkpoint]:

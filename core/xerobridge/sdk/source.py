@@ -7,6 +7,7 @@ that creates a `Source` is registered through it, and may still implement any ho
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -47,6 +48,7 @@ class Source:
         xero_accounts: Sequence[AccountNeed] = (),
         sandbox: Callable[[], SourceSandbox] | None = None,
         description: str = "",
+        check: Callable[[SourceContext[Any]], Any] | None = None,
     ) -> None:
         self.name = name
         self.title = title
@@ -57,6 +59,7 @@ class Source:
         self.xero_accounts = tuple(xero_accounts)
         self.sandbox = sandbox
         self.description = description
+        self.check = check
 
     def stream(self, name: str) -> Stream[Any]:
         """The stream called `name`."""
@@ -89,6 +92,14 @@ class Source:
             sandbox=self.sandbox,
             client=self.client,
         )
+
+    @hookimpl
+    async def check_source(self, ctx: SourceContext[Any]) -> str | None:
+        """The plugin's `check`: one cheap read that proves the URL and credentials."""
+        if self.check is None:
+            return None
+        result = self.check(ctx)
+        return await result if inspect.isawaitable(result) else result
 
     @hookimpl
     def fetch_changes(
