@@ -92,7 +92,7 @@ def setup_accounts_command(source: str) -> None:
     """Create the Xero accounts a source's settings name (bank, sales, ...) where missing."""
     import asyncio
 
-    from xerobridge.config.accounts import ensure_accounts
+    from xerobridge.sync.accounts import ensure_accounts
     from xerobridge.sync.engine import Engine
 
     store = root.open_store()
