@@ -8,7 +8,7 @@ awaits what is awaitable. Plugins return values; the core does all I/O against X
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -23,6 +23,9 @@ from xerobridge.contract.types import (
     XeroDocument,
     XeroEvent,
 )
+
+if TYPE_CHECKING:
+    from xerobridge.web.dashboard.plugin_pages import PluginPages
 
 hookspec = pluggy.HookspecMarker("xerobridge")
 hookimpl = pluggy.HookimplMarker("xerobridge")
@@ -137,7 +140,7 @@ def on_xero_update(ctx: SourceContext, event: XeroEvent) -> list[SourceWrite] | 
 
 
 @hookspec(firstresult=True)
-def apply_write(ctx: SourceContext, write: SourceWrite) -> None:
+def apply_write(ctx: SourceContext, write: SourceWrite) -> str | None:
     """Make in the source one write that ``on_xero_update`` asked for.
 
     The core calls this from a queued job, so a failure is retried like any other: raise
@@ -149,9 +152,47 @@ def apply_write(ctx: SourceContext, write: SourceWrite) -> None:
         write: the write to make.
 
     Returns:
-        Nothing.
+        The source key of the record it created or updated (the core links it to the Xero
+        object), or None.
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def match_xero_record(ctx: SourceContext, event: XeroEvent) -> Resolution | None:
+    """Say whether a Xero record not yet linked is a record the source already has.
+
+    Called for a record of a from-Xero stream before `on_xero_update`, once per Xero record
+    that has no link yet; the answer is kept as the record's link.
+
+    Args:
+        ctx: the source's context; `ctx.links` and `ctx.xero` answer look-ups without API calls.
+        event: the Xero record, with the stream it is read for (`event.stream`).
+
+    Returns:
+        A :class:`Resolution`: `link(source_key)` to an existing source record, `create()` for a
+        new one, `choose(...)` to ask a person, `skip(reason)` to leave it out.
+
+    .. versionadded:: 0.2
+    """
+
+
+@hookspec(firstresult=True)
+def find_written(ctx: SourceContext, write: SourceWrite) -> str | None:
+    """Find the record an earlier try of a create made, before the core retries it.
+
+    A create whose answer was lost may have happened: the core asks this before running it
+    again, so that a source record is never created twice.
+
+    Args:
+        ctx: the source's context, with its http client.
+        write: the create (`write.create`) about to be retried, with the Xero id it carries.
+
+    Returns:
+        The source key of the record found by that Xero id, or None when there is none.
+
+    .. versionadded:: 0.2
     """
 
 
@@ -171,15 +212,22 @@ def register_commands(cli: Any, sandbox: Any) -> None:
 
 
 @hookspec(firstresult=True)
-def register_routes() -> list[Any]:
+def register_routes(pages: PluginPages) -> list[Any]:
     """Add pages of the plugin to the dashboard, mounted under `/plugins/<plugin name>/`.
 
-    The routes need a login like every dashboard page, and their forms need the CSRF field;
-    render them with `xerobridge.web.dashboard.render.render`, which frames the page and finds
-    templates in a `templates/` folder of the plugin's package.
+    The routes need a login like every dashboard page, and their forms need the CSRF field
+    (`{{ csrf_field }}`); the guard checks both before a handler runs. Handlers reach the core
+    only through `pages`: the plugin's sources, their settings, streams and counts, a queued
+    sync, their Xero accounts, the mirror, and `pages.render` for a page in the dashboard's
+    frame (templates in a `templates/` folder of the plugin's package). The argument is
+    optional: an implementation that takes none keeps working.
+
+    Args:
+        pages: the plugin's :class:`~xerobridge.sdk.PluginPages`, one per plugin per web app.
 
     Returns:
         A list of Starlette routes (`starlette.routing.Route`), paths relative to the mount.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 the `pages` argument.
     """

@@ -34,10 +34,19 @@ from xerobridge.contract.types import (
 )
 from xerobridge.sdk.source import Source
 from xerobridge.sdk.stream import Stream
+from xerobridge.web.dashboard.plugin_pages import (
+    AccountCheck,
+    AccountOutcome,
+    PageSource,
+    PluginPages,
+    StreamCounts,
+)
 from xerobridge.web.serve import base_url, bind, serve
 
 __all__ = [
+    "AccountCheck",
     "AccountNeed",
+    "AccountOutcome",
     "Candidate",
     "Change",
     "Checkpoint",
@@ -50,7 +59,9 @@ __all__ = [
     "LinkView",
     "NeedsPerson",
     "OrgFacts",
+    "PageSource",
     "Permanent",
+    "PluginPages",
     "Resolution",
     "RetryLater",
     "Schedule",
@@ -61,6 +72,7 @@ __all__ = [
     "SourceSpec",
     "SourceWrite",
     "Stream",
+    "StreamCounts",
     "StreamSpec",
     "SystemClock",
     "UserError",
