@@ -103,7 +103,8 @@ def test_a_source_without_a_connection_is_told_what_to_do(
     token = csrf_of(browser.get("/sources").text)
     done = browser.post("/sources/loose/accounts", data={"csrf_token": token})
     assert done.status_code == 303
-    assert "loose: source loose has no Xero connection" in browser.get(done.headers["location"]).text
+    back = browser.get(done.headers["location"]).text
+    assert "loose: source loose has no Xero connection" in back
     assert len(sandbox.records("Accounts")) == before
 
 
@@ -116,9 +117,7 @@ def test_an_unknown_source_goes_back_to_the_list_saying_so(browser: TestClient) 
     assert "no source named &#39;nope&#39;" in browser.get("/sources").text
 
 
-def test_each_source_page_links_to_it(
-    browser: TestClient, store: Store, plugins: Plugins
-) -> None:
+def test_each_source_page_links_to_it(browser: TestClient, store: Store, plugins: Plugins) -> None:
     sources.add(store, plugins, "formtest", "shop", connection="org", values=SHOP)
     assert 'href="/sources/shop/accounts"' in browser.get("/sources/shop").text
 
@@ -136,4 +135,3 @@ def test_it_needs_a_login_and_the_form_its_token(
         assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
         assert anon.post("/sources/shop/accounts", data={}).status_code == 403
     assert len(sandbox.records("Accounts")) == before
-

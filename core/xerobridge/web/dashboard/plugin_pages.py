@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import col
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -170,14 +170,13 @@ class PluginPages:
                     .group_by(Job.stream, Job.state)
                 ).all()
             }
-            linked: dict[str, int] = {
-                stream: n
-                for stream, n in s.execute(
+            linked: dict[str, int] = dict(
+                s.execute(
                     sa.select(Link.stream, sa.func.count(sa.distinct(Link.record_key)))
                     .where(Link.source_id == src.id, col(Link.xero_id).is_not(None))
                     .group_by(Link.stream)
-                ).all()
-            }
+                ).tuples()
+            )
         return [
             StreamCounts(
                 name=stream.name,
@@ -230,7 +229,11 @@ class PluginPages:
                    payload=payload, connection_id=src.connection_id, priority=10)
             for name in names
         ]  # fmt: skip
-        enqueue(Queue(self._store), jobs)
+        if payload == {"full": True}:
+            # A full read takes the place of a waiting read of changes: it reads more.
+            Queue(self._store).enqueue(jobs)
+        else:
+            enqueue(Queue(self._store), jobs)
         return len(jobs)
 
     # -- Xero --------------------------------------------------------------------------------
