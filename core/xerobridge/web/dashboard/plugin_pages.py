@@ -175,7 +175,7 @@ class PluginPages:
                     sa.select(Link.stream, sa.func.count(sa.distinct(Link.record_key)))
                     .where(Link.source_id == src.id, col(Link.xero_id).is_not(None))
                     .group_by(Link.stream)
-                ).tuples()
+                ).tuples().all()
             )
         return [
             StreamCounts(
