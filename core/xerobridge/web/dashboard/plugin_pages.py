@@ -170,13 +170,12 @@ class PluginPages:
                     .group_by(Job.stream, Job.state)
                 ).all()
             }
-            linked: dict[str, int] = dict(
-                s.execute(
-                    sa.select(Link.stream, sa.func.count(sa.distinct(Link.record_key)))
-                    .where(Link.source_id == src.id, col(Link.xero_id).is_not(None))
-                    .group_by(Link.stream)
-                ).tuples().all()
-            )
+            rows = s.execute(
+                sa.select(Link.stream, sa.func.count(sa.distinct(Link.record_key)))
+                .where(Link.source_id == src.id, col(Link.xero_id).is_not(None))
+                .group_by(Link.stream)
+            ).all()
+            linked: dict[str, int] = {stream: n for stream, n in rows}  # noqa: C416 (Rows)
         return [
             StreamCounts(
                 name=stream.name,
