@@ -42,7 +42,7 @@ def test_the_guide_walks_from_new_plugin_to_synced_records(tmp_path: Path) -> No
                               text=True, timeout=300, check=False)  # fmt: skip
         assert done.returncode == 0, f"{step}:\n{done.stdout}\n{done.stderr}"
         outputs[step] = done.stdout
-    assert "13 passed" in outputs["python -m pytest xerobridge-tickets"]
+    assert "19 passed" in outputs["python -m pytest xerobridge-tickets"]
     rows = {
         cells[0]: cells[1:]
         for line in outputs["xerobridge demo --once"].splitlines()

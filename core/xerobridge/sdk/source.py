@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from xerobridge.contract.context import SourceContext
-from xerobridge.contract.errors import Permanent
 from xerobridge.contract.hookspecs import hookimpl
 from xerobridge.contract.settings import SourceSettings
 from xerobridge.contract.types import (
@@ -62,7 +61,10 @@ class Source:
         """The stream called `name`."""
         return stream_of(self.streams, name, self.name)
 
-    def _from_xero(self, event: XeroEvent) -> Stream[Any]:
+    def _from_xero(self, event: XeroEvent) -> Stream[Any] | None:
+        """The stream a Xero record is for: the one it is read for, the one of the record it
+        is linked to, or the stream from Xero of its object; None when there is none (an
+        invoice a person made in Xero, for a plugin that only sends invoices there)."""
         if event.stream:
             return self.stream(event.stream)
         if event.linked:
@@ -71,7 +73,7 @@ class Source:
         for stream in self.streams.values():
             if stream.direction is Direction.FROM_XERO and stream.xero_object.lower() == kind:
                 return stream
-        raise Permanent(f"plugin {self.name!r} has no stream from Xero for {event.resource}")
+        return None
 
     # -- the hooks ---------------------------------------------------------------------------
 
@@ -122,12 +124,16 @@ class Source:
     @hookimpl
     def match_xero_record(self, ctx: SourceContext[Any], event: XeroEvent) -> Resolution:
         """The from-Xero stream's `match`."""
-        return self._from_xero(event).match(ctx, event)
+        stream = self._from_xero(event)
+        if stream is None:
+            return Resolution.skip(f"plugin {self.name!r} has no stream from Xero for it")
+        return stream.match(ctx, event)
 
     @hookimpl
     def on_xero_update(self, ctx: SourceContext[Any], event: XeroEvent) -> list[SourceWrite]:
-        """The from-Xero stream's `on_xero`."""
-        return self._from_xero(event).on_xero(ctx, event)
+        """The from-Xero stream's `on_xero`; nothing for a record no stream is for."""
+        stream = self._from_xero(event)
+        return [] if stream is None else stream.on_xero(ctx, event)
 
     @hookimpl
     async def apply_write(self, ctx: SourceContext[Any], write: SourceWrite) -> str | None:
