@@ -59,6 +59,7 @@ def __getattr__(name: str) -> Any:
         return getattr(plugin_pages, name)
     raise AttributeError(f"module 'xerobridge.sdk' has no attribute {name!r}")
 
+
 __all__ = [
     "AccountCheck",
     "AccountNeed",
