@@ -185,8 +185,8 @@ def _source_hooks() -> list[str]:
     ]
 
 
-def _dispatched(hook: str) -> str:
-    """The Stream method the Source calls for a hook, found by calling it."""
+def _dispatched(hook: str) -> str | None:
+    """The Stream method the Source calls for a hook, found by calling it; None for none."""
     stream = _Recorder()
     source = Source(name="things", title="Things", settings=SourceSettings, streams=[stream])
     args = {
@@ -206,36 +206,37 @@ def _dispatched(hook: str) -> str:
     if inspect.isawaitable(result):
         asyncio.run(result)  # type: ignore[arg-type]
     _Recorder.called, called = [], _Recorder.called
-    assert len(called) == 1, f"Source.{hook} called {called}"
-    return called[0]
+    assert len(called) <= 1, f"Source.{hook} called {called}"
+    return called[0] if called else None
 
 
-def test_the_source_dispatches_every_hook_but_the_modules_own() -> None:
-    assert set(_source_hooks()) == set(HOOK_NAMES) - {
-        "source_spec",
-        "register_commands",
-        "register_routes",
-    }
+def test_the_source_hands_each_step_to_its_stream() -> None:
+    """The check holds something: the steps of both directions reach a Stream method."""
+    steps = {hook: _dispatched(hook) for hook in _source_hooks()}
+    assert {hook for hook, method in steps.items() if method} >= {
+        "fetch_changes", "fetch_records", "map_record", "to_xero",
+        "match_xero_record", "on_xero_update", "apply_write", "find_written",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("name", HOOK_NAMES)
 def test_each_hook_section_names_the_stream_method_that_implements_it(name: str) -> None:
     """ "Stream method: `Stream.x(...)`" for what the SDK's Source really calls, linked to code
-    defining it; "No `Stream` method" for the hooks a plugin's module implements itself."""
+    defining it; "No `Stream` method" for the hooks a stream does not implement."""
     section = _section(name)
     lines = [line for line in section.splitlines() if line.startswith("Stream method:")]
-    if name not in _source_hooks():
+    method = _dispatched(name) if name in _source_hooks() else None
+    if method is None:
         assert not lines and (name == "source_spec" or "No `Stream` method" in section), name
         return
-    method = _dispatched(name)
     assert lines, f"docs/hooks.md: the {name} section has no 'Stream method:' line"
     assert f"`Stream.{method}(" in lines[0], (
         f"docs/hooks.md says {lines[0]!r}, but the SDK's Source calls Stream.{method}"
     )
-    assert (
-        f"| `{name}(" in DOC
-        and f"| `Stream.{method}(" in DOC.split(f"| `{name}(")[1].split("\n")[0]
-    ), f"docs/hooks.md: the table's row of {name} does not name Stream.{method}"
+    row = DOC.split(f"| `{name}(")[1].split("\n")[0]
+    assert f"`Stream.{method}(" in row, (
+        f"docs/hooks.md: the table's row of {name} does not name Stream.{method}"
+    )
     for link in _LINK.findall(lines[0]):
         text = (DOC_PATH.parent / link).read_text()
         assert re.search(rf"^\s*(async )?def {method}\(", text, flags=re.M), (

@@ -8,7 +8,7 @@ awaits what is awaitable. Plugins return values; the core does all I/O against X
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
 
@@ -23,9 +23,6 @@ from xerobridge.contract.types import (
     XeroDocument,
     XeroEvent,
 )
-
-if TYPE_CHECKING:
-    from xerobridge.web.dashboard.plugin_pages import PluginPages
 
 hookspec = pluggy.HookspecMarker("xerobridge")
 hookimpl = pluggy.HookimplMarker("xerobridge")
@@ -140,57 +137,61 @@ def on_xero_update(ctx: SourceContext, event: XeroEvent) -> list[SourceWrite] | 
 
 
 @hookspec(firstresult=True)
-def apply_write(ctx: SourceContext, write: SourceWrite) -> str | None:
-    """Make in the source one write that ``on_xero_update`` asked for.
+def match_xero_record(ctx: SourceContext, event: XeroEvent) -> Resolution:
+    """Say whether a Xero record that no source record is linked to yet is an existing one.
 
-    The core calls this from a queued job, so a failure is retried like any other: raise
-    :class:`~xerobridge.contract.types.RetryLater` when the source is unavailable and
-    :class:`~xerobridge.contract.types.Permanent` when the write can never succeed.
-
-    Args:
-        ctx: the source's context, with its http client.
-        write: the write to make.
-
-    Returns:
-        The source key of the record it created or updated (the core links it to the Xero
-        object), or None.
-
-    .. versionadded:: 0.1
-    """
-
-
-@hookspec(firstresult=True)
-def match_xero_record(ctx: SourceContext, event: XeroEvent) -> Resolution | None:
-    """Say whether a Xero record not yet linked is a record the source already has.
-
-    Called for a record of a from-Xero stream before `on_xero_update`, once per Xero record
-    that has no link yet; the answer is kept as the record's link.
+    Called for records of a from-Xero stream before `on_xero_update`, only while the record is
+    unlinked; may be called more than once for one record. Read candidates from the source
+    through `ctx.client`; the core stores the link.
 
     Args:
-        ctx: the source's context; `ctx.links` and `ctx.xero` answer look-ups without API calls.
-        event: the Xero record, with the stream it is read for (`event.stream`).
+        ctx: the source's context.
+        event: the Xero record (`event.record`) and the from-Xero stream it belongs to.
 
     Returns:
-        A :class:`Resolution`: `link(source_key)` to an existing source record, `create()` for a
-        new one, `choose(...)` to ask a person, `skip(reason)` to leave it out.
+        `Resolution.link(source_key)` for an existing source record, `Resolution.create()`
+        for a new one, `Resolution.choose(reason, candidates)` (candidates' `xero_id` holding
+        source keys) for a person to decide, `Resolution.skip(reason)` to ignore it.
 
     .. versionadded:: 0.2
     """
 
 
 @hookspec(firstresult=True)
-def find_written(ctx: SourceContext, write: SourceWrite) -> str | None:
-    """Find the record an earlier try of a create made, before the core retries it.
+def apply_write(ctx: SourceContext, write: SourceWrite) -> str | None:
+    """Make in the source one write that ``on_xero_update`` asked for.
 
-    A create whose answer was lost may have happened: the core asks this before running it
-    again, so that a source record is never created twice.
+    The core calls this from a queued job, so a failure is retried like any other: raise
+    :class:`~xerobridge.contract.errors.RetryLater` when the source is unavailable and
+    :class:`~xerobridge.contract.errors.Permanent` when the write can never succeed. A create
+    carries `write.xero_id` in a field the source keeps, so that `find_written` can find it.
 
     Args:
         ctx: the source's context, with its http client.
-        write: the create (`write.create`) about to be retried, with the Xero id it carries.
+        write: the write to make.
 
     Returns:
-        The source key of the record found by that Xero id, or None when there is none.
+        The source key of the record created or updated (the core links it to the Xero
+        object), or None when the write made no record.
+
+    .. versionadded:: 0.1
+    .. versionchanged:: 0.2 returns the source key.
+    """
+
+
+@hookspec(firstresult=True)
+def find_written(ctx: SourceContext, write: SourceWrite) -> str | None:
+    """Find what an earlier try of a create made, before the core retries it.
+
+    Called when a create's answer was lost (a crash, a timeout, an expired lease): look the
+    record up by the Xero id the create carried (`write.xero_id`).
+
+    Args:
+        ctx: the source's context.
+        write: the create about to be retried.
+
+    Returns:
+        The source key of the record found, or None when there is none (the core creates it).
 
     .. versionadded:: 0.2
     """
@@ -212,18 +213,19 @@ def register_commands(cli: Any, sandbox: Any) -> None:
 
 
 @hookspec(firstresult=True)
-def register_routes(pages: PluginPages) -> list[Any]:
+def register_routes(pages: Any) -> list[Any]:
     """Add pages of the plugin to the dashboard, mounted under `/plugins/<plugin name>/`.
 
     The routes need a login like every dashboard page, and their forms need the CSRF field
     (`{{ csrf_field }}`); the guard checks both before a handler runs. Handlers reach the core
-    only through `pages`: the plugin's sources, their settings, streams and counts, a queued
-    sync, their Xero accounts, the mirror, and `pages.render` for a page in the dashboard's
-    frame (templates in a `templates/` folder of the plugin's package). The argument is
-    optional: an implementation that takes none keeps working.
+    only through `pages`, a :class:`~xerobridge.sdk.PluginPages` bound to the plugin: its
+    sources, their settings, streams and counts, a queued sync, their Xero accounts, the
+    mirror, and `pages.render` for a page in the dashboard's frame (templates in a
+    `templates/` folder of the plugin's package). An implementation that takes no argument
+    keeps working.
 
     Args:
-        pages: the plugin's :class:`~xerobridge.sdk.PluginPages`, one per plugin per web app.
+        pages: the plugin's `xerobridge.sdk.PluginPages`, one per plugin per web app.
 
     Returns:
         A list of Starlette routes (`starlette.routing.Route`), paths relative to the mount.

@@ -21,7 +21,8 @@ from sqlmodel import col
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from xerobridge.config import accounts, connections, sources
+from xerobridge.config import connections, sources
+from xerobridge.config.accounts import AccountOutcome, ensure_accounts
 from xerobridge.contract.context import XeroMirror
 from xerobridge.contract.errors import UserError
 from xerobridge.contract.settings import SourceSettings
@@ -29,6 +30,7 @@ from xerobridge.contract.types import SourceSpec
 from xerobridge.runtime.queue import NewJob, Queue
 from xerobridge.store.models import Job, Link
 from xerobridge.store.models import Source as SourceRow
+from xerobridge.sync.account_checks import AccountCheck, check_accounts
 from xerobridge.web.dashboard.render import render, session_of
 from xerobridge.xero.mirror import MirrorView
 
@@ -39,9 +41,6 @@ if TYPE_CHECKING:
     from xerobridge.store.db import Store
 
 log = logging.getLogger(__name__)
-
-AccountCheck = accounts.AccountCheck
-AccountOutcome = accounts.AccountOutcome
 
 
 @dataclass(frozen=True)
@@ -250,7 +249,7 @@ class PluginPages:
     def account_checks(self, source: str) -> list[AccountCheck]:
         """The Xero accounts the source needs, each with whether the organisation has it."""
         settings = self.settings(source)
-        return accounts.check_accounts(self.spec, settings, self.mirror(source))
+        return check_accounts(self.spec, settings, self.mirror(source))
 
     async def setup_accounts(self, source: str) -> list[AccountOutcome]:
         """Create the accounts the source needs where Xero lacks them (`setup-accounts`)."""
@@ -307,7 +306,7 @@ async def setup_accounts(
         src = sources.get(s, source)
     engine = Engine(store, plugins, xero_http=xero_http)
     try:
-        return await accounts.ensure_accounts(engine, src)
+        return await ensure_accounts(engine, src)
     finally:
         # The web app's client outlives this engine: close only the source clients it made.
         await engine.runtimes.aclose()

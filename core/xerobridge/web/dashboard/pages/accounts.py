@@ -16,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from xerobridge.config import accounts, connections, sources
+from xerobridge.config import connections, sources
 from xerobridge.contract.errors import UserError, XerobridgeError
 from xerobridge.contract.plugins import Plugins
 from xerobridge.store.db import Store
+from xerobridge.sync.account_checks import AccountCheck, check_accounts
 from xerobridge.web.dashboard.plugin_pages import said, setup_accounts
 from xerobridge.web.dashboard.render import render, session_of
 from xerobridge.xero.mirror import MirrorView
@@ -40,7 +41,7 @@ class _Page:
     source: str
     plugin_title: str
     connection: str
-    checks: list[accounts.AccountCheck]
+    checks: list[AccountCheck]
     problem: str
 
 
@@ -61,7 +62,7 @@ def _load(request: Request, name: str) -> _Page:
             return _Page(name, spec.title, conn, [], str(exc))
     # The mirror reads in transactions of its own, so only after the one above has ended.
     mirror = MirrorView(store, src.connection_id) if src.connection_id else None
-    checks = accounts.check_accounts(spec, settings, mirror)
+    checks = check_accounts(spec, settings, mirror)
     problem = ""
     if mirror is None and checks:
         problem = (
