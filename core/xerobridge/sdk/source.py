@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from xerobridge.contract.context import SourceContext
+from xerobridge.contract.errors import Permanent
 from xerobridge.contract.hookspecs import hookimpl
 from xerobridge.contract.settings import SourceSettings
 from xerobridge.contract.types import (
@@ -63,8 +64,9 @@ class Source:
 
     def _from_xero(self, event: XeroEvent) -> Stream[Any] | None:
         """The stream a Xero record is for: the one it is read for, the one of the record it
-        is linked to, or the stream from Xero of its object; None when there is none (an
-        invoice a person made in Xero, for a plugin that only sends invoices there)."""
+        is linked to, or the stream from Xero of its object. None for a record of a kind the
+        plugin hears about (`xero_events`) that no stream is for: an invoice a person made in
+        Xero, for a plugin that hears of invoices only to learn when its own are paid."""
         if event.stream:
             return self.stream(event.stream)
         if event.linked:
@@ -73,7 +75,9 @@ class Source:
         for stream in self.streams.values():
             if stream.direction is Direction.FROM_XERO and stream.xero_object.lower() == kind:
                 return stream
-        return None
+        if event.resource.upper() in {e.upper() for e in self.xero_events}:
+            return None
+        raise Permanent(f"plugin {self.name!r} has no stream from Xero for {event.resource}")
 
     # -- the hooks ---------------------------------------------------------------------------
 
