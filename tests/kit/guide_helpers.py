@@ -18,12 +18,20 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 _STEP = re.compile(r"<!-- guide-step -->\s*```[a-z]*\n(.*?)```", re.S)
+_PASSING = re.compile(r"<!-- tests-pass: (\d+) -->")
 
 
 def guide_steps(name: str) -> list[str]:
     """The commands a guide marks as steps, in order (one command per block)."""
     text = (DOCS / name).read_text()
     return [block.strip() for block in _STEP.findall(text)]
+
+
+def guide_tests_pass(name: str) -> int:
+    """How many tests the guide says the generated plugin's own tests are."""
+    found = _PASSING.findall((DOCS / name).read_text())
+    assert len(found) == 1, f"{name}: expected one <!-- tests-pass: N --> mark, found {found}"
+    return int(found[0])
 
 
 @dataclass

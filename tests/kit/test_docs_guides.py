@@ -17,6 +17,7 @@ import pytest
 import typer.main
 
 from xerobridge.cli import main as cli
+from xerobridge.cli import scaffold
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 GUIDES = ("user-guide.md", "plugin-guide.md")
@@ -105,3 +106,73 @@ def test_every_link_of_a_guide_resolves(guide: str) -> None:
     for link in _LINK.findall((DOCS / guide).read_text()):
         if "://" not in link:
             assert (DOCS / link).exists(), f"{guide} links {link}, which does not exist"
+
+
+def _block_after(guide: str, mark: str) -> str:
+    text = (DOCS / guide).read_text()
+    found = re.search(rf"<!-- {mark} -->\s*```[a-z]*\n(.*?)```", text, re.S)
+    assert found, f"{guide}: no <!-- {mark} --> block"
+    return found.group(1)
+
+
+def _listed_files(tree: str) -> set[str]:
+    """The files of an indented tree (two spaces a level, a directory ends with /)."""
+    files: set[str] = set()
+    parents: list[str] = []
+    for line in tree.splitlines()[1:]:  # the first line is the root
+        depth = (len(line) - len(line.lstrip())) // 2 - 1
+        name = line.split()[0]
+        parents = parents[:depth]
+        if name.endswith("/"):
+            parents.append(name.rstrip("/"))
+        else:
+            files.add("/".join([*parents, name]))
+    return files
+
+
+def test_the_plugin_guide_lists_the_files_new_plugin_writes(tmp_path: Path) -> None:
+    written = scaffold.render("tickets", tmp_path / "xerobridge-tickets")
+    made = {p.relative_to(tmp_path / "xerobridge-tickets").as_posix() for p in written}
+    assert _listed_files(_block_after("plugin-guide.md", "plugin-files")) == made
+
+
+def _code(line: str) -> str:
+    """A line of code without its comment; a def by its name only (the guide drops hints)."""
+    code = line.split("  #", maxsplit=1)[0].strip()
+    named = re.match(r"(?:async )?def (\w+)\(", code)
+    return f"def {named.group(1)}(" if named else code
+
+
+def test_the_plugin_guides_stream_code_is_the_generated_code(tmp_path: Path) -> None:
+    """Each class the guide shows from the example plugin is, line for line, in streams.py."""
+    scaffold.render("tickets", tmp_path / "t")
+    streams = (tmp_path / "t" / "xerobridge_tickets" / "streams.py").read_text()
+    generated = {_code(line) for line in streams.splitlines()}
+    text = (DOCS / "plugin-guide.md").read_text()
+    shown = 0
+    for block in re.findall(r"```python\n(.*?)```", text, re.S):
+        name = re.match(r"class (\w+)\(", block)
+        if not name or f"class {name.group(1)}(" not in "\n".join(generated):
+            continue
+        shown += 1
+        for line in block.splitlines():
+            code = _code(line)
+            assert not code or code in generated, (
+                f"plugin-guide.md shows `{code}` in {name.group(1)}, which streams.py lacks"
+            )
+    assert shown >= 2, "the guide shows the example's Customers and Invoices"
+
+
+@pytest.mark.parametrize("guide", ("plugin-guide.md", "hooks.md"))
+def test_every_complete_python_example_of_a_guide_parses(guide: str) -> None:
+    """Examples are Python (a signature alone, as the reference heads a hook with, is not)."""
+    import ast
+    import textwrap
+
+    for block in re.findall(r"```python\n(.*?)```", (DOCS / guide).read_text(), re.S):
+        code = textwrap.dedent(block)
+        try:
+            ast.parse(code)
+        except SyntaxError:
+            # A signature heading a hook's section is a def without its body: it parses with one.
+            ast.parse(re.sub(r"\)\s*\n(\s*->[^\n]*)$", r") \1", code.rstrip()) + ":\n    ...")

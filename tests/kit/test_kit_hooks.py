@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
 import typer
 from starlette.applications import Starlette
@@ -26,6 +27,7 @@ from xerobridge.cli import scaffold
 from xerobridge.contract.plugins import Plugins, register_module
 from xerobridge.contract.settings import validate_settings
 from xerobridge.contract.types import Change, Direction, XeroEvent
+from xerobridge.store.db import Store
 from xerobridge.testkit import SyncHarness
 from xerobridge.web import dashboard
 
@@ -159,8 +161,9 @@ def test_hook_register_commands_adds_the_sandbox_command(plugin: ModuleType) -> 
     assert "--port" in shown.output
 
 
-def test_hook_register_routes_mounts_a_plugins_pages_under_its_name() -> None:
-    """The dashboard mounts a plugin's routes under /plugins/<name>/ beside the core's pages."""
+def test_hook_register_routes_mounts_a_plugins_pages_under_its_name(xb_store: Store) -> None:
+    """The dashboard mounts a plugin's routes under /plugins/<name>/ beside the core's pages;
+    this plugin's `register_routes()` takes no `pages`, and still works."""
     sys.path.insert(0, str(Path(__file__).parent))
     try:
         import kit_flawed_plugin
@@ -168,7 +171,7 @@ def test_hook_register_routes_mounts_a_plugins_pages_under_its_name() -> None:
         sys.path.remove(str(Path(__file__).parent))
     info = register_module(kit_flawed_plugin, "flawed")
     assert "register_routes" in info.hooks
-    found = dashboard.routes(Plugins([info]))
+    found = dashboard.routes(Plugins([info]), store=xb_store, xero_http=httpx.AsyncClient())
     (mount,) = [r for r in found if isinstance(r, Mount) and r.path == "/plugins/flawed"]
     with TestClient(Starlette(routes=[mount])) as client:
         answer = client.get("/plugins/flawed/flaws")

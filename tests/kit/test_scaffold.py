@@ -21,12 +21,15 @@ EXPECTED_FILES = {
     "pyproject.toml",
     "xerobridge_tickets/__init__.py",
     "xerobridge_tickets/client.py",
-    "xerobridge_tickets/hooks.py",
     "xerobridge_tickets/mapping.py",
-    "xerobridge_tickets/sandbox.py",
+    "xerobridge_tickets/sandbox/__init__.py",
+    "xerobridge_tickets/sandbox/app.py",
+    "xerobridge_tickets/sandbox/state.py",
     "xerobridge_tickets/settings.py",
+    "xerobridge_tickets/streams.py",
     "tests/test_tickets_contract.py",
     "tests/test_tickets_mapping.py",
+    "tests/test_tickets_streams.py",
     "tests/test_tickets_sync.py",
 }
 
@@ -115,9 +118,9 @@ def test_the_command_writes_the_plugin_and_says_what_next(tmp_path: Path) -> Non
                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     out, err = ok.communicate(timeout=60)
     assert ok.returncode == 0, err
-    assert "wrote plugin tickets to xerobridge-tickets (11 files)" in out
+    assert "wrote plugin tickets to xerobridge-tickets (14 files)" in out
     assert "pip install -e xerobridge-tickets" in out
-    assert (tmp_path / "xerobridge-tickets" / "xerobridge_tickets" / "hooks.py").is_file()
+    assert (tmp_path / "xerobridge-tickets" / "xerobridge_tickets" / "streams.py").is_file()
     out, err = bad.communicate(timeout=60)
     assert bad.returncode == 2
     assert err.splitlines() == [

@@ -91,7 +91,8 @@ def logged_in(web: Starlette) -> tuple[TestClient, str]:
 
 def test_every_route_but_the_inbound_ones_needs_a_login(web: Starlette) -> None:
     routes = list(every_route(list(web.routes)))
-    assert ("POST", "/plugins/magento/shop/setup-accounts") in routes  # plugins' pages swept too
+    assert ("POST", "/sources/shop/accounts") in routes  # the core's accounts page
+    assert ("POST", "/plugins/magento/shop/streams/customers/sync") in routes  # plugins' too
     anonymous = client(web)
     anonymous.get("/login")  # an anonymous session with its own CSRF token
     checked = 0

@@ -232,15 +232,23 @@ def register_commands(cli: Any, sandbox: Any) -> None:
 
 
 @hookspec(firstresult=True)
-def register_routes() -> list[Any]:
+def register_routes(pages: Any) -> list[Any]:
     """Add pages of the plugin to the dashboard, mounted under `/plugins/<plugin name>/`.
 
-    The routes need a login like every dashboard page, and their forms need the CSRF field;
-    render them with `xerobridge.web.dashboard.render.render`, which frames the page and finds
-    templates in a `templates/` folder of the plugin's package.
+    The routes need a login like every dashboard page, and their forms need the CSRF field
+    (`{{ csrf_field }}`); the guard checks both before a handler runs. Handlers reach the core
+    only through `pages`, a :class:`~xerobridge.sdk.PluginPages` bound to the plugin: its
+    sources, their settings, streams and counts, a queued sync, their Xero accounts, the
+    mirror, and `pages.render` for a page in the dashboard's frame (templates in a
+    `templates/` folder of the plugin's package). An implementation that takes no argument
+    keeps working.
+
+    Args:
+        pages: the plugin's `xerobridge.sdk.PluginPages`, one per plugin per web app.
 
     Returns:
         A list of Starlette routes (`starlette.routing.Route`), paths relative to the mount.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 the `pages` argument.
     """

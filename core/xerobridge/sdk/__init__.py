@@ -4,6 +4,8 @@ A plugin imports only `xerobridge` and `xerobridge.sdk`; the modules behind thes
 these names do not.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from xerobridge.clock import Clock, FakeClock, SystemClock
 from xerobridge.contract.context import LinkView, OrgFacts, SourceContext, XeroMirror
 from xerobridge.contract.errors import (
@@ -36,8 +38,32 @@ from xerobridge.sdk.source import Source
 from xerobridge.sdk.stream import Stream
 from xerobridge.web.serve import base_url, bind, serve
 
+if TYPE_CHECKING:
+    from xerobridge.web.dashboard.plugin_pages import (
+        AccountCheck,
+        AccountOutcome,
+        PageSource,
+        PluginPages,
+        StreamCounts,
+    )
+
+#: What a plugin's dashboard pages use, loaded on first use: it brings the store and the web
+#: app with it, which a plugin's streams and its tests never need.
+_PAGES = frozenset({"AccountCheck", "AccountOutcome", "PageSource", "PluginPages", "StreamCounts"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PAGES:
+        from xerobridge.web.dashboard import plugin_pages
+
+        return getattr(plugin_pages, name)
+    raise AttributeError(f"module 'xerobridge.sdk' has no attribute {name!r}")
+
+
 __all__ = [
+    "AccountCheck",
     "AccountNeed",
+    "AccountOutcome",
     "Candidate",
     "Change",
     "Checkpoint",
@@ -50,7 +76,9 @@ __all__ = [
     "LinkView",
     "NeedsPerson",
     "OrgFacts",
+    "PageSource",
     "Permanent",
+    "PluginPages",
     "Resolution",
     "RetryLater",
     "Schedule",
@@ -61,6 +89,7 @@ __all__ = [
     "SourceSpec",
     "SourceWrite",
     "Stream",
+    "StreamCounts",
     "StreamSpec",
     "SystemClock",
     "UserError",

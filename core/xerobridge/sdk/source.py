@@ -65,7 +65,11 @@ class Source:
         """The stream called `name`."""
         return stream_of(self.streams, name, self.name)
 
-    def _from_xero(self, event: XeroEvent) -> Stream[Any]:
+    def _from_xero(self, event: XeroEvent) -> Stream[Any] | None:
+        """The stream a Xero record is for: the one it is read for, the one of the record it
+        is linked to, or the stream from Xero of its object. None for a record of a kind the
+        plugin hears about (`xero_events`) that no stream is for: an invoice a person made in
+        Xero, for a plugin that hears of invoices only to learn when its own are paid."""
         if event.stream:
             return self.stream(event.stream)
         if event.linked:
@@ -74,6 +78,8 @@ class Source:
         for stream in self.streams.values():
             if stream.direction is Direction.FROM_XERO and stream.xero_object.lower() == kind:
                 return stream
+        if event.resource.upper() in {e.upper() for e in self.xero_events}:
+            return None
         raise Permanent(f"plugin {self.name!r} has no stream from Xero for {event.resource}")
 
     # -- the hooks ---------------------------------------------------------------------------
@@ -133,12 +139,16 @@ class Source:
     @hookimpl
     def match_xero_record(self, ctx: SourceContext[Any], event: XeroEvent) -> Resolution:
         """The from-Xero stream's `match`."""
-        return self._from_xero(event).match(ctx, event)
+        stream = self._from_xero(event)
+        if stream is None:
+            return Resolution.skip(f"plugin {self.name!r} has no stream from Xero for it")
+        return stream.match(ctx, event)
 
     @hookimpl
     def on_xero_update(self, ctx: SourceContext[Any], event: XeroEvent) -> list[SourceWrite]:
-        """The from-Xero stream's `on_xero`."""
-        return self._from_xero(event).on_xero(ctx, event)
+        """The from-Xero stream's `on_xero`; nothing for a record no stream is for."""
+        stream = self._from_xero(event)
+        return [] if stream is None else stream.on_xero(ctx, event)
 
     @hookimpl
     async def apply_write(self, ctx: SourceContext[Any], write: SourceWrite) -> str | None:

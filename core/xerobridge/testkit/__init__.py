@@ -12,17 +12,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from xerobridge.testkit.context import make_context
+    from xerobridge.testkit.context import make_context, make_mirror
     from xerobridge.testkit.contract import SourceContract
     from xerobridge.testkit.harness import KitError, SyncHarness
 
-__all__ = ["KitError", "SourceContract", "SyncHarness", "make_context"]
+__all__ = ["KitError", "SourceContract", "SyncHarness", "make_context", "make_mirror"]
 
 _HOMES = {
     "SourceContract": "xerobridge.testkit.contract",
     "SyncHarness": "xerobridge.testkit.harness",
     "KitError": "xerobridge.testkit.harness",
     "make_context": "xerobridge.testkit.context",
+    "make_mirror": "xerobridge.testkit.context",
 }
 
 

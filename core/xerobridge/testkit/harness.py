@@ -56,8 +56,14 @@ def plugin_name(plugin: ModuleType) -> str:
         if ep.value == plugin.__name__:
             return ep.name
     spec_hook = getattr(plugin, "source_spec", None)
+    if spec_hook is None:  # a plugin written on the SDK keeps its hooks on a Source
+        sdk = [v for v in vars(plugin).values() if getattr(type(v), "is_xerobridge_source", 0)]
+        spec_hook = sdk[0].source_spec if sdk else None
     if spec_hook is None:
-        raise KitError(f"module {plugin.__name__} has no source_spec hook; is it the plugin?")
+        raise KitError(
+            f"module {plugin.__name__} has neither a Source nor a source_spec hook; "
+            "is it the plugin?"
+        )
     spec = spec_hook()
     if not isinstance(spec, SourceSpec):
         raise KitError(f"{plugin.__name__}.source_spec returned {type(spec).__name__}")

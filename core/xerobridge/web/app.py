@@ -39,16 +39,17 @@ def create_app(
     `plugins` are the loaded source plugins (loaded here when not given).
     """
     plugins = plugins if plugins is not None else load_plugins()
+    http = http or httpx.AsyncClient(timeout=30)
     routes = [
         Route("/healthz", health, methods=["GET"]),
         Route("/xero/webhooks", webhooks.receive, methods=["POST"]),
         Route("/xero/callback", oauth_callback, methods=["GET"]),
         Route("/sources/{source}/notify", notify.receive, methods=["POST"]),
-        *dashboard.routes(plugins),
+        *dashboard.routes(plugins, store=store, xero_http=http),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(Guard)])
     app.state.store = store
     app.state.plugins = plugins
     app.state.plugin_packages = dashboard.template_packages(plugins)
-    app.state.http = http or httpx.AsyncClient(timeout=30)
+    app.state.http = http
     return app

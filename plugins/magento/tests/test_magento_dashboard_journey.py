@@ -122,11 +122,8 @@ def test_a_person_gets_from_nothing_to_a_synced_store_with_the_dashboard_alone(
         assert added.status_code == 303, text_of(added.text)[:2000]
 
         # Create its accounts, then ask for everything to be synced.
-        page = browser.get("/plugins/magento/").text
-        made = browser.post(
-            "/plugins/magento/shop/setup-accounts",
-            data=form_of(page, "/plugins/magento/shop/setup-accounts"),
-        )
+        page = browser.get("/sources/shop/accounts").text
+        made = browser.post("/sources/shop/accounts", data=form_of(page, "/sources/shop/accounts"))
         assert made.status_code == 303
         page = browser.get("/sources/shop").text
         queued = browser.post(

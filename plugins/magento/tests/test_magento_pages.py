@@ -1,4 +1,5 @@
-"""The Magento page of the dashboard: each store's Xero accounts, and "Set up accounts"."""
+"""The Magento page of the dashboard: each store's streams and counts, "Sync now", and the
+tables of its settings that name things in Xero (tax map, payment accounts)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import select
 from starlette.testclient import TestClient
 
 import xerobridge_magento
 from xerobridge.config import sources
 from xerobridge.contract.plugins import Plugins, register_module
 from xerobridge.store.db import Store
+from xerobridge.store.models import Job
 from xerobridge.web.app import create_app
 from xerobridge.web.dashboard import logins
 from xerobridge.xero.connect import connect_client_credentials
@@ -56,12 +59,17 @@ def web(xb_store: Store, xb_xero_sandbox: Any, plugins: Plugins) -> Iterator[Tes
         yield client
 
 
-def accounts(xero_app: Any) -> dict[str, dict[str, Any]]:
-    return {a["Name"]: a for a in xero_app.state.sandbox.records("Accounts")}
+def refresh_mirror(store: Store, plugins: Plugins, xero_app: Any) -> None:
+    """Read the organisation's accounts and tax rates into the mirror, as a sync does."""
+    from xerobridge.sync.engine import Engine
+
+    engine = Engine(store, plugins, xero_http=httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=xero_app)))  # fmt: skip
+    asyncio.run(engine.refresh_mirrors())
 
 
-def test_the_page_lists_each_store_with_its_accounts(
-    web: TestClient, xb_store: Store, plugins: Plugins
+def test_the_page_shows_each_store_with_its_streams_and_magento_tables(
+    web: TestClient, xb_store: Store, plugins: Plugins, xb_xero_sandbox: Any
 ) -> None:
     sources.add(
         xb_store,
@@ -69,76 +77,90 @@ def test_the_page_lists_each_store_with_its_accounts(
         "magento",
         "shop",
         connection="org",
-        values={**SHOP, "sales_account": "<b>Web sales</b>"},
-    )
+        values={**SHOP, "tax_map": "20=OUTPUT2,5=NOSUCHTAX",
+                "payment_accounts": "checkmo=<b>Till</b>"},
+    )  # fmt: skip
+    refresh_mirror(xb_store, plugins, xb_xero_sandbox)
     page = web.get("/plugins/magento/")
     assert page.status_code == 200
     html = page.text
     assert "<h2>shop</h2>" in html and "Xero connection: org" in html
-    assert "Magento Payments" in html and "Cost of Goods Sold" in html
-    assert "&lt;b&gt;Web sales&lt;/b&gt;" in html and "<b>Web sales</b>" not in html
-    assert 'action="/plugins/magento/shop/setup-accounts"' in html
-    # The source page links here.
-    assert 'href="/plugins/magento/"' in web.get("/sources/shop").text
+    assert 'href="/sources/shop/accounts">Xero accounts it needs</a>' in html
+    for stream in plugins.spec("magento").streams:
+        assert f'action="/plugins/magento/shop/streams/{stream.name}/sync"' in html
+    assert '<td>20</td><td>OUTPUT2</td>\n      <td><span class="status-ok">yes</span>' in html
+    assert "orders taxed at 5% fail until it is an active tax type" in html
+    assert "<td>checkmo</td><td>&lt;b&gt;Till&lt;/b&gt;</td>" in html
+    assert "<b>Till</b>" not in html and "create it in Xero or change payment_accounts" in html
+    # The source page links here, and to the core's accounts page.
+    source_page = web.get("/sources/shop").text
+    assert 'href="/plugins/magento/"' in source_page
+    assert 'href="/sources/shop/accounts"' in source_page
 
 
-def test_set_up_accounts_creates_the_missing_ones_once(
-    web: TestClient, xb_store: Store, plugins: Plugins, xb_xero_sandbox: Any
-) -> None:
-    sources.add(
-        xb_store,
-        plugins,
-        "magento",
-        "shop",
-        connection="org",
-        values={**SHOP, "bank_account": "Webshop Bank"},
-    )
-    assert "Webshop Bank" not in accounts(xb_xero_sandbox)
-    done = web.post(
-        "/plugins/magento/shop/setup-accounts",
-        data={"csrf_token": csrf_of(web.get("/plugins/magento/").text)},
-    )
-    assert done.status_code == 303
-    assert done.headers["location"] == "/plugins/magento/"
-    bank = accounts(xb_xero_sandbox)["Webshop Bank"]
-    assert bank["Type"] == "BANK"
-    html = web.get("/plugins/magento/").text
-    assert f"shop: Webshop Bank ({bank['Code']}) created;" in html
-    assert f"yes, code {bank['Code']}" in html
-    again = web.post("/plugins/magento/shop/setup-accounts", data={"csrf_token": csrf_of(html)})
-    assert again.status_code == 303
-    html = web.get("/plugins/magento/").text
-    assert f"shop: Webshop Bank ({bank['Code']}) exists;" in html and "created" not in html
-    assert list(accounts(xb_xero_sandbox)).count("Webshop Bank") == 1
-
-
-def test_a_source_without_a_connection_is_told_what_to_do(
+def test_sync_now_queues_a_read_of_the_stream_and_the_page_counts_it(
     web: TestClient, xb_store: Store, plugins: Plugins
 ) -> None:
-    sources.add(xb_store, plugins, "magento", "loose", values=SHOP)
+    sources.add(xb_store, plugins, "magento", "shop", connection="org", values=SHOP)
     token = csrf_of(web.get("/plugins/magento/").text)
-    web.post("/plugins/magento/loose/setup-accounts", data={"csrf_token": token})
-    web.post("/plugins/magento/nope/setup-accounts", data={"csrf_token": token})
+    done = web.post("/plugins/magento/shop/streams/orders/sync", data={"csrf_token": token})
+    assert (done.status_code, done.headers["location"]) == (303, "/plugins/magento/")
+    with xb_store.transaction() as s:
+        jobs = list(s.exec(select(Job)).all())
+    assert [(j.kind, j.stream, j.record_key, j.state) for j in jobs] == [
+        ("fetch", "orders", "*", "queued")
+    ]
     html = web.get("/plugins/magento/").text
-    assert "loose: source loose has no Xero connection" in html
+    assert "shop: orders will be read now; what changed is synced." in html
+    row = '<td>Orders <span class="help">orders</span></td><td>Invoice</td>\n      <td>1</td>'
+    assert row in html  # one read queued
+
+
+def test_a_wrong_source_or_stream_is_told_and_nothing_is_queued(
+    web: TestClient, xb_store: Store, plugins: Plugins
+) -> None:
+    sources.add(xb_store, plugins, "magento", "shop", connection="org", values=SHOP)
+    token = csrf_of(web.get("/plugins/magento/").text)
+    web.post("/plugins/magento/nope/streams/orders/sync", data={"csrf_token": token})
+    web.post("/plugins/magento/shop/streams/tickets/sync", data={"csrf_token": token})
+    html = web.get("/plugins/magento/").text
     assert "nope: no source named &#39;nope&#39;" in html
+    assert "shop: source type &#39;magento&#39; has no stream &#39;tickets&#39;" in html
+    with xb_store.transaction() as s:
+        assert list(s.exec(select(Job)).all()) == []
 
 
 def test_the_form_needs_a_login_and_its_token(
-    web: TestClient, xb_store: Store, plugins: Plugins, xb_xero_sandbox: Any
+    web: TestClient, xb_store: Store, plugins: Plugins
 ) -> None:
     sources.add(xb_store, plugins, "magento", "shop", connection="org", values=SHOP)
-    before = len(accounts(xb_xero_sandbox))
-    assert web.post("/plugins/magento/shop/setup-accounts", data={}).status_code == 403
-    forged = web.post("/plugins/magento/shop/setup-accounts", data={"csrf_token": "forged"})
-    assert forged.status_code == 403
+    path = "/plugins/magento/shop/streams/orders/sync"
+    assert web.post(path, data={}).status_code == 403
+    assert web.post(path, data={"csrf_token": "forged"}).status_code == 403
     with TestClient(web.app, base_url="http://127.0.0.1:8765", follow_redirects=False) as anon:
         token = csrf_of(anon.get("/login").text)
         assert anon.get("/plugins/magento/").status_code == 303
-        refused = anon.post("/plugins/magento/shop/setup-accounts", data={"csrf_token": token})
+        refused = anon.post(path, data={"csrf_token": token})
         assert refused.status_code == 303
         assert refused.headers["location"].startswith("/login?next=")
-    assert len(accounts(xb_xero_sandbox)) == before
+    with xb_store.transaction() as s:
+        assert list(s.exec(select(Job)).all()) == []
+
+
+def test_the_page_reaches_the_core_only_through_the_sdk() -> None:
+    """pages.py imports nothing of xerobridge but `xerobridge` and `xerobridge.sdk`."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(xerobridge_magento.__file__).with_name("pages.py").read_text())
+    core = [
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    ]
+    core = [name for name in core if name and name.split(".")[0] == "xerobridge"]
+    assert core and set(core) <= {"xerobridge", "xerobridge.sdk"}, core
 
 
 def test_every_magento_setting_is_reachable_from_the_add_form(

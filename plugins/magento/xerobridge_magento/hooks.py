@@ -762,8 +762,8 @@ def register_commands(cli: Any, sandbox: Any) -> None:
 
 
 @hookimpl
-def register_routes() -> list[Any]:
-    """The dashboard page under /plugins/magento/: each store's Xero accounts, set up."""
+def register_routes(pages: Any) -> list[Any]:
+    """The dashboard page under /plugins/magento/: each store at a glance."""
     from xerobridge_magento.pages import routes
 
-    return routes()
+    return routes(pages)

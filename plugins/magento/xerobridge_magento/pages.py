@@ -1,127 +1,89 @@
-"""The Magento plugin's dashboard page (`/plugins/magento/`): the Xero accounts each store needs.
+"""The Magento plugin's dashboard page (`/plugins/magento/`): each store at a glance.
 
-The seed's "Configure the Accounts Types in Xero" tab: each Magento source names a bank, sales,
-inventory and cost of goods sold account in its settings, and "Set up accounts" creates the ones
-Xero lacks, by the same code as `xerobridge setup-accounts <source>`.
+Per store: its streams with what is queued, failed and synced, a "Sync now" per stream, and
+what only a Magento store has: its tax map (Magento tax percent to Xero TaxType) and its payment
+methods' bank accounts, each checked against the organisation. The Xero accounts every source
+needs are the core's page (`/sources/<source>/accounts`), linked from here. Everything goes
+through the `PluginPages` the core hands to `register_routes`.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from xerobridge.config import connections, sources
-from xerobridge.contract.errors import UserError, XerobridgeError
-from xerobridge.contract.plugins import Plugins
-from xerobridge.store.db import Store
-from xerobridge.store.models import Source
-from xerobridge.sync.accounts import AccountOutcome, ensure_accounts
-from xerobridge.sync.engine import Engine
-from xerobridge.web.dashboard.render import render, session_of
-from xerobridge.xero.mirror import MirrorView
-
-log = logging.getLogger(__name__)
-
-PLUGIN = "magento"
-HOME = f"/plugins/{PLUGIN}/"
-
-
-def routes() -> list[BaseRoute]:
-    """The page and its one form, relative to the plugin's mount."""
-    return [
-        Route("/", accounts_page, methods=["GET"]),
-        Route("/{source}/setup-accounts", setup_accounts, methods=["POST"]),
-    ]
+from xerobridge.sdk import PageSource, PluginPages, StreamCounts, UserError, XeroMirror
+from xerobridge_magento.settings import MagentoSettings
 
 
 @dataclass(frozen=True)
-class AccountRow:
-    """One account a source needs, and whether the organisation's copy here has it."""
+class Mapped:
+    """One entry of a Magento-to-Xero table setting, and whether Xero has its target."""
 
-    setting: str
-    account_type: str
-    name: str
-    found_code: str  # "" when the mirror does not hold it (yet)
+    magento: str  # a tax percent or a payment method code
+    xero: str  # a TaxType or an account name
+    in_xero: bool | None  # None while the source has no connection
 
 
 @dataclass(frozen=True)
 class StoreRow:
-    """One Magento source and its accounts."""
+    """One Magento store as the page shows it."""
 
-    source: Source
-    connection: str
-    accounts: list[AccountRow]
-    problem: str
-
-
-def accounts_page(request: Request) -> Response:
-    """Every Magento source with the accounts its settings name."""
-    store: Store = request.app.state.store
-    plugins: Plugins = request.app.state.plugins
-    spec = plugins.spec(PLUGIN)
-    loaded: list[tuple[Source, Any]] = []
-    with store.transaction() as s:
-        names = {c.id: c.name for c in connections.list_all(s)}
-        for src in sources.list_all(s):
-            if src.plugin != PLUGIN:
-                continue
-            try:
-                loaded.append((src, sources.load_settings(s, src, spec)))
-            except UserError as exc:  # its settings page says which value to fix
-                loaded.append((src, exc))
-    rows: list[StoreRow] = []
-    # The mirror reads in transactions of its own, so only after the one above has ended.
-    for src, settings in loaded:
-        conn = names.get(src.connection_id, "")
-        if isinstance(settings, UserError):
-            rows.append(StoreRow(src, conn, [], str(settings)))
-            continue
-        view = MirrorView(store, src.connection_id) if src.connection_id else None
-        accounts = []
-        for need in spec.xero_accounts:
-            name = str(getattr(settings, need.setting) or need.default_name)
-            found = view.account_by_name(name) if view else None
-            code = str(found.get("Code") or "") if found else ""
-            accounts.append(AccountRow(need.setting, need.account_type, name, code))
-        rows.append(StoreRow(src, conn, accounts, ""))
-    return render(request, "magento/accounts.html", title="Magento: Xero accounts", rows=rows)
+    source: PageSource
+    streams: list[StreamCounts]
+    taxes: list[Mapped]
+    payments: list[Mapped]
 
 
-async def setup_accounts(request: Request) -> Response:
-    """Create the accounts a source's settings name where Xero lacks them."""
-    await request.form()  # the guard has checked its token; nothing else is in it
-    store: Store = request.app.state.store
-    name = request.path_params["source"]
-    session = session_of(request)
-    try:
-        with store.transaction() as s:
-            src = sources.get(s, name)
-        if src.plugin != PLUGIN:
-            raise UserError(f"source {name} is a {src.plugin} source, not a Magento one")
-        outcomes = await _ensure(request, src)
-    except XerobridgeError as exc:
-        session.flash(f"{name}: {exc}", "error")
-        return RedirectResponse(HOME, status_code=303)
-    session.flash(f"{name}: " + "; ".join(_said(o) for o in outcomes) + ".")
-    return RedirectResponse(HOME, status_code=303)
+def routes(pages: PluginPages) -> list[BaseRoute]:
+    """The page and its "Sync now" form, relative to the plugin's mount."""
+
+    def overview(request: Request) -> Response:
+        rows = [_row(pages, src) for src in pages.sources()]
+        return pages.render(request, "magento/stores.html", title="Magento stores", rows=rows,
+                            home=pages.url)  # fmt: skip
+
+    async def sync_now(request: Request) -> Response:
+        await request.form()  # the guard has checked its token; nothing else is in it
+        name, stream = request.path_params["source"], request.path_params["stream"]
+        try:
+            pages.queue_sync(name, stream)
+        except UserError as exc:
+            pages.flash(request, f"{name}: {exc}", "error")
+        else:
+            pages.flash(request, f"{name}: {stream} will be read now; what changed is synced.")
+        return RedirectResponse(pages.url, status_code=303)
+
+    return [
+        Route("/", overview, methods=["GET"]),
+        Route("/{source}/streams/{stream}/sync", sync_now, methods=["POST"]),
+    ]
 
 
-async def _ensure(request: Request, source: Source) -> list[AccountOutcome]:
-    # The web app's own client reaches Xero; it outlives this engine, so only the source
-    # clients the engine made are closed here.
-    engine = Engine(
-        request.app.state.store, request.app.state.plugins, xero_http=request.app.state.http
+def _row(pages: PluginPages, src: PageSource) -> StoreRow:
+    streams = pages.streams(src.name)
+    settings = src.settings
+    if not isinstance(settings, MagentoSettings):  # its settings page says which value to fix
+        return StoreRow(src, streams, [], [])
+    mirror = pages.mirror(src.name)
+    taxes = [
+        Mapped(percent, tax_type, _has_tax_type(mirror, tax_type))
+        for percent, tax_type in sorted(settings.tax_map.items(), key=lambda kv: float(kv[0]))
+    ]
+    payments = [
+        Mapped(method, account, None if mirror is None else bool(mirror.account_by_name(account)))
+        for method, account in sorted(settings.payment_accounts.items())
+    ]
+    return StoreRow(src, streams, taxes, payments)
+
+
+def _has_tax_type(mirror: XeroMirror | None, tax_type: str) -> bool | None:
+    if mirror is None:
+        return None
+    return any(
+        rate.get("TaxType") == tax_type and rate.get("Status", "ACTIVE") == "ACTIVE"
+        for rate in mirror.tax_rates()
     )
-    try:
-        return await ensure_accounts(engine, source)
-    finally:
-        await engine.runtimes.aclose()
-
-
-def _said(outcome: AccountOutcome) -> str:
-    return f"{outcome.name} ({outcome.code}) {'created' if outcome.created else 'exists'}"

@@ -1,8 +1,9 @@
 """The dashboard: the pages people use to run xerobridge, and `/api/...` for their scripts.
 
 Core pages register their routes exactly as plugins do: each module in `pages/` has a
-`register_routes()` returning Starlette routes, and each plugin's `register_routes` hook is
-mounted under `/plugins/<name>/`. Every route is behind the login (see `guard.py`).
+`register_routes()` returning Starlette routes, and each plugin's `register_routes(pages)` hook
+is mounted under `/plugins/<name>/`, with a `PluginPages` of its own (`plugin_pages.py`). Every
+route is behind the login (see `guard.py`).
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from __future__ import annotations
 import importlib
 import logging
 
+import httpx
 from starlette.routing import BaseRoute, Mount
 
 from xerobridge.contract.plugins import Plugins
+from xerobridge.store.db import Store
+from xerobridge.web.dashboard.plugin_pages import PluginPages
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +26,7 @@ PAGES = (
     "home",
     "connections",
     "sources",
+    "accounts",
     "api",
     "queue",
     "synclog",
@@ -31,8 +36,9 @@ PAGES = (
 )
 
 
-def routes(plugins: Plugins) -> list[BaseRoute]:
-    """Every dashboard route: the core's pages, then each plugin's under `/plugins/<name>`."""
+def routes(plugins: Plugins, *, store: Store, xero_http: httpx.AsyncClient) -> list[BaseRoute]:
+    """Every dashboard route: the core's pages, then each plugin's under `/plugins/<name>`;
+    `store` and `xero_http` are the web app's, which each plugin's `PluginPages` works on."""
     found: list[BaseRoute] = []
     for name in PAGES:
         module = importlib.import_module(f"xerobridge.web.dashboard.pages.{name}")
@@ -41,7 +47,8 @@ def routes(plugins: Plugins) -> list[BaseRoute]:
         if info.status != "ok" or "register_routes" not in info.hooks:
             continue
         try:
-            plugin_routes = plugins.call(info.name, "register_routes")
+            pages = PluginPages(info.name, store=store, plugins=plugins, xero_http=xero_http)
+            plugin_routes = plugins.call(info.name, "register_routes", pages=pages)
         except Exception as exc:  # a plugin's bug must not take the dashboard down
             log.error("plugin %s could not add its pages: %s", info.name, exc)
             continue

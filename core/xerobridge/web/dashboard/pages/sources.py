@@ -280,6 +280,7 @@ def _render_source(
         plugin_problem=loaded.plugin_problem,
         plugin_title=spec.title if spec else loaded.source.plugin,
         plugin_page=plugin_page,
+        needs_accounts=bool(spec and spec.xero_accounts),
         streams=streams,
         fields=fields,
         problem=(errors or {}).get("", ""),

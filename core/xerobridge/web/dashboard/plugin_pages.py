@@ -1,0 +1,320 @@
+"""`PluginPages`: all a plugin's dashboard pages may do, and nothing else.
+
+A plugin's `register_routes(pages)` gets one, bound to that plugin: its handlers see the
+plugin's own sources (their settings, read and saved through the core's validation), each
+source's streams with their counts, a way to queue a sync, the Xero accounts the source needs
+(and "set up accounts"), a read-only view of the organisation's mirror, and `render` for a page
+in the dashboard's frame. The store, the engine, the queue and the other plugins' sources stay
+out of reach, so that the core can change them without breaking a plugin's pages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from sqlmodel import col
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from xerobridge.config import connections, sources
+from xerobridge.contract.context import XeroMirror
+from xerobridge.contract.errors import UserError
+from xerobridge.contract.settings import SourceSettings
+from xerobridge.contract.types import SourceSpec
+from xerobridge.runtime.queue import NewJob, Queue
+from xerobridge.store.models import Job, Link
+from xerobridge.store.models import Source as SourceRow
+from xerobridge.sync.account_checks import AccountCheck, check_accounts
+from xerobridge.sync.accounts import AccountOutcome, ensure_accounts
+from xerobridge.web.dashboard.render import render, session_of
+from xerobridge.xero.mirror import MirrorView
+
+if TYPE_CHECKING:
+    import httpx
+
+    from xerobridge.contract.plugins import Plugins
+    from xerobridge.store.db import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PageSource:
+    """One configured source of the plugin, as its pages see it."""
+
+    name: str
+    key_prefix: str
+    enabled: bool
+    #: The name of its Xero connection; "" when it has none yet.
+    connection: str
+    #: Its validated settings; None when they do not validate (`problem` says why).
+    settings: SourceSettings | None
+    problem: str = ""
+
+    @property
+    def url(self) -> str:
+        """The core's page of the source (settings, streams, remove)."""
+        return f"/sources/{quote(self.name)}"
+
+    @property
+    def accounts_url(self) -> str:
+        """The core's page of the Xero accounts the source needs."""
+        return f"/sources/{quote(self.name)}/accounts"
+
+
+@dataclass(frozen=True)
+class StreamCounts:
+    """One stream of a source and how its records stand."""
+
+    name: str
+    title: str
+    xero_object: str
+    direction: str
+    enabled: bool
+    queued: int  # jobs waiting to run or running
+    held: int  # jobs waiting for a person (approval, a mapping)
+    failed: int  # jobs that failed for good until the record or a setting is fixed
+    synced: int  # records linked to a Xero object
+
+
+class PluginPages:
+    """What a plugin's pages may do; one per plugin per web app.
+
+    It reaches handlers as the argument of `register_routes(pages)` rather than on the
+    request: the routes are built once, so a plugin's page module can close over it (and a
+    test can build the routes with one), the hook's signature says what a page may use, and
+    a plugin whose `register_routes()` takes no argument keeps working, as pluggy passes only
+    what an implementation asks for. Every method that takes a source name refuses a source
+    of another plugin.
+    """
+
+    def __init__(
+        self, plugin: str, *, store: Store, plugins: Plugins, xero_http: httpx.AsyncClient
+    ) -> None:
+        self.plugin = plugin
+        self._store = store
+        self._plugins = plugins
+        self._xero_http = xero_http
+
+    @property
+    def spec(self) -> SourceSpec:
+        """The plugin's spec: its streams, settings model and the accounts it needs."""
+        return self._plugins.spec(self.plugin)
+
+    @property
+    def url(self) -> str:
+        """Where the plugin's pages are mounted: `/plugins/<name>/`."""
+        return f"/plugins/{quote(self.plugin)}/"
+
+    # -- sources and settings ------------------------------------------------------------------
+
+    def sources(self) -> list[PageSource]:
+        """The plugin's sources, by name."""
+        with self._store.transaction() as s:
+            names = {c.id: c.name for c in connections.list_all(s)}
+            rows = [src for src in sources.list_all(s) if src.plugin == self.plugin]
+            return [self._page_source(s, src, names) for src in rows]
+
+    def source(self, name: str) -> PageSource:
+        """One of the plugin's sources, or a UserError saying why not."""
+        with self._store.transaction() as s:
+            src = self._own(s, name)
+            names = {c.id: c.name for c in connections.list_all(s)}
+            return self._page_source(s, src, names)
+
+    def settings(self, source: str, record: tuple[str, str] | None = None) -> SourceSettings:
+        """The source's validated settings; with `record` (stream, key), that record's."""
+        with self._store.transaction() as s:
+            src = self._own(s, source)
+            return sources.load_settings(s, src, self.spec, record=record)
+
+    def record_settings(self, source: str) -> dict[tuple[str, str], SourceSettings]:
+        """The settings of every record that has values of its own, by (stream, key)."""
+        with self._store.transaction() as s:
+            return sources.scoped_values(s, self._own(s, source), self.spec)
+
+    def save_settings(
+        self,
+        source: str,
+        changes: Mapping[str, str],
+        *,
+        record: tuple[str, str] | None = None,
+    ) -> SourceSettings:
+        """Validate and save values typed as text, as `xerobridge settings set` does; with
+        `record`, per-record values (only the fields the model allows). Nothing is saved when
+        a value is wrong: the UserError names it."""
+        self.source(source)
+        return sources.update_settings(self._store, self.spec, source, changes, record=record)
+
+    # -- streams and syncing -------------------------------------------------------------------
+
+    def streams(self, source: str) -> list[StreamCounts]:
+        """The source's streams with how many of their jobs wait or failed and records synced."""
+        with self._store.transaction() as s:
+            src = self._own(s, source)
+            try:
+                off = set(sources.load_settings(s, src, self.spec).disabled_streams)
+            except UserError:
+                off = set()
+            jobs: dict[tuple[str, str], int] = {
+                (stream, state): n
+                for stream, state, n in s.execute(
+                    sa.select(Job.stream, Job.state, sa.func.count())
+                    .where(Job.source_id == src.id)
+                    .group_by(Job.stream, Job.state)
+                ).all()
+            }
+            rows = s.execute(
+                sa.select(Link.stream, sa.func.count(sa.distinct(Link.record_key)))
+                .where(Link.source_id == src.id, col(Link.xero_id).is_not(None))
+                .group_by(Link.stream)
+            ).all()
+            linked: dict[str, int] = {stream: n for stream, n in rows}  # noqa: C416 (Rows)
+        return [
+            StreamCounts(
+                name=stream.name,
+                title=stream.title or stream.name.replace("_", " ").capitalize(),
+                xero_object=stream.xero_object,
+                direction=str(stream.direction),
+                enabled=stream.name not in off,
+                queued=jobs.get((stream.name, "queued"), 0) + jobs.get((stream.name, "running"), 0),
+                held=jobs.get((stream.name, "held"), 0),
+                failed=jobs.get((stream.name, "dead"), 0),
+                synced=linked.get(stream.name, 0),
+            )
+            for stream in self.spec.streams
+        ]
+
+    def queue_sync(
+        self,
+        source: str,
+        stream: str | None = None,
+        *,
+        keys: Sequence[str] = (),
+        full: bool = False,
+    ) -> int:
+        """Queue a read now: of what changed in every enabled stream (or `stream`), of every
+        record with `full`, or of the records with `keys`; the worker syncs what it reads.
+        Returns how many reads were queued."""
+        from xerobridge.web.source_webhooks import enqueue, record_key
+
+        if keys and stream is None:
+            raise UserError("name the stream the keys belong to")
+        with self._store.transaction() as s:
+            src = self._own(s, source)
+            settings = sources.load_settings(s, src, self.spec)
+        if not src.enabled:
+            raise UserError(f"source {source!r} is switched off; switch it on first")
+        if stream is not None:
+            self.spec.stream(stream)
+            if not settings.stream_enabled(stream):
+                raise UserError(f"stream {stream!r} of {source!r} is switched off")
+        names = [stream] if stream else [
+            s.name for s in self.spec.streams if settings.stream_enabled(s.name)
+        ]  # fmt: skip
+        wanted = [str(k) for k in keys]
+        payload: dict[str, Any] | None = {"keys": wanted} if wanted else None
+        if full and not wanted:
+            payload = {"full": True}
+        assert src.id is not None
+        jobs = [
+            NewJob(source_id=src.id, stream=name, record_key=record_key(wanted), kind="fetch",
+                   payload=payload, connection_id=src.connection_id, priority=10)
+            for name in names
+        ]  # fmt: skip
+        if payload == {"full": True}:
+            # A full read takes the place of a waiting read of changes: it reads more.
+            Queue(self._store).enqueue(jobs)
+        else:
+            enqueue(Queue(self._store), jobs)
+        return len(jobs)
+
+    # -- Xero --------------------------------------------------------------------------------
+
+    def mirror(self, source: str) -> XeroMirror | None:
+        """The source's organisation as the local mirror holds it (accounts, items, contacts,
+        tax rates; no API calls); None while the source has no connection."""
+        src = self.source(source)
+        with self._store.transaction() as s:
+            row = sources.get(s, src.name)
+        if row.connection_id is None:
+            return None
+        return MirrorView(self._store, row.connection_id)
+
+    def account_checks(self, source: str) -> list[AccountCheck]:
+        """The Xero accounts the source needs, each with whether the organisation has it."""
+        settings = self.settings(source)
+        return check_accounts(self.spec, settings, self.mirror(source))
+
+    async def setup_accounts(self, source: str) -> list[AccountOutcome]:
+        """Create the accounts the source needs where Xero lacks them (`setup-accounts`)."""
+        self.source(source)
+        return await setup_accounts(self._store, self._plugins, self._xero_http, source)
+
+    # -- the page ------------------------------------------------------------------------------
+
+    def render(
+        self, request: Request, template: str, *, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        """A template of the plugin's `templates/` folder in the dashboard's frame; it extends
+        `dashboard/base.html`, and its forms carry `{{ csrf_field }}`."""
+        return render(request, template, status_code=status_code, **context)
+
+    def flash(
+        self, request: Request, message: str, level: Literal["info", "error"] = "info"
+    ) -> None:
+        """A message for the next page the person sees (after a form's redirect)."""
+        session_of(request).flash(message, level)
+
+    # -- inside --------------------------------------------------------------------------------
+
+    def _own(self, s: Any, name: str) -> SourceRow:
+        src = sources.get(s, name)
+        if src.plugin != self.plugin:
+            raise UserError(f"source {name} is a {src.plugin} source, not a {self.plugin} one")
+        return src
+
+    def _page_source(self, s: Any, src: SourceRow, names: Mapping[Any, str]) -> PageSource:
+        settings: SourceSettings | None = None
+        problem = ""
+        try:
+            settings = sources.load_settings(s, src, self.spec)
+        except UserError as exc:  # the source's settings page says which value to fix
+            problem = str(exc)
+        return PageSource(
+            name=src.name,
+            key_prefix=src.key_prefix,
+            enabled=src.enabled,
+            connection=names.get(src.connection_id, "") if src.connection_id else "",
+            settings=settings,
+            problem=problem,
+        )
+
+
+async def setup_accounts(
+    store: Store, plugins: Plugins, xero_http: httpx.AsyncClient, source: str
+) -> list[AccountOutcome]:
+    """`xerobridge setup-accounts <source>` for the dashboard, on the web app's Xero client."""
+    from xerobridge.sync.engine import Engine
+
+    with store.transaction() as s:
+        src = sources.get(s, source)
+    engine = Engine(store, plugins, xero_http=xero_http)
+    try:
+        return await ensure_accounts(engine, src)
+    finally:
+        # The web app's client outlives this engine: close only the source clients it made.
+        await engine.runtimes.aclose()
+
+
+def said(outcome: AccountOutcome) -> str:
+    """One account's outcome as the dashboard says it."""
+    return f"{outcome.name} ({outcome.code}) {'created' if outcome.created else 'exists'}"
+
+
+__all__ = ["AccountCheck", "AccountOutcome", "PageSource", "PluginPages", "StreamCounts"]
