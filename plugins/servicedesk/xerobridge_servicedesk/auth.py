@@ -54,8 +54,6 @@ class ZohoOAuth(httpx.Auth):
     throttle are what keep the refresh token within Zoho's limit.
     """
 
-    requires_response_body = True
-
     def __init__(
         self,
         *,
@@ -94,6 +92,7 @@ class ZohoOAuth(httpx.Auth):
                 if self.token is None or now >= self.token.renew_at:
                     self._count_mint(now)
                     minted = yield self._token_request()
+                    await minted.aread()
                     self.token = self._read(minted, now)
                 token = self.token.value
             if token == sent_with:
