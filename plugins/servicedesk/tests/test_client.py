@@ -154,7 +154,7 @@ def test_old_and_new_format_parse_to_the_same_worklog(clock: FakeClock) -> None:
     new = Worklog.parse(module, parent, raw)
     old = Worklog.parse(module, parent, old_format(raw))
     assert new.fingerprint == old.fingerprint
-    assert new.hours == Decimal(new.minutes) / 60 or abs(new.hours - Decimal(new.minutes) / 60) < 1
+    assert new.hours == (Decimal(new.minutes) / 60).quantize(Decimal("0.0001"))
 
 
 # -- writes ----------------------------------------------------------------------------------------
@@ -340,6 +340,7 @@ def test_zoho_minting_is_throttled_on_our_side(clock: FakeClock) -> None:
     with pytest.raises(RetryLater) as caught:
         run(app, lambda c: collect(c.accounts()), auth=auth)
     assert caught.value.retry_after is not None and 0 < caught.value.retry_after <= 600
+    assert len(state._mints["1000.sandbox-refresh-token"]) == 10  # never asked an 11th time
     clock.advance(600)
     run(app, lambda c: collect(c.accounts()), auth=auth)
 
