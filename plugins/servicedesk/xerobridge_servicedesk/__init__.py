@@ -1,0 +1,1 @@
+"""xerobridge source plugin for ServiceDesk Plus MSP: accounts, worklog types and worklogs."""
