@@ -201,18 +201,18 @@ class TokenAuth(httpx.Auth):
         if self._stale():
             async with self._lock:
                 if self._stale():
-                    self._take(await (yield self._token_request()))
+                    self._take(await _read((yield self._token_request())))
         sent = self.token
         request.headers["Authorization"] = f"Bearer {sent}"
-        response = yield request
+        response = await _read((yield request))
         if response.status_code != 401 or _is_gateway(_body(response)):
             return
         # Refused although fresh by our clock: revoked, or the clocks disagree. Once more.
         async with self._lock:
             if self.token == sent:
-                self._take(await (yield self._token_request()))
+                self._take(await _read((yield self._token_request())))
         request.headers["Authorization"] = f"Bearer {self.token}"
-        response = yield request
+        response = await _read((yield request))
         if response.status_code == 401 and not _is_gateway(_body(response)):
             raise UserError(
                 f"the marketplace at {self.base_url} issued a token to {self.username!r} but "
@@ -229,7 +229,6 @@ class TokenAuth(httpx.Auth):
             "POST",
             f"{self.base_url}/token",
             json={"marketplace": self.marketplace},
-            auth=None,
             headers={
                 KEY_HEADER: self.subscription_key,
                 "Accept": "application/json",
@@ -267,6 +266,13 @@ class TokenAuth(httpx.Auth):
         margin = min(RENEW_MARGIN, timedelta(seconds=lifetime / 10))
         self.renew_at = self.expires_at - margin
         log.info("new marketplace token for %s, valid %.0f s", self.username, lifetime)
+
+
+async def _read(response: httpx.Response) -> httpx.Response:
+    # An overridden async_auth_flow must read bodies itself (requires_response_body is only
+    # honoured by httpx's default flow).
+    await response.aread()
+    return response
 
 
 def _basic(username: str, password: str) -> str:

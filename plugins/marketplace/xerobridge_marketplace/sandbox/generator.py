@@ -169,7 +169,9 @@ def _play(
         if rng.random() < 0.4:
             follow.append((at + timedelta(days=rng.uniform(3, 100)), "change", key))
         if rng.random() < 0.2:
-            follow.append((at + timedelta(days=rng.uniform(5, 150)), "cancel", key))
+            # Some change their mind within days (the setup fee comes back), most later.
+            days = rng.uniform(1, 12) if rng.random() < 0.3 else rng.uniform(5, 150)
+            follow.append((at + timedelta(days=days), "cancel", key))
         return follow
     sub = state.subscriptions[data["subscription"]]
     busy = any(p["subscriptionId"] == sub["id"] for p in state.pending.values())
