@@ -1,0 +1,1 @@
+"""xerobridge source plugin for a CloudBlue Commerce reseller marketplace (SimpleAPI)."""
