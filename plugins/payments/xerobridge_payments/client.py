@@ -4,7 +4,8 @@ Requests go through `ClientCredentials` (token cached until it expires, every re
 5 a second per API key); a 429 holds the key for its Retry-After and the request is sent again a
 few times before it becomes RetryLater. Lists page by cursor (`limit`, `after` = the previous
 `end_cursor`, `has_next_page`), flat as the reference pages show it or nested under
-`pagination` as the older quick-start guide does. Amounts are Decimal, never float.
+`pagination` as the older quick-start guide does. Amounts are exact: Decimal (int when a
+whole number arrives), never float.
 
 UNVERIFIED (not in the published reference; the sandbox implements them as assumed here):
 `external_id` on customers and invoices and the `external_id` / `email` list filters,

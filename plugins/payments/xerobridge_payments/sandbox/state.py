@@ -513,8 +513,8 @@ class SandboxState:
             "payout_id": None,
         }
         self.payments[payment["id"]] = payment
-        self._settle(invoice, at=when)
         self.emit(Topic.PAYMENT_SUCCEEDED, payment, at=when)
+        self._settle(invoice, at=when)
         return payment
 
     def refund(
