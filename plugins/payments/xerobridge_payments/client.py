@@ -162,7 +162,7 @@ class PaymentsClient:
                 ) from None
             except httpx.TransportError as exc:
                 raise PaymentsUnavailable(
-                    f"{self.where} could not be reached for {method} {path} ({exc!s} ); "
+                    f"{self.where} could not be reached for {method} {path} ({exc}); "
                     "it will be tried again later"
                 ) from None
             if response.status_code != 429:
