@@ -1,0 +1,1 @@
+"""xerobridge source plugin for the Alternative Payments platform."""
