@@ -6,7 +6,6 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-import sdk_plugin
 from rich.console import Console
 
 from xerobridge.config import sources
@@ -23,6 +22,8 @@ from xerobridge.sdk import (
 from xerobridge.store.db import Store
 from xerobridge.sync.runtimes import Runtimes
 from xerobridge.testkit.context import make_context
+
+import sdk_plugin
 
 
 @pytest.fixture

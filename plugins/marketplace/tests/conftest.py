@@ -4,20 +4,17 @@ through httpx.ASGITransport (no sockets)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
+
+from xerobridge.sdk import FakeClock
 from xerobridge_marketplace.client import MarketplaceClient
 from xerobridge_marketplace.sandbox import SandboxState, create_app
 
-from xerobridge.sdk import FakeClock
-
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-HOST = "http://sandbox.test"
-BASE = HOST + "/marketplace"
+from marketplace_helpers import BASE, START
 
 
 @pytest.fixture

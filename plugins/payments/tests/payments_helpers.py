@@ -14,10 +14,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from xerobridge_payments.client import PaymentsClient
-from xerobridge_payments.sandbox import SandboxState, create_app
 
 from xerobridge.sdk import FakeClock
+from xerobridge_payments.client import PaymentsClient
+from xerobridge_payments.sandbox import SandboxState, create_app
 
 __all__ = [
     "BASE",

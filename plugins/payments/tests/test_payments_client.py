@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from payments_helpers import BASE, client_for, control, make_app, run, state_of
+
+from xerobridge.sdk import FakeClock, Permanent, RetryLater, UserError
 from xerobridge_payments.client import Line, PaymentsClient
 from xerobridge_payments.errors import (
     PaymentsAuthError,
@@ -21,7 +22,7 @@ from xerobridge_payments.errors import (
 )
 from xerobridge_payments.pacer import WindowPacer
 
-from xerobridge.sdk import FakeClock, Permanent, RetryLater, UserError
+from payments_helpers import BASE, client_for, control, make_app, run, state_of
 
 
 async def collect(iterator: Any) -> list[dict[str, Any]]:

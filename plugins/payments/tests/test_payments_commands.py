@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import typer
 from typer.testing import CliRunner
-from xerobridge_payments.commands import payments
 
 from xerobridge import sdk
+from xerobridge_payments.commands import payments
 
 
 def cli() -> typer.Typer:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from xerobridge_payments.events import TOPIC_OBJECT, Topic, bearer_matches, parse_event
 
 from xerobridge.sdk import Permanent
+from xerobridge_payments.events import TOPIC_OBJECT, Topic, bearer_matches, parse_event
 
 
 def test_every_topic_names_its_record_kind() -> None:

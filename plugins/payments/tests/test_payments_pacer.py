@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from xerobridge_payments.pacer import WindowPacer
-
 from xerobridge.sdk import FakeClock
+from xerobridge_payments.pacer import WindowPacer
 
 
 def send_times(pacer: WindowPacer, clock: FakeClock, key: str, count: int) -> list[float]:

@@ -7,6 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+
+from xerobridge.sdk import FakeClock
+from xerobridge_payments.events import SYNC_TOPICS, Topic, bearer_matches, parse_event
+from xerobridge_payments.sandbox.render import dumps
+
 from payments_helpers import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -17,10 +22,6 @@ from payments_helpers import (
     make_app,
     state_of,
 )
-from xerobridge_payments.events import SYNC_TOPICS, Topic, bearer_matches, parse_event
-from xerobridge_payments.sandbox.render import dumps
-
-from xerobridge.sdk import FakeClock
 
 
 def api(app: Any, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
+
 from xerobridge_payments.settings import PaymentsSettings, RefundHandling
 
 KEY = {"client_id": "ck_123", "client_secret": "cs_456"}

@@ -10,11 +10,11 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from starlette.applications import Starlette
+
+from xerobridge.sdk import FakeClock
 from xerobridge_servicedesk.auth import AuthtokenAuth, ZohoOAuth
 from xerobridge_servicedesk.client import ServiceDeskClient
 from xerobridge_servicedesk.sandbox import SandboxState, create_app
-
-from xerobridge.sdk import FakeClock
 
 BASE = "http://msp.test"
 TOKEN = "sandbox-authtoken"

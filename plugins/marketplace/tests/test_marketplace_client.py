@@ -10,12 +10,13 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from conftest import BASE
+
+from xerobridge.sdk import FakeClock, Permanent, RetryLater, UserError
 from xerobridge_marketplace.changes import OrderChanges, OrderCursor
 from xerobridge_marketplace.client import MarketplaceNotFound, parse_time
 from xerobridge_marketplace.sandbox import SandboxState
 
-from xerobridge.sdk import FakeClock, Permanent, RetryLater, UserError
+from marketplace_helpers import BASE
 
 T = TypeVar("T")
 

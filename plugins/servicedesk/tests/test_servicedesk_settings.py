@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
+
 from xerobridge_servicedesk.settings import DEFAULT_ACCOUNT_FIELDS, ServiceDeskSettings
 
 ON_PREM = {"base_url": "https://msp.example.com:8080", "token": "abc"}

@@ -13,12 +13,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from conftest import HOST, START
 from starlette.applications import Starlette
+
+from xerobridge.sdk import FakeClock
 from xerobridge_marketplace.sandbox import SandboxState, create_app
 from xerobridge_marketplace.sandbox.charges import line_total
 
-from xerobridge.sdk import FakeClock
+from marketplace_helpers import HOST, START
 
 CONNECT_SPEC = Path("/work/shared/source-apis/cloudblue-connect/connect-openapi30-v37.0.yml")
 

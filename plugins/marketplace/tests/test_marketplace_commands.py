@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import typer
 from typer.testing import CliRunner
+
 from xerobridge_marketplace import commands
 
 

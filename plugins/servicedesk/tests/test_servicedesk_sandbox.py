@@ -8,10 +8,11 @@ import json
 from typing import Any
 
 import httpx
-from servicedesk_helpers import V3, http_for, make_app, state_of
-from xerobridge_servicedesk.sandbox import SandboxState
 
 from xerobridge.sdk import FakeClock
+from xerobridge_servicedesk.sandbox import SandboxState
+
+from servicedesk_helpers import V3, http_for, make_app, state_of
 
 
 def call(app: Any, method: str, path: str, **kwargs: Any) -> httpx.Response:

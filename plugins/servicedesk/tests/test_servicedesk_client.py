@@ -10,7 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from servicedesk_helpers import BASE, collect, lists, make_app, run, state_of, zoho_auth
+
+from xerobridge.sdk import FakeClock, Permanent, RetryLater, UserError
 from xerobridge_servicedesk.auth import AuthtokenAuth
 from xerobridge_servicedesk.client import (
     ServiceDeskClient,
@@ -22,7 +23,7 @@ from xerobridge_servicedesk.client import (
 )
 from xerobridge_servicedesk.sandbox.state import old_format
 
-from xerobridge.sdk import FakeClock, Permanent, RetryLater, UserError
+from servicedesk_helpers import BASE, collect, lists, make_app, run, state_of, zoho_auth
 
 
 def list_info_of(query: str) -> dict[str, Any]:
