@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 from xerobridge.sandboxes.xero import wire
 from xerobridge.sandboxes.xero.accounts import delete_account, write_account
 from xerobridge.sandboxes.xero.banktransactions import write_bank_transaction
-from xerobridge.sandboxes.xero.banktransfers import listed, write_bank_transfer
+from xerobridge.sandboxes.xero.banktransfers import shown_transfers, write_bank_transfer
 from xerobridge.sandboxes.xero.contacts import write_contact
 from xerobridge.sandboxes.xero.dates import parse_if_modified_since
 from xerobridge.sandboxes.xero.documents import write_credit_note, write_invoice
@@ -490,7 +490,7 @@ def _list(call: Call, plural: str) -> Response:
     if plural == "Accounts":
         records = [r for r in records if r.get("Status") != "DELETED"]
     if plural == "BankTransfers":
-        records = listed(records, params.get("includeDeleted", "false").lower() == "true")
+        records = shown_transfers(records, params.get("includeDeleted", "false").lower() == "true")
     if plural == "TrackingCategories":
         shown = ("ACTIVE", "ARCHIVED") if flag else ("ACTIVE",)
         records = [

@@ -8,8 +8,9 @@ A transfer is made (`PUT /BankTransfers`, a batch; the spec gives it no summariz
 batch with a bad transfer is answered 400 with the refused ones alone while the good ones are
 made) or deleted (`POST /BankTransfers` or `POST /BankTransfers/{id}` with Status DELETED);
 it is never changed. Its two sides are bank transactions, a SPEND-TRANSFER on the account paid
-from and a RECEIVE-TRANSFER on the one paid into, whose ids it carries; Xero's documentation
-says `GET /BankTransactions` lists both sides, and the sandbox lists them too.
+from and a RECEIVE-TRANSFER on the one paid into, whose ids it carries. Xero's bank-transfer
+documentation, as integrators quote it, says `GET /BankTransactions` lists both sides; the
+sandbox lists them too.
 
 UNVERIFIED, the sandbox's reading where Xero's documentation says nothing: the sides' shape in
 the BankTransactions list (no contact, no line items, NoTax, the transfer's amount as Total);
@@ -227,7 +228,7 @@ def _delete(ctx: WriteContext, transfer_id: str, element: dict[str, Any]) -> dic
     return transfer
 
 
-def listed(records: list[dict[str, Any]], include_deleted: bool) -> list[dict[str, Any]]:
+def shown_transfers(records: list[dict[str, Any]], include_deleted: bool) -> list[dict[str, Any]]:
     """The transfers `GET /BankTransfers` shows: deleted ones only with includeDeleted=true."""
     if include_deleted:
         return records
