@@ -161,3 +161,25 @@ def test_a_refused_transfer_fails_alone_and_the_batch_is_linked_by_reference(
     again = run(engine.sync(full=True))
     assert again.streams["shop.payouts"]["skipped"] == 3 and again.failed == 1
     assert len(transfers(sandbox)) == 3
+
+
+def test_a_transfer_made_afresh_whose_answer_is_lost_is_not_taken_for_the_deleted_one(
+    engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """The deleted first transfer has the same Reference; the sweep reads live ones only."""
+    payouts(clock, 1)
+    run(engine.sync())
+    (first,) = transfers(sandbox)
+    sandbox.seed("BankTransfers", [{"BankTransferID": first["BankTransferID"],
+                                    "Status": "DELETED"}], upsert=True)  # fmt: skip
+    clock.advance(600)
+    engine_plugin.put("payouts", "po_1", clock.now(), amount=175.0)
+    sandbox.faults.add("lost-response", times=4, methods=("PUT",), path_contains="BankTransfers")
+    run(engine.sync(max_wait=0))
+    clock.advance(timedelta(minutes=10).total_seconds())
+    summary = run(engine.sync())
+    assert summary.failed == 0
+    (live,) = transfers(sandbox)
+    assert live["Amount"] == 175.0 and live["BankTransferID"] != first["BankTransferID"]
+    (link,) = links(store)
+    assert (link.xero_id, link.in_flight_at) == (live["BankTransferID"], None)

@@ -38,10 +38,11 @@ KEY_FIELD = {
     "Payment": "Reference",
     "BankTransaction": "Reference",
     # Xero keeps a transfer's Reference but not unique, so a lost create is found only by
-    # reading. Its list does not page: the read since the oldest in-flight mark is one call
-    # for any number of transfers, where a `where` naming each Reference grows with them
-    # and would have to be split to keep the URL short. Deleted transfers are left out of
-    # it, so one a person deleted to have it made afresh is not taken for the new one.
+    # reading. Its list does not page and its If-Modified-Since returns the transfers
+    # "created or modified since": the read since the oldest in-flight mark is one call for
+    # any number of transfers, where a `where` naming each Reference grows with them and
+    # would have to be split to keep the URL short. Deleted transfers are left out of it, so
+    # one a person deleted to have it made afresh is not taken for the new one.
     "BankTransfer": "Reference",
 }
 
@@ -144,6 +145,8 @@ class Recovery:
             ):
                 number = str(record.get(field) or "")
                 if number in wanted and record.get(id_field):
+                    if number in found and record.get("Status") == "DELETED":
+                        continue  # a live one of the same key is ours, not one deleted since
                     found[number] = str(record[id_field])
             self.calls += _calls(self.client) - before
             with self.store.transaction() as s:
