@@ -1,4 +1,5 @@
-"""A small source plugin for the engine's tests: customers and their invoices, kept in memory.
+"""A small source plugin for the engine's tests: customers, their invoices and the shop's
+payouts (money moved from a clearing bank account to the business account), kept in memory.
 
 It is a real plugin (hooks, spec, settings) whose "source system" is the `DATA` dict, so the
 engine's tests control every record and every edit.
@@ -29,7 +30,12 @@ from xerobridge.contract.types import (
 )
 
 #: stream -> key -> record; every record has "updated_at" (aware datetime).
-DATA: dict[str, dict[str, dict[str, Any]]] = {"customers": {}, "invoices": {}, "usage": {}}
+DATA: dict[str, dict[str, dict[str, Any]]] = {
+    "customers": {},
+    "invoices": {},
+    "usage": {},
+    "payouts": {},
+}
 #: Every fetch_changes call: (stream, cursor, until).
 READS: list[tuple[str, str | None, str | None]] = []
 #: Streams whose fetch_changes fails, as a source that is down.
@@ -72,6 +78,9 @@ def source_spec() -> SourceSpec:
             ),
             # A month's usage charges of a customer are lines on one shared draft invoice.
             StreamSpec("usage", "Invoice", depends_on=("customers",)),
+            # A payout is one transfer from the clearing account (091, a bank account) to the
+            # business account (090).
+            StreamSpec("payouts", "BankTransfer"),
         ),
         settings=EngineSettings,
         xero_events=frozenset({"CONTACT"}),
@@ -114,6 +123,8 @@ def map_record(ctx: SourceContext, change: Change) -> Resolution:
     """Customers match existing contacts by name; invoices need their customer."""
     if change.op == "delete":
         return Resolution.skip(f"{change.stream} {change.key} was deleted at the source")
+    if change.stream == "payouts":
+        return Resolution.create()
     if change.stream == "customers":
         number = f"{ctx.key_prefix}-C-{change.key}"
         assert ctx.xero is not None
@@ -137,8 +148,18 @@ def map_record(ctx: SourceContext, change: Change) -> Resolution:
 def to_xero(
     ctx: SourceContext, change: Change, links: Mapping[tuple[str, str, str], str]
 ) -> list[XeroDocument]:
-    """A contact, an ACCREC invoice to its customer's contact, or a usage line on the
-    customer's invoice for the month."""
+    """A contact, an ACCREC invoice to its customer's contact, a usage line on the
+    customer's invoice for the month, or a payout's bank transfer."""
+    if change.stream == "payouts":
+        reference = f"{ctx.key_prefix}-PAYOUT-{change.key}"
+        body = {
+            "FromBankAccount": {"Code": "091"},
+            "ToBankAccount": {"Code": str(change.data.get("to", "090"))},
+            "Amount": change.data["amount"],
+            "Date": "2026-01-20",
+            "Reference": reference,
+        }
+        return [XeroDocument("BankTransfer", body, reference, "Reference")]
     if change.stream == "usage":
         customer, month = str(change.data["customer"]), str(change.data["month"])
         number = f"{ctx.key_prefix}-M-{customer}-{month}"

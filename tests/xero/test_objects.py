@@ -95,3 +95,45 @@ def test_document_kinds_come_from_the_registry_alone() -> None:
     assert xero_object("Invoice").write_size == objects.BATCH_SIZE
     with pytest.raises(KeyError, match="unknown Xero object 'Widget'"):
         xero_object("Widget")
+
+
+WRITTEN = [pytest.param(o, id=o.kind) for o in OBJECTS if o.key_fields and o.kind != "Allocation"]
+
+
+@pytest.mark.parametrize("obj", WRITTEN)
+def test_each_written_object_is_created_the_way_the_spec_allows(obj: XeroObject) -> None:
+    """The create operation exists, takes an Idempotency-Key, and takes summarizeErrors and
+    unitdp exactly when the row says it does."""
+    method = obj.create_method.lower() if obj.envelope else "put"
+    assert method in _spec()["paths"][f"/{obj.plural}"], f"{obj.plural} has no {method}"
+    taken = _parameters(f"/{obj.plural}", method)
+    assert "Idempotency-Key" in taken
+    assert ("summarizeErrors" in taken) is obj.summarize_errors, obj.kind
+    assert ("unitdp" in taken) is obj.unitdp, obj.kind
+
+
+@pytest.mark.parametrize("obj", [pytest.param(o, id=o.kind) for o in OBJECTS
+                                 if o.kind != "Allocation"])  # fmt: skip
+def test_paging_and_if_modified_since_are_as_the_spec_says(obj: XeroObject) -> None:
+    taken = _parameters(f"/{obj.plural}", "get")
+    assert ("page" in taken) is obj.paged, obj.kind
+    if obj.incremental:
+        assert "If-Modified-Since" in taken, obj.kind
+
+
+def test_bank_transfers_are_made_or_deleted_never_updated() -> None:
+    """The one write on a made transfer is a delete: its body takes a Status and nothing else."""
+    transfer = xero_object("BankTransfer")
+    assert (transfer.key_fields, transfer.create_method, transfer.updatable) == (
+        ("Reference",),
+        "PUT",
+        False,
+    )
+    by_id = _spec()["paths"]["/BankTransfers/{BankTransferID}"]
+    assert set(by_id) - {"parameters"} == {"get", "post"}
+    body = by_id["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert set(_schema(body.rsplit("/", 1)[1])["properties"]) == {"Status"}
+    assert {"FromBankAccount", "ToBankAccount", "Amount"} <= set(
+        _schema("BankTransfer")["required"]
+    )
+    assert all(o.updatable for o in OBJECTS if o.kind != "BankTransfer")

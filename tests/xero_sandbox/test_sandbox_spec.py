@@ -130,6 +130,8 @@ def _populate(sandbox: SandboxState) -> dict[str, str]:
             }
         ],
     )
+    transfer = {"FromBankAccount": {"Code": "091"}, "ToBankAccount": {"Code": "090"}, "Amount": 4}
+    sandbox.seed("BankTransfers", [{**transfer, "Reference": "PAYOUT-1"}])
     return {"invoice": inv["InvoiceID"], "credit": credit["CreditNoteID"]}
 
 
@@ -141,6 +143,7 @@ READS = [
     ("CreditNotes?page=1", "CreditNotes"),
     ("Payments?page=1", "Payments"),
     ("BankTransactions?page=1", "BankTransactions"),
+    ("BankTransfers", "BankTransfers"),
     ("Accounts", "Accounts"),
     ("TaxRates", "TaxRates"),
     ("Organisation", "Organisations"),

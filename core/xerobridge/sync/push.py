@@ -40,7 +40,7 @@ from xerobridge.sync.runtimes import Runtimes, SourceRuntime
 from xerobridge.xero.client import ElementResult, XeroClient, contact_problem
 from xerobridge.xero.deeplinks import view_url
 from xerobridge.xero.mirror import Mirror
-from xerobridge.xero.objects import xero_object
+from xerobridge.xero.objects import XeroObject, xero_object
 
 log = logging.getLogger(__name__)
 
@@ -471,9 +471,9 @@ class Pusher:
                 body = dict(doc.body)
                 # The hash is of what the plugin made, before the id is added for updates.
                 body_hash = linkstore.payload_hash(body)
-                id_field = xero_object(doc.kind).id_field
-                if link is not None and link.xero_id and doc.kind != "Allocation":
-                    body.setdefault(id_field, link.xero_id)
+                res = xero_object(doc.kind)
+                if link is not None and link.xero_id and doc.kind != "Allocation" and res.updatable:
+                    body.setdefault(res.id_field, link.xero_id)
                 if link is not None and link.xero_id and link.pushed_hash == body_hash:
                     continue
                 if link is not None and link.xero_id and doc.kind == "Allocation":
@@ -482,6 +482,7 @@ class Pusher:
         return pending
 
     async def _write(self, pending: list[tuple[Work, XeroDocument, dict[str, Any], str]]) -> None:
+        pending = await self._unchangeable(pending)
         groups: dict[tuple[int, str], list[tuple[Work, XeroDocument, dict[str, Any], str]]]
         groups = defaultdict(list)
         shared: dict[tuple[int, str, str], list[tuple[Work, XeroDocument, dict[str, Any], str]]]
@@ -504,6 +505,62 @@ class Pusher:
                 await self._write_chunk(conn_id, kind, items[start : start + size])
         for (conn_id, kind, _key), items in shared.items():
             await self._write_shared(conn_id, kind, items)
+
+    async def _unchangeable(
+        self, pending: list[tuple[Work, XeroDocument, dict[str, Any], str]]
+    ) -> list[tuple[Work, XeroDocument, dict[str, Any], str]]:
+        """Changed documents of a kind Xero never updates (bank transfers) whose first version
+        is in Xero: made afresh if a person deleted that one there, else failed saying what to
+        do. Sending them would make a second transfer beside the first."""
+        keep = []
+        for item in pending:
+            work, doc, _body, _hash = item
+            conn_id = work.runtime.source.connection_id
+            res = xero_object(doc.kind)
+            if res.updatable or conn_id is None:
+                keep.append(item)
+                continue
+            with self.store.transaction() as s:
+                link = linkstore.get(
+                    s, work.runtime.id, work.change.stream, work.change.key, doc.role
+                )
+            if link is None or not link.xero_id:
+                keep.append(item)
+                continue
+            try:
+                with self._timed("write"):
+                    there = await self._still_in_xero(conn_id, res, link.xero_id)
+            except (RetryLater, NeedsPerson, Permanent) as exc:
+                work.error = work.error or exc
+                continue
+            work.calls += 1
+            if not there:
+                with self.store.transaction() as s:
+                    fresh = s.get(Link, link.id)
+                    if fresh is not None:
+                        fresh.xero_id, fresh.pushed_hash = None, ""
+                        s.add(fresh)
+                keep.append(item)
+                continue
+            work.error = work.error or Permanent(
+                f"{work.change.stream} {work.change.key}: the {doc.kind} {doc.natural_key} is "
+                f"in Xero already ({link.xero_id}) and Xero cannot change a {doc.kind}; delete "
+                f"it in Xero, then `xerobridge queue run-now {work.job.id}` makes it afresh; or "
+                "reverse it in Xero yourself"
+            )
+        return keep
+
+    async def _still_in_xero(self, conn_id: int, res: XeroObject, xero_id: str) -> bool:
+        """Whether an object is in Xero and not deleted (one read by its id)."""
+        response = await self.client.request(conn_id, "GET", f"{res.plural}/{xero_id}")
+        if response.status_code == 404:
+            return False
+        if response.status_code >= 400:
+            raise Permanent(
+                f"Xero refused to show {res.kind} {xero_id} (HTTP {response.status_code})"
+            )
+        records = response.json().get(res.plural) or []
+        return bool(records) and records[0].get("Status") != "DELETED"
 
     async def _write_shared(
         self,
@@ -601,6 +658,7 @@ class Pusher:
             return
         crashpoints.reached("after_commit")
         collisions: list[tuple[Work, XeroDocument, dict[str, Any], str]] = []
+        unconfirmed: list[tuple[Work, XeroDocument, str, int]] = []
         remembered: list[Any] = []
         with self.store.transaction() as s:
             found: dict[tuple[int, str, str, str], Link] = {}
@@ -626,6 +684,12 @@ class Pusher:
                         work.xero.append((doc.kind, result.xero_id))
                     if self.mirror is not None and doc.kind in ("Contact", "Item"):
                         remembered.append(result.record)
+                    continue
+                if result.unconfirmed:
+                    # Made, most likely, but Xero did not say as what: the link stays in
+                    # flight for the read by natural key below.
+                    assert link.id is not None
+                    unconfirmed.append((work, doc, body_hash, link.id))
                     continue
                 linkstore.clear_in_flight(link, now)
                 s.add(link)
@@ -657,6 +721,29 @@ class Pusher:
             self.mirror.remember(conn_id, kind, remembered)
         if collisions:
             await self._adopt(conn_id, kind, collisions)
+        if unconfirmed:
+            await self._confirm(conn_id, unconfirmed)
+
+    async def _confirm(
+        self, conn_id: int, unconfirmed: list[tuple[Work, XeroDocument, str, int]]
+    ) -> None:
+        """Find documents Xero took without returning their ids, with one read (the sweep)."""
+        with self._timed("write"):
+            await self.recovery.sweep(conn_id, self._links([i for *_, i in unconfirmed]))
+        found = {link.id: link for link in self._links([i for *_, i in unconfirmed])}
+        for work, doc, body_hash, link_id in unconfirmed:
+            link = found.get(link_id)
+            if link is not None and link.xero_id and link.pushed_hash == body_hash:
+                work.actions.append("created")
+                work.wrote = True
+                work.links[(work.change.stream, work.change.key, doc.role)] = link.xero_id
+                if doc.role == "main":
+                    work.xero.append((doc.kind, link.xero_id))
+                continue
+            work.error = work.error or RetryLater(
+                f"{work.change.stream} {work.change.key}: Xero did not confirm the {doc.kind} "
+                f"{doc.natural_key} and it was not found by its key; it will be sent again"
+            )
 
     async def _adopt(
         self,

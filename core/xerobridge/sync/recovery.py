@@ -37,6 +37,13 @@ KEY_FIELD = {
     "CreditNote": "CreditNoteNumber",
     "Payment": "Reference",
     "BankTransaction": "Reference",
+    # Xero keeps a transfer's Reference but not unique, so a lost create is found only by
+    # reading. Its list does not page and its If-Modified-Since returns the transfers
+    # "created or modified since": the read since the oldest in-flight mark is one call for
+    # any number of transfers, where a `where` naming each Reference grows with them and
+    # would have to be split to keep the URL short. Deleted transfers are left out of it, so
+    # one a person deleted to have it made afresh is not taken for the new one.
+    "BankTransfer": "Reference",
 }
 
 
@@ -86,6 +93,7 @@ class Recovery:
             links = s.exec(select(Link).where(Link.attempt_id == attempt.id)).all()
             by_key = {link.natural_key: link for link in links}
             field = KEY_FIELD.get(attempt.xero_type)
+            unconfirmed: list[Link] = []
             for result in results:
                 link = by_key.get(str(result.record.get(field, ""))) if field else None
                 if link is None and len(links) == 1:
@@ -95,9 +103,14 @@ class Recovery:
                 if result.ok and result.xero_id:
                     settle(link, xero_id=result.xero_id, body_hash=link.in_flight_hash,
                            method="created", now=now)  # fmt: skip
+                elif result.unconfirmed:
+                    unconfirmed.append(link)  # made without its id: the read below finds it
+                    continue
                 else:
                     clear_in_flight(link, now)
                 s.add(link)
+        if unconfirmed:
+            await self.sweep(attempt.connection_id, unconfirmed)
         return results
 
     async def sweep(self, connection_id: int, links: list[Link]) -> None:
@@ -132,6 +145,8 @@ class Recovery:
             ):
                 number = str(record.get(field) or "")
                 if number in wanted and record.get(id_field):
+                    if number in found and record.get("Status") == "DELETED":
+                        continue  # a live one of the same key is ours, not one deleted since
                     found[number] = str(record[id_field])
             self.calls += _calls(self.client) - before
             with self.store.transaction() as s:

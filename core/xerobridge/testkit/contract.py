@@ -40,6 +40,7 @@ _KEY_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "CreditNote": ("CreditNotes", ("CreditNoteNumber", "Reference")),
     "Payment": ("Payments", ("Reference",)),
     "BankTransaction": ("BankTransactions", ("Reference",)),
+    "BankTransfer": ("BankTransfers", ("Reference",)),
 }
 
 

@@ -50,7 +50,12 @@ class TokenSource(Protocol):
 
 @dataclass(frozen=True)
 class ElementResult:
-    """Xero's answer for one document of a batch write."""
+    """Xero's answer for one document of a batch write.
+
+    `ok` without a `xero_id` means Xero most likely made the document but did not say as
+    what: a batch refused in part where the spec allows no summarizeErrors (BankTransfers)
+    is answered with the refused elements alone. Such a document is found by its natural key.
+    """
 
     index: int
     ok: bool
@@ -63,6 +68,11 @@ class ElementResult:
     def message(self) -> str:
         """Xero's validation messages, verbatim, joined."""
         return "; ".join(self.errors)
+
+    @property
+    def unconfirmed(self) -> bool:
+        """Taken, as far as the answer tells, but with no id: look it up by its natural key."""
+        return self.ok and not self.xero_id
 
 
 @dataclass
@@ -457,6 +467,8 @@ def _element_results(
             return [
                 ElementResult(i, False, None, doc, (reason,)) for i, doc in enumerate(submitted)
             ]
+        if not res.summarize_errors and len(elements) != len(submitted):
+            return _refused_in_part(res, submitted, elements)
     else:
         elements = body.get(res.plural) or []
     if len(elements) != len(submitted):
@@ -478,6 +490,42 @@ def _element_results(
                 errors or (("Xero refused it without a message",) if failed else ()),
                 warnings,
             )
+        )
+    return results
+
+
+def _refused_in_part(
+    res: XeroObject, submitted: list[dict[str, Any]], elements: list[dict[str, Any]]
+) -> list[ElementResult]:
+    """A 400 that lists only the refused elements of a batch (what Xero answers when it
+    summarises errors): each refused one is told apart by its natural key, and the others
+    are unconfirmed, since Xero makes them without returning their ids (P2 in the notes)."""
+    refused: dict[int, dict[str, Any]] = {}
+    for element in elements:
+        index = next(
+            (
+                i
+                for i, doc in enumerate(submitted)
+                if i not in refused
+                and any(doc.get(f) and doc.get(f) == element.get(f) for f in res.key_fields)
+            ),
+            None,
+        )
+        if index is None:
+            raise RetryLater(
+                f"Xero refused part of a batch of {res.plural} without saying which; "
+                "the batch will be checked and sent again"
+            )
+        refused[index] = element
+    results = []
+    for i, doc in enumerate(submitted):
+        element = refused.get(i)
+        if element is None:
+            results.append(ElementResult(i, True, None, doc))
+            continue
+        errors = tuple(str(e.get("Message", "")) for e in element.get("ValidationErrors") or ())
+        results.append(
+            ElementResult(i, False, None, element, errors or ("Xero refused it without a message",))
         )
     return results
 

@@ -41,6 +41,9 @@ class XeroObject:
     #: Read back many at a time by `IDs=` (comma-separated ids), for webhook events; the
     #: spec gives CreditNotes no IDs filter.
     by_ids: bool = False
+    #: Xero changes a written one in place (else it is only ever made or deleted, and a
+    #: changed document cannot be pushed onto it).
+    updatable: bool = True
 
     @property
     def write_size(self) -> int:
@@ -96,6 +99,18 @@ OBJECTS: tuple[XeroObject, ...] = (
         key_fields=("Reference",),
         paged=True,
         unitdp=True,
+    ),
+    # A transfer between two bank accounts is made (PUT, a batch; the spec gives it no
+    # summarizeErrors) or deleted (POST with Status DELETED), never changed; its list does
+    # not page.
+    XeroObject(
+        "BankTransfer",
+        "BankTransfers",
+        "BankTransferID",
+        key_fields=("Reference",),
+        summarize_errors=False,
+        create_method="PUT",
+        updatable=False,
     ),
     XeroObject(
         "Account",

@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 from xerobridge.sandboxes.xero import wire
 from xerobridge.sandboxes.xero.accounts import delete_account, write_account
 from xerobridge.sandboxes.xero.banktransactions import write_bank_transaction
+from xerobridge.sandboxes.xero.banktransfers import shown_transfers, write_bank_transfer
 from xerobridge.sandboxes.xero.contacts import write_contact
 from xerobridge.sandboxes.xero.dates import parse_if_modified_since
 from xerobridge.sandboxes.xero.documents import write_credit_note, write_invoice
@@ -92,6 +93,7 @@ WRITERS: dict[str, Writer] = {
     "CreditNotes": write_credit_note,
     "Payments": write_payment,
     "BankTransactions": write_bank_transaction,
+    "BankTransfers": write_bank_transfer,
     "Accounts": write_account,
     "TrackingCategories": write_tracking_category,
 }
@@ -101,7 +103,7 @@ PAGED = frozenset({"Contacts", "Invoices", "CreditNotes", "Payments", "BankTrans
 LINES_WHEN_PAGED = frozenset({"Invoices", "CreditNotes", "BankTransactions"})
 NO_MODIFIED_SINCE = frozenset({"TaxRates", "TrackingCategories"})
 # Their spec schemas have no StatusAttributeString (the sandbox answers to the spec).
-NO_STATUS_ATTRIBUTE = frozenset({"Accounts", "TrackingCategories"})
+NO_STATUS_ATTRIBUTE = frozenset({"Accounts", "TrackingCategories", "BankTransfers"})
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 WRITE_METHODS = frozenset({"PUT", "POST", "DELETE"})
@@ -487,6 +489,8 @@ def _list(call: Call, plural: str) -> Response:
         records = [r for r in records if r.get("ContactStatus") != "ARCHIVED"]
     if plural == "Accounts":
         records = [r for r in records if r.get("Status") != "DELETED"]
+    if plural == "BankTransfers":
+        records = shown_transfers(records, params.get("includeDeleted", "false").lower() == "true")
     if plural == "TrackingCategories":
         shown = ("ACTIVE", "ARCHIVED") if flag else ("ACTIVE",)
         records = [

@@ -211,6 +211,27 @@ SPEC_FIELDS: dict[str, frozenset[str]] = {
             "ValidationErrors",
         }
     ),
+    "BankTransfers": frozenset(
+        {
+            "Amount",
+            "BankTransferID",
+            "CreatedDateUTC",
+            "CurrencyRate",
+            "Date",
+            "FromBankAccount",
+            "FromBankTransactionID",
+            "FromIsReconciled",
+            "FromTracking",
+            "HasAttachments",
+            "Reference",
+            "Status",
+            "ToBankAccount",
+            "ToBankTransactionID",
+            "ToIsReconciled",
+            "ToTracking",
+            "ValidationErrors",
+        }
+    ),
     "Accounts": frozenset(
         {
             "AccountID",

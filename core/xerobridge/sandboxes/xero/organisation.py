@@ -25,6 +25,7 @@ ID_FIELDS: dict[str, str] = {
     "CreditNotes": "CreditNoteID",
     "Payments": "PaymentID",
     "BankTransactions": "BankTransactionID",
+    "BankTransfers": "BankTransferID",
     "Accounts": "AccountID",
     "TaxRates": "TaxType",
     "TrackingCategories": "TrackingCategoryID",
@@ -347,6 +348,12 @@ class Organisation:
             ]
         if kind == "BankTransactions":
             out["BankAccount"] = self.account_summary(record.get("_bank_account_id"))
+        if kind == "BankTransfers":
+            # The spec's BankTransfer has no UpdatedDateUTC; the sandbox keeps one for
+            # If-Modified-Since.
+            out.pop("UpdatedDateUTC", None)
+            out["FromBankAccount"] = self.account_summary(record.get("_from_account_id"))
+            out["ToBankAccount"] = self.account_summary(record.get("_to_account_id"))
         if kind == "Payments":
             out["Account"] = self.account_summary(record.get("_account_id"))
             target_kind, target_id = record["_target"]

@@ -22,6 +22,8 @@ PATHS = (
     "/Accounts/{AccountID}",
     "/BankTransactions",
     "/BankTransactions/{BankTransactionID}",
+    "/BankTransfers",
+    "/BankTransfers/{BankTransferID}",
     "/Contacts",
     "/Contacts/{ContactID}",
     "/Contacts/{ContactNumber}",
