@@ -61,6 +61,9 @@ def _isolated_home(
             "XEROBRIDGE_HOME",
             "XEROBRIDGE_TEST_POSTGRES",
             "XEROBRIDGE_REQUIRE_POSTGRES",
+            # Where the official specs are, for a checkout without shared/ beside it.
+            "XEROBRIDGE_XERO_OPENAPI",
+            "XEROBRIDGE_SHARED",
         ):
             monkeypatch.delenv(name)
 
