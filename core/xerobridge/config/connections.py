@@ -68,13 +68,13 @@ def remove(store: Store, name: str) -> None:
                 f"connection {name} is used by source(s) {', '.join(users)}; remove them first"
             )
         for table in (MirrorRecord, MirrorCursor, ApiUsage, ApiCall):
-            s.execute(sa.delete(table).where(table.connection_id == conn.id))
+            s.execute(sa.delete(table).where(col(table.connection_id) == conn.id))
         grant_id = conn.grant_id
         s.delete(conn)
         s.flush()
         others = s.exec(select(Connection.id).where(Connection.grant_id == grant_id)).first()
         if grant_id is not None and others is None:
-            s.execute(sa.delete(TokenGrant).where(TokenGrant.id == grant_id))
+            s.execute(sa.delete(TokenGrant).where(col(TokenGrant.id) == grant_id))
 
 
 def as_dict(conn: Connection) -> dict[str, str]:

@@ -99,7 +99,7 @@ def remove(store: Store, name: str) -> None:
     with store.transaction() as s:
         source = get(s, name)
         for table in (Setting, Cursor, Job, Link, ActionLog, ScheduleSlot):
-            s.execute(sa.delete(table).where(table.source_id == source.id))
+            s.execute(sa.delete(table).where(col(table.source_id) == source.id))
         s.delete(source)
 
 
@@ -243,15 +243,17 @@ def _write_values(
 ) -> None:
     secrets = model.secret_fields()
     now = store.clock.now()
+    source_id = source.id
+    assert source_id is not None, "a stored source has an id"
     for name, raw in values.items():
         text = to_text(raw)
         secret = name in secrets
         row = s.exec(
             select(Setting).where(
-                Setting.source_id == source.id, Setting.scope == scope, Setting.name == name
+                Setting.source_id == source_id, Setting.scope == scope, Setting.name == name
             )
         ).first()
-        row = row or Setting(source_id=source.id, scope=scope, name=name)
+        row = row or Setting(source_id=source_id, scope=scope, name=name)
         row.value = encryption.encrypt(text) if secret else text
         row.secret = secret
         row.updated_at = now

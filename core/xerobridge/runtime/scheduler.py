@@ -183,7 +183,7 @@ class Scheduler:
                 where=col(ScheduleSlot.slot) < insert.excluded.slot,
             )
             # A row comes back only if this statement moved the slot.
-            .returning(ScheduleSlot.source_id)
+            .returning(col(ScheduleSlot.source_id))
         )
         with self.store.transaction() as s:
             if s.execute(claim).first() is None:
@@ -222,10 +222,10 @@ class Scheduler:
         until it has been dead for a while, then tried again.
         """
         rows = s.execute(
-            sa.select(Job.stream, Job.state, Job.updated_at).where(
-                Job.source_id == source_id,
-                Job.kind == "fetch",
-                Job.record_key == key,
+            sa.select(col(Job.stream), col(Job.state), col(Job.updated_at)).where(
+                col(Job.source_id) == source_id,
+                col(Job.kind) == "fetch",
+                col(Job.record_key) == key,
                 col(Job.state).in_(("queued", "held", "dead")),
             )
         ).all()

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult
 from sqlmodel import Session, col, select
 
 from xerobridge.contract.settings import NotifyLevel
@@ -77,7 +79,7 @@ def acknowledge(session: Session, entry_ids: Iterable[int]) -> int:
         .where(col(ActionLog.id).in_(ids), col(ActionLog.acknowledged).is_(False))
         .values(acknowledged=True)
     )
-    return result.rowcount or 0
+    return cast(CursorResult[Any], result).rowcount or 0
 
 
 def acknowledge_all(session: Session, flt: ActionFilter) -> int:
@@ -88,7 +90,7 @@ def acknowledge_all(session: Session, flt: ActionFilter) -> int:
         .values(acknowledged=True)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return cast(CursorResult[Any], result).rowcount or 0
 
 
 def unacknowledged(session: Session) -> int:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col
 
 from xerobridge.store.db import Store
 from xerobridge.store.models import XeroEventRow
@@ -40,5 +41,5 @@ def record_events(store: Store, events: list[dict[str, Any]], tenants: set[str])
         index_elements=["tenant_id", "category", "resource_id", "event_type", "event_at"]
     )
     with store.transaction() as s:
-        result = s.execute(stmt.returning(XeroEventRow.id), rows)
+        result = s.execute(stmt.returning(col(XeroEventRow.id)), rows)
         return len(result.all())

@@ -519,13 +519,13 @@ def _refused_in_part(
         refused[index] = element
     results = []
     for i, doc in enumerate(submitted):
-        element = refused.get(i)
-        if element is None:
+        refusal = refused.get(i)
+        if refusal is None:
             results.append(ElementResult(i, True, None, doc))
             continue
-        errors = tuple(str(e.get("Message", "")) for e in element.get("ValidationErrors") or ())
+        errors = tuple(str(e.get("Message", "")) for e in refusal.get("ValidationErrors") or ())
         results.append(
-            ElementResult(i, False, None, element, errors or ("Xero refused it without a message",))
+            ElementResult(i, False, None, refusal, errors or ("Xero refused it without a message",))
         )
     return results
 

@@ -97,7 +97,7 @@ class Poller:
                 set_={"refreshed_at": now},
                 where=col(MirrorCursor.refreshed_at) <= now - every,
             )
-            .returning(MirrorCursor.kind)
+            .returning(col(MirrorCursor.kind))
         )
         with self.store.transaction() as s:
             before = s.get(MirrorCursor, (connection_id, kind))

@@ -125,10 +125,10 @@ class RateLimiter:
         """The call has ended; drop slots older than the window on the way."""
         now = self.clock.now()
         with self.store.transaction() as s:
-            s.execute(sa.update(ApiCall).where(ApiCall.id == slot.id).values(finished_at=now))
+            s.execute(sa.update(ApiCall).where(col(ApiCall.id) == slot.id).values(finished_at=now))
             s.execute(
                 sa.delete(ApiCall).where(
-                    ApiCall.connection_id == slot.connection_id,
+                    col(ApiCall.connection_id) == slot.connection_id,
                     col(ApiCall.started_at) < now - 2 * self.limits.window,
                     sa.or_(col(ApiCall.finished_at).is_not(None), col(ApiCall.expires_at) < now),
                 )

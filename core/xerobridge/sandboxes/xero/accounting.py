@@ -538,14 +538,14 @@ def _list(call: Call, plural: str) -> Response:
     with_lines = paged or plural not in LINES_WHEN_PAGED
     views = [org.view(plural, r, lines=with_lines) for r in records]
 
-    fields = set(SPEC_FIELDS[plural])
+    spec_fields = set(SPEC_FIELDS[plural])
     where = params.get("where")
     if where:
-        predicate = parse_where(where, fields)
+        predicate = parse_where(where, spec_fields)
         views = [v for v in views if predicate(v)]
     order = params.get("order")
     if order:
-        sort_records(views, parse_order(order, fields))
+        sort_records(views, parse_order(order, spec_fields))
 
     extra: dict[str, Any] = {}
     if paged:

@@ -169,10 +169,21 @@ class _Parser:
                 if word == "Guid":
                     return args[0].text.strip('"').lower()
                 numbers = [int(a.text) for a in args]
-                return datetime(*numbers, tzinfo=UTC) if len(numbers) > 3 else date(*numbers)
+                if len(numbers) > 3:
+                    return _datetime_literal(numbers)
+                return date(*numbers)
             except (IndexError, ValueError, TypeError) as exc:
                 raise query_parse_exception(f"Invalid {word} literal in '{self.text}'") from exc
         raise query_parse_exception(f"Unexpected '{word}' in '{self.text}'")
+
+
+def _datetime_literal(numbers: list[int]) -> datetime:
+    """`DateTime(y, m, d, h[, mi[, s]])` in UTC; more parts is a TypeError."""
+    if len(numbers) > 6:
+        raise TypeError("too many parts")
+    year, month, day, *clock = numbers
+    hour, minute, second = (*clock, 0, 0, 0)[:3]
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def _resolve(record: dict[str, Any], path: list[str]) -> object:
@@ -301,7 +312,7 @@ def sort_records(records: list[dict[str, Any]], keys: list[tuple[list[str], bool
     """Stable multi-key sort; nulls first ascending, as SQL Server orders them."""
     for path, descending in reversed(keys):
         records.sort(
-            key=lambda r, p=path: _sort_key(_resolve(r, p)),
+            key=lambda r, p=path: _sort_key(_resolve(r, p)),  # type: ignore[misc]
             reverse=descending,
         )
 

@@ -108,7 +108,7 @@ class _Builder:
         path_params: dict[str, Any] = {}
         for raw in [*item.get("parameters", []), *op.get("parameters", [])]:
             param = self.parameter(raw)
-            entry = {"schema": self.schema(param.get("schema", {}))}
+            entry: dict[str, Any] = {"schema": self.schema(param.get("schema", {}))}
             if param["in"] == "query":
                 entry["required"] = bool(param.get("required", False))
                 query[param["name"]] = entry
@@ -140,7 +140,7 @@ class _Builder:
 def build(spec: dict[str, Any], source_name: str = "xero_accounting.yaml") -> dict[str, Any]:
     """The compact schema for a parsed spec."""
     builder = _Builder(spec)
-    operations = []
+    operations: list[dict[str, Any]] = []
     for path in PATHS:
         item = spec["paths"].get(path)
         if item is None:
