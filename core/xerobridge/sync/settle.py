@@ -1,0 +1,127 @@
+"""The last stage of a push: each job ends completed, failed, held or released, with its sync
+log row and action-log entry, the batch's completions in one transaction."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
+from xerobridge.contract.settings import NotifyLevel
+from xerobridge.store import synclog
+from xerobridge.store.models import ActionLog, Job
+from xerobridge.sync.batch import (
+    UNCHANGED,
+    BatchStats,
+    Stage,
+    Work,
+)
+from xerobridge.xero.deeplinks import view_url
+
+log = logging.getLogger(__name__)
+
+
+class Settle(Stage):
+    """Complete or fail the batch's jobs."""
+
+    def _complete(self, work: Work, action: str, message: str, stats: BatchStats) -> None:
+        """Note a job as done; `_flush_completed` logs and removes the batch's in one go."""
+        stats.outcomes.append((work.runtime.id, work.change.stream, action))
+        if work.xero:
+            kind, xero_id = work.xero[0]
+        else:
+            kind = work.runtime.spec.stream(work.change.stream).xero_object
+            xero_id = work.links.get((work.change.stream, work.change.key, "main"), "")
+        conn = work.runtime.connection
+        self._done.append(
+            (
+                work.job.id,  # type: ignore[arg-type]
+                {
+                    "at": self.clock.now(),
+                    "source_id": work.runtime.id,
+                    "stream": work.change.stream,
+                    "record_key": work.change.key,
+                    "action": action,
+                    "status": "success",
+                    "message": message,
+                    "xero_type": kind,
+                    "xero_id": xero_id or "",
+                    "xero_url": view_url(conn.short_code if conn else "", kind, xero_id or ""),
+                    "api_calls": work.calls,
+                    "duration_ms": int((time.perf_counter() - work.started) * 1000),
+                    "job_id": work.job.id,
+                },
+            )
+        )
+
+    def _flush_completed(self) -> None:
+        """One transaction for the batch's finished jobs and their sync-log rows."""
+        if not self._done:
+            return
+        notes = [note for _job_id, row in self._done if (note := self._note(row)) is not None]
+        with self.store.transaction() as s:
+            synclog.write_many(s, [row for _job_id, row in self._done])
+            s.add_all(notes)
+            self.queue.complete(self.worker_id, [job_id for job_id, _ in self._done], session=s)
+        self._done.clear()
+
+    def _note(self, row: dict[str, Any]) -> ActionLog | None:
+        """With the source's `notify` set to all tasks, a finished task is an info entry too."""
+        settings = self.runtimes.get(row["source_id"]).ctx.settings
+        if settings.notify != NotifyLevel.ALL or row["message"] == UNCHANGED:
+            return None
+        outcome = row["action"] if row["message"] == "OK" else f"{row['action']}: {row['message']}"
+        return ActionLog(
+            at=row["at"],
+            source_id=row["source_id"],
+            level="info",
+            message=f"{row['stream']} {row['record_key']} {outcome}",
+            stream=row["stream"],
+            record_key=row["record_key"],
+        )
+
+    def _fail(self, job: Job, work: Work | None, exc: Exception, stats: BatchStats) -> None:
+        message = str(exc) or type(exc).__name__
+        if not isinstance(exc, (RetryLater, NeedsPerson, Permanent)):
+            log.exception("%s %s: unexpected error", job.stream, job.record_key, exc_info=exc)
+            message = f"{job.stream} {job.record_key}: {type(exc).__name__}: {exc}"
+        with self.store.transaction() as s:
+            state = self.queue.fail(
+                self.worker_id,
+                job.id,  # type: ignore[arg-type]
+                message,
+                retry_after=exc.retry_after if isinstance(exc, RetryLater) else None,
+                permanent=isinstance(exc, Permanent)
+                or not isinstance(exc, (RetryLater, NeedsPerson)),
+                needs_person=isinstance(exc, NeedsPerson),
+                session=s,
+            )
+            if isinstance(exc, NeedsPerson) and exc.candidates:
+                fresh = s.get(Job, job.id)
+                if fresh is not None:
+                    fresh.payload = {**(fresh.payload or {}), "candidates": [
+                        {"xero_id": c.xero_id, "label": c.label, "reason": c.reason}
+                        for c in exc.candidates
+                    ]}  # fmt: skip
+                    s.add(fresh)
+            if state in ("dead", "held"):
+                s.add(ActionLog(
+                    at=self.clock.now(), source_id=job.source_id,
+                    level="action" if state == "held" else "error",
+                    message=message, stream=job.stream, record_key=job.record_key,
+                ))  # fmt: skip
+                synclog.write(
+                    s,
+                    at=self.clock.now(),
+                    source_id=job.source_id,
+                    stream=job.stream,
+                    record_key=job.record_key,
+                    action="failed",
+                    status="error",
+                    message=message,
+                    api_calls=work.calls if work else 0,
+                    job_id=job.id,
+                )
+        outcome = {"held": "held", "dead": "failed"}.get(state, "retry")
+        stats.outcomes.append((job.source_id, job.stream, outcome))
