@@ -14,14 +14,15 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
@@ -126,7 +127,7 @@ class Queue:
         ]
         insert = (postgresql.insert if not self.store.is_sqlite else sqlite.insert)(Job)
         excluded = insert.excluded
-        approval = sa.and_(Job.state == "held", Job.hold_reason == "approval")
+        approval = sa.and_(col(Job.state) == "held", col(Job.hold_reason) == "approval")
         stmt = insert.on_conflict_do_update(
             index_elements=["source_id", "kind", "stream", "record_key"],
             # Literal SQL: an expanding IN cannot be used with executemany.
@@ -208,7 +209,7 @@ class Queue:
             if dead:
                 ids = [j.id for j in dead]
                 superseded = set(
-                    s.execute(sa.select(Job.id).where(col(Job.id).in_(ids), _WAITING_TWIN))
+                    s.execute(sa.select(col(Job.id)).where(col(Job.id).in_(ids), _WAITING_TWIN))
                     .scalars()
                     .all()
                 )
@@ -235,13 +236,15 @@ class Queue:
                     state="running",
                     lease_owner=worker_id,
                     lease_until=until,
-                    attempts=Job.attempts + 1,
+                    attempts=col(Job.attempts) + 1,
                     updated_at=now,
                 )
                 .execution_options(synchronize_session=False)
             )
             payloads = dict(
-                s.execute(sa.select(Job.id, Job.payload).where(col(Job.id).in_(ids))).all()
+                s.execute(
+                    sa.select(col(Job.id), col(Job.payload)).where(col(Job.id).in_(ids))
+                ).all()
             )
             for job in picked:
                 # Loaded as committed values: the session must not write them back.
@@ -269,9 +272,9 @@ class Queue:
         """
 
         def query(*where: Any) -> Any:
-            q = select(Job).options(defer(Job.payload)).where(*where, ~_BUSY)  # type: ignore[arg-type]
+            q = select(Job).options(defer(col(Job.payload))).where(*where, ~_BUSY)  # type: ignore[arg-type]
             if connection_id is not None:
-                q = q.where(Job.connection_id == connection_id)
+                q = q.where(col(Job.connection_id) == connection_id)
             if kinds:
                 q = q.where(col(Job.kind).in_(kinds))
             q = q.order_by(col(Job.priority).desc(), col(Job.id)).limit(limit)
@@ -280,18 +283,18 @@ class Queue:
             return q
 
         at = {"now": now}
-        queued = sa.and_(Job.state == "queued", col(Job.run_after) <= now)
-        expired = sa.and_(Job.state == "running", col(Job.lease_until) < now)
+        queued = sa.and_(col(Job.state) == "queued", col(Job.run_after) <= now)
+        expired = sa.and_(col(Job.state) == "running", col(Job.lease_until) < now)
         if not kinds:
             return list(s.exec(query(sa.or_(queued, expired)), params=at).all())
         # Few rows: at most the leases of workers that died.
         rows = list(s.exec(query(expired), params=at).all())
-        top = select(Job.priority).where(queued, col(Job.kind).in_(kinds))
+        top = select(col(Job.priority)).where(queued, col(Job.kind).in_(kinds))
         if connection_id is not None:
-            top = top.where(Job.connection_id == connection_id)
+            top = top.where(col(Job.connection_id) == connection_id)
         priority = s.exec(top.order_by(col(Job.priority).desc()).limit(1)).first()
         if priority is not None:
-            found = list(s.exec(query(queued, Job.priority == priority), params=at).all())
+            found = list(s.exec(query(queued, col(Job.priority) == priority), params=at).all())
             if not found:
                 # Every job of that priority waits for its record's running job: look further.
                 found = list(s.exec(query(queued), params=at).all())
@@ -302,13 +305,13 @@ class Queue:
         """Renew the worker's leases and its heartbeat; returns how many jobs it still holds."""
         now = self.clock.now()
         with self.store.transaction() as s:
-            s.execute(sa.update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now))
+            s.execute(sa.update(Worker).where(col(Worker.id) == worker_id).values(heartbeat_at=now))
             result = s.execute(
                 sa.update(Job)
-                .where(Job.lease_owner == worker_id, Job.state == "running")
+                .where(col(Job.lease_owner) == worker_id, col(Job.state) == "running")
                 .values(lease_until=now + self.lease)
             )
-            return result.rowcount or 0
+            return _count(result)
 
     def register_worker(self, worker_id: str | None = None) -> str:
         """Record a worker process and return its id."""
@@ -329,14 +332,14 @@ class Queue:
     def forget_worker(self, worker_id: str) -> None:
         """Remove a worker that stops cleanly, giving its leased jobs back at once."""
         with self.store.transaction() as s:
-            mine = sa.and_(Job.lease_owner == worker_id, Job.state == "running")
+            mine = sa.and_(col(Job.lease_owner) == worker_id, col(Job.state) == "running")
             s.execute(sa.delete(Job).where(mine, _WAITING_TWIN))
             s.execute(
                 sa.update(Job)
                 .where(mine)
                 .values(state="queued", lease_owner=None, lease_until=None)
             )
-            s.execute(sa.delete(Worker).where(Worker.id == worker_id))
+            s.execute(sa.delete(Worker).where(col(Worker.id) == worker_id))
 
     # -- finish -----------------------------------------------------------------------------------
 
@@ -350,10 +353,12 @@ class Queue:
         with self._tx(session) as s:
             result = s.execute(
                 sa.delete(Job).where(
-                    col(Job.id).in_(ids), Job.lease_owner == worker_id, Job.state == "running"
+                    col(Job.id).in_(ids),
+                    col(Job.lease_owner) == worker_id,
+                    col(Job.state) == "running",
                 )
             )
-            return result.rowcount or 0
+            return _count(result)
 
     def fail(
         self,
@@ -374,7 +379,9 @@ class Queue:
             job = s.get(Job, job_id)
             if job is None or job.lease_owner != worker_id or job.state != "running":
                 return "lost"  # the lease ran out and someone else has it now
-            if s.execute(sa.select(Job.id).where(Job.id == job_id, _WAITING_TWIN)).first():
+            if s.execute(
+                sa.select(col(Job.id)).where(col(Job.id) == job_id, _WAITING_TWIN)
+            ).first():
                 s.delete(job)
                 return "superseded"
             job.last_error = error
@@ -400,10 +407,12 @@ class Queue:
         if not ids:
             return 0
         now = self.clock.now()
-        mine = sa.and_(col(Job.id).in_(ids), Job.lease_owner == worker_id, Job.state == "running")
+        mine = sa.and_(
+            col(Job.id).in_(ids), col(Job.lease_owner) == worker_id, col(Job.state) == "running"
+        )
         with self.store.transaction() as s:
             # A newer job of the record waits already: it carries the newer data; this one goes.
-            gone = s.execute(sa.delete(Job).where(mine, _WAITING_TWIN)).rowcount or 0
+            gone = _count(s.execute(sa.delete(Job).where(mine, _WAITING_TWIN)))
             result = s.execute(
                 sa.update(Job)
                 .where(mine)
@@ -411,11 +420,11 @@ class Queue:
                     state="queued",
                     lease_owner=None,
                     lease_until=None,
-                    attempts=Job.attempts - 1,
+                    attempts=col(Job.attempts) - 1,
                     run_after=now + timedelta(seconds=delay),
                 )
             )
-            return gone + (result.rowcount or 0)
+            return gone + _count(result)
 
     # -- what a person does -----------------------------------------------------------------------
 
@@ -457,20 +466,20 @@ class Queue:
                     last_error="",
                 )
             )
-            return result.rowcount or 0
+            return _count(result)
 
     def approve(self, *, job_ids: Iterable[int] | None = None, source_id: int | None = None) -> int:
         """Release jobs held for approval: the given ones, or all of a source."""
-        query = sa.update(Job).where(Job.state == "held", Job.hold_reason == "approval")
+        query = sa.update(Job).where(col(Job.state) == "held", col(Job.hold_reason) == "approval")
         if job_ids is not None:
             query = query.where(col(Job.id).in_(list(job_ids)))
         if source_id is not None:
-            query = query.where(Job.source_id == source_id)
+            query = query.where(col(Job.source_id) == source_id)
         with self.store.transaction() as s:
             result = s.execute(
                 query.values(state="queued", hold_reason="", run_after=self.clock.now())
             )
-            return result.rowcount or 0
+            return _count(result)
 
     def jobs(
         self,
@@ -484,11 +493,11 @@ class Queue:
         """Jobs for showing, oldest first, filtered."""
         query = select(Job)
         if source_id is not None:
-            query = query.where(Job.source_id == source_id)
+            query = query.where(col(Job.source_id) == source_id)
         if stream:
-            query = query.where(Job.stream == stream)
+            query = query.where(col(Job.stream) == stream)
         if state:
-            query = query.where(Job.state == state)
+            query = query.where(col(Job.state) == state)
         query = query.order_by(col(Job.id)).offset(offset).limit(limit)
         with self.store.transaction() as s:
             return list(s.exec(query).all())
@@ -496,15 +505,17 @@ class Queue:
     def counts(self) -> dict[str, int]:
         """How many jobs are in each state."""
         with self.store.transaction() as s:
-            rows = s.execute(sa.select(Job.state, sa.func.count()).group_by(Job.state)).all()
+            rows = s.execute(
+                sa.select(col(Job.state), sa.func.count()).group_by(col(Job.state))
+            ).all()
         return {state: n for state, n in rows}  # noqa: C416  (rows are Row objects)
 
     def held_for_approval(self) -> dict[int, int]:
         """How many jobs wait for approval, per source id."""
         query = (
-            sa.select(Job.source_id, sa.func.count())
-            .where(Job.state == "held", Job.hold_reason == "approval")
-            .group_by(Job.source_id)
+            sa.select(col(Job.source_id), sa.func.count())
+            .where(col(Job.state) == "held", col(Job.hold_reason) == "approval")
+            .group_by(col(Job.source_id))
         )
         with self.store.transaction() as s:
             return {source_id: n for source_id, n in s.execute(query).all()}  # noqa: C416
@@ -518,19 +529,28 @@ class Queue:
                 yield s
 
 
+def _count(result: Any) -> int:
+    """The rows an UPDATE or DELETE touched."""
+    return cast(CursorResult[Any], result).rowcount or 0
+
+
+#: The stored type of a lease's end, for the `:now` the claim binds.
+_LEASE_TYPE = Job.__table__.c.lease_until.type  # type: ignore[attr-defined]
+
+
 def _busy() -> Any:
     """Whether another job of the same record runs under a live lease (at :now)."""
     other = sa.orm.aliased(Job)
     return (
-        sa.select(other.id)
+        sa.select(col(other.id))
         .where(
-            other.source_id == Job.source_id,
-            other.kind == Job.kind,
-            other.stream == Job.stream,
-            other.record_key == Job.record_key,
-            other.state == "running",
-            other.lease_until >= sa.bindparam("now", type_=Job.__table__.c.lease_until.type),
-            other.id != Job.id,
+            col(other.source_id) == col(Job.source_id),
+            col(other.kind) == col(Job.kind),
+            col(other.stream) == col(Job.stream),
+            col(other.record_key) == col(Job.record_key),
+            col(other.state) == "running",
+            col(other.lease_until) >= sa.bindparam("now", type_=_LEASE_TYPE),
+            col(other.id) != col(Job.id),
         )
         .exists()
     )
@@ -549,14 +569,14 @@ def _waiting_twin() -> Any:
     """
     other = sa.orm.aliased(Job)
     return (
-        sa.select(other.id)
+        sa.select(col(other.id))
         .where(
-            other.source_id == Job.source_id,
-            other.kind == Job.kind,
-            other.stream == Job.stream,
-            other.record_key == Job.record_key,
-            col(other.state).in_(WAITING),
-            other.id != Job.id,
+            col(other.source_id) == col(Job.source_id),
+            col(other.kind) == col(Job.kind),
+            col(other.stream) == col(Job.stream),
+            col(other.record_key) == col(Job.record_key),
+            col(col(other.state)).in_(WAITING),
+            col(other.id) != col(Job.id),
         )
         .exists()
     )
@@ -565,7 +585,7 @@ def _waiting_twin() -> Any:
 _WAITING_TWIN = _waiting_twin()
 
 
-def as_dict(job: Job, source_names: dict[int, str]) -> dict[str, Any]:
+def as_dict(job: Job, source_names: Mapping[int | None, str]) -> dict[str, Any]:
     """One job as `xerobridge queue list --json` and `/api/queue` show it."""
     return {
         "id": job.id,

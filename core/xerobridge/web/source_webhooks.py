@@ -176,9 +176,9 @@ def enqueue(queue: Queue, jobs: list[NewJob]) -> None:
         with queue.store.transaction() as s:
             rows = s.exec(
                 select(Job).where(
-                    Job.source_id == whole[0].source_id,
-                    Job.kind == "fetch",
-                    Job.record_key == "*",
+                    col(Job.source_id) == whole[0].source_id,
+                    col(Job.kind) == "fetch",
+                    col(Job.record_key) == "*",
                     col(Job.stream).in_([j.stream for j in whole]),
                     col(Job.state).in_(WAITING),
                 )
@@ -205,14 +205,14 @@ def sync_record(
         if not settings.stream_enabled(stream):
             raise UserError(f"stream {stream!r} of {name!r} is switched off; switch it on first")
         waiting = s.exec(
-            select(Job.id).where(
-                Job.source_id == source.id,
-                Job.kind == "push",
-                Job.stream == stream,
-                Job.record_key == key,
+            select(col(Job.id)).where(
+                col(Job.source_id) == source.id,
+                col(Job.kind) == "push",
+                col(Job.stream) == stream,
+                col(Job.record_key) == key,
                 sa.or_(
-                    Job.state == "queued",
-                    sa.and_(Job.state == "held", Job.hold_reason == "approval"),
+                    col(Job.state) == "queued",
+                    sa.and_(col(Job.state) == "held", col(Job.hold_reason) == "approval"),
                 ),
             )
         ).first()

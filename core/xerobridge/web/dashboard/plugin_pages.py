@@ -164,15 +164,15 @@ class PluginPages:
             jobs: dict[tuple[str, str], int] = {
                 (stream, state): n
                 for stream, state, n in s.execute(
-                    sa.select(Job.stream, Job.state, sa.func.count())
-                    .where(Job.source_id == src.id)
-                    .group_by(Job.stream, Job.state)
+                    sa.select(col(Job.stream), col(Job.state), sa.func.count())
+                    .where(col(Job.source_id) == src.id)
+                    .group_by(col(Job.stream), col(Job.state))
                 ).all()
             }
             rows = s.execute(
-                sa.select(Link.stream, sa.func.count(sa.distinct(Link.record_key)))
-                .where(Link.source_id == src.id, col(Link.xero_id).is_not(None))
-                .group_by(Link.stream)
+                sa.select(col(Link.stream), sa.func.count(sa.distinct(col(Link.record_key))))
+                .where(col(Link.source_id) == src.id, col(Link.xero_id).is_not(None))
+                .group_by(col(Link.stream))
             ).all()
             linked: dict[str, int] = {stream: n for stream, n in rows}  # noqa: C416 (Rows)
         return [

@@ -56,10 +56,13 @@ def log_page(request: Request) -> Response:
     store: Store = request.app.state.store
     p = request.query_params
     typed = LogQuery(
-        **{
-            name: p.get(name, "").strip()
-            for name in ("source", "stream", "status", "action", "record", "since", "until")
-        }
+        source=p.get("source", "").strip(),
+        stream=p.get("stream", "").strip(),
+        status=p.get("status", "").strip(),
+        action=p.get("action", "").strip(),
+        record=p.get("record", "").strip(),
+        since=p.get("since", "").strip(),
+        until=p.get("until", "").strip(),
     )
     problem = ""
     try:
