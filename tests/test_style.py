@@ -1,4 +1,5 @@
-"""The repository keeps its own rules: ruff clean, and a README with exactly two commands."""
+"""The repository keeps its own rules: ruff clean, types checked, and a README with exactly two
+commands."""
 
 from __future__ import annotations
 
@@ -18,6 +19,19 @@ def test_ruff_is_clean() -> None:
         [ruff, "check", "--no-cache", str(ROOT)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_types_check() -> None:
+    """mypy finds no error in the core or the plugins (configured in pyproject.toml)."""
+    mypy = shutil.which("mypy", path=str(Path(sys.executable).parent)) or "mypy"
+    result = subprocess.run(
+        [mypy, "--no-incremental", "--hide-error-context", "--no-error-summary"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
 def test_readme_gives_one_run_and_one_test_command() -> None:

@@ -854,7 +854,7 @@ def order_to_invoice(
         body["Reference"] = key
         key_field = "Reference"
     invoiced = _opt_dec(order.get("total_invoiced")) > 0
-    status = "AUTHORISED" if invoiced else settings.invoice_status
+    status: str = "AUTHORISED" if invoiced else settings.invoice_status
     if order.get("state") == "canceled":
         status = "VOIDED" if status == "AUTHORISED" else "DELETED"
     body["Status"] = status
@@ -1012,7 +1012,7 @@ def creditmemo_to_credit_note(
     by_id = {str(i.get("item_id")): i for i in order.get("items") or []}
     money_ids = {str(i.get("item_id")) for i in money_items(order)}
     inclusive = prices_include_tax(order) if inclusive is None else inclusive
-    sources = []
+    sources: list[_Source] = []
     for entry in memo.get("items") or []:
         order_item_id = str(entry.get("order_item_id"))
         if order_item_id not in by_id:
@@ -1050,8 +1050,8 @@ def creditmemo_to_credit_note(
     ):
         amount = abs(_opt_dec(memo.get(field)))
         if amount:
-            body = _line_body(label, Decimal(1), sign * amount, ZERO, accounts.sales, "NONE")
-            lines.append(_Line(body, Decimal(1), sign * amount, ZERO, ZERO))
+            line = _line_body(label, Decimal(1), sign * amount, ZERO, accounts.sales, "NONE")
+            lines.append(_Line(line, Decimal(1), sign * amount, ZERO, ZERO))
     if not lines:
         raise Permanent(f"{record}: refunds nothing (no quantities, shipping or adjustments)")
     grand = _dec(memo.get("grand_total"), "grand total", record)

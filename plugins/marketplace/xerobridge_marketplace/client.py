@@ -252,7 +252,7 @@ class TokenAuth(httpx.Auth):
         data = check_answer(response, self.base_url, "POST /token")
         token = data.get("token") if isinstance(data, dict) else None
         try:
-            lifetime = float(data.get("expiresInSeconds"))  # type: ignore[union-attr]
+            lifetime = float(data.get("expiresInSeconds"))
         except (TypeError, ValueError, AttributeError):
             lifetime = 0.0
         if not token or lifetime <= 0:

@@ -109,7 +109,8 @@ def parse_event(body: Any) -> Event:
     event_id = body.get("id")
     if not isinstance(event_id, str) or not event_id:
         raise Permanent(f"payments webhook {topic}: no event id")
-    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    raw_data = body.get("data")
+    data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
     object_id = data.get("id") or body.get("object_id")
     if not isinstance(object_id, str) or not object_id:
         raise Permanent(f"payments webhook {event_id} ({topic}): no record id in data.id")

@@ -10,8 +10,14 @@ from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 from xerobridge.sdk import Schedule, SourceSettings
 
 #: Parents whose worklogs can be billed (the seed's worklog sync configuration page).
-WORKLOG_MODULES: tuple[str, ...] = ("requests", "problems", "changes", "projects", "tasks")
 WorklogModule = Literal["requests", "problems", "changes", "projects", "tasks"]
+WORKLOG_MODULES: tuple[WorklogModule, ...] = (
+    "requests",
+    "problems",
+    "changes",
+    "projects",
+    "tasks",
+)
 
 #: The MSP account's own fields a Xero contact field can fill (v3 names of the legacy
 #: account attributes; UNVERIFIED against a live v3 `accounts` answer).

@@ -488,7 +488,7 @@ def _trim(request: Request, response: Response) -> Response:
     spec = request.query_params.get("fields")
     if not spec or response.status_code != 200 or not isinstance(response, MagentoJSON):
         return response
-    data = json.loads(response.body)
+    data = json.loads(bytes(response.body))
     return MagentoJSON(apply_fields(data, parse_fields(spec)))
 
 

@@ -330,13 +330,13 @@ def generate(
             }
         else:
             customer_id = rng.choice(customer_ids)
-        store = None
+        order_store: str | None = None
         if guest is not None and rng.random() < 0.3:
-            store = "de"
+            order_store = "de"
             guest.update(_address(rng, "DE"))
         coupon = rng.choice(_COUPONS) if rng.random() < 0.25 else None
         view = state.store(
-            store
+            order_store
             or (state.customers.records[customer_id]["store_id"] if customer_id else "default")
         )
         shipping = (
@@ -348,7 +348,7 @@ def generate(
             specs,
             customer_id=customer_id,
             guest=guest,
-            store=store,
+            store=order_store,
             shipping=shipping,
             discount_percent=coupon[1] if coupon else 0,
             coupon_code=coupon[0] if coupon else None,

@@ -706,16 +706,16 @@ def build_creditmemo(
     if not any(refundable.values()):
         raise SalesError("The most money available to refund is 0.")
     if qtys is None:
-        wanted = {k: v for k, v in refundable.items() if v > 0}
+        wanted: dict[int, Decimal] = {k: v for k, v in refundable.items() if v > 0}
     else:
         wanted = {}
-        for item_id, qty in qtys.items():
+        for item_id, asked in qtys.items():
             if int(item_id) not in refundable:
                 raise SalesError(f"Order item {item_id} cannot be refunded on its own.")
-            if _dec(qty) > refundable[int(item_id)]:
+            if _dec(asked) > refundable[int(item_id)]:
                 raise SalesError("The most you can refund is the invoiced quantity.")
-            if _dec(qty) > 0:
-                wanted[int(item_id)] = _dec(qty)
+            if _dec(asked) > 0:
+                wanted[int(item_id)] = _dec(asked)
     everything = all(wanted.get(k, ZERO) == v for k, v in refundable.items())
 
     fx = _dec(order["base_to_order_rate"]) or Decimal(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
@@ -350,12 +351,16 @@ def run_search(collection: Collection, criteria: SearchCriteria) -> SearchResult
     if sort:
         if not (index_ordered and _index_sort(sort, id_field)):
             for name, desc in reversed(sort):
-                rows.sort(key=lambda r, n=name: _sort_key(r.get(n)), reverse=desc)
+                rows.sort(key=functools.partial(_field_key, name), reverse=desc)
     elif index_ordered:
         rows.sort(key=lambda r: r[id_field])
     total = len(rows)
     start, stop = _page_bounds(total, criteria)
     return SearchResult(rows[start:stop], total)
+
+
+def _field_key(name: str, row: Mapping[str, Any]) -> tuple[int, Any]:
+    return _sort_key(row.get(name))
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:

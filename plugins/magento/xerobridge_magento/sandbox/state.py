@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -453,7 +454,7 @@ class SandboxState:
 
     def place_order(
         self,
-        items: list[ItemSpec | tuple[str, int]],
+        items: Sequence[ItemSpec | tuple[str, int]],
         *,
         customer_id: int | None = None,
         guest: dict[str, Any] | None = None,

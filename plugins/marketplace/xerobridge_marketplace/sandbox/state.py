@@ -347,7 +347,7 @@ class SandboxState:
         billing, term = period(*item.billing), period(*item.term)
         end = add_period(at, billing)
         sub_id = self._next_id("subscription", 3000000)
-        subscription = {
+        subscription: dict[str, Any] = {
             "id": sub_id,
             "name": f"{item.plan_name} for {customer['name']}",
             "customerId": customer_id,
@@ -650,9 +650,9 @@ class SandboxState:
         order["statusCode"] = {"completed": "CP", "error": "ER", "cancelled": "CL"}[status]
         if status != "completed":
             if order["type"] == "sales" and order.get("subscriptionId"):
-                sub = self.subscriptions[order["subscriptionId"]]
-                sub["status"] = "removed"
-                sub["lastModifiedDate"] = format_time(at)
+                removed = self.subscriptions[order["subscriptionId"]]
+                removed["status"] = "removed"
+                removed["lastModifiedDate"] = format_time(at)
             return
         order["provisioningDate"] = format_time(at)
         sub = self.subscriptions.get(order.get("subscriptionId") or "")

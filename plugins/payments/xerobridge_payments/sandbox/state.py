@@ -186,7 +186,7 @@ class SandboxState:
 
     def emit(self, topic: Topic, record: dict[str, Any], *, at: datetime | None = None) -> None:
         """Record an event and queue it for every active subscription to its topic."""
-        event = {
+        event: dict[str, Any] = {
             "id": self._id("evt"),
             "topic": topic.value,
             "created_at": stamp(at or self.now()),
@@ -209,7 +209,7 @@ class SandboxState:
         if problems:
             raise invalid(problems)
         now = stamp(self.now())
-        sub = {
+        sub: dict[str, Any] = {
             "id": self._id("wh"),
             "endpoint_url": endpoint_url,
             "topic": topic,
@@ -251,7 +251,7 @@ class SandboxState:
                 {"external_id": "is taken"},
             )
         when = stamp(at or self.now())
-        customer = {
+        customer: dict[str, Any] = {
             "id": self._id("cus"),
             "name": str(name).strip(),
             "email": str(email).strip(),
@@ -561,7 +561,7 @@ class SandboxState:
         at: datetime | None,
     ) -> dict[str, Any]:
         when = at or self.now()
-        record = {
+        record: dict[str, Any] = {
             "id": self._id(prefix),
             "type": kind,
             "status": "succeeded",
@@ -610,7 +610,7 @@ class SandboxState:
                     kind = PAYOUT_FEE_TYPE.get(fee["type"], "unspecified")
                     fees[kind] = fees.get(kind, Decimal(0)) + fee["amount"]
         fee_total = sum(fees.values(), Decimal(0))
-        payout = {
+        payout: dict[str, Any] = {
             "id": self._id("po"),
             "customer_id": None,
             "created_at": cut,
@@ -652,7 +652,7 @@ class SandboxState:
         if not isinstance(raw, list) or not raw:
             problems["line_items"] = "at least one line is required"
             return []
-        lines = []
+        lines: list[dict[str, Any]] = []
         for n, line in enumerate(raw):
             where = f"line_items[{n}]"
             if not isinstance(line, dict):

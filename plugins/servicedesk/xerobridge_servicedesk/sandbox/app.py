@@ -252,7 +252,7 @@ async def api(request: Request) -> Response:
         if state.rate_limit is not None:
             wait = state.rate_limit.retry_after(credential, state.clock.monotonic())
             if wait is not None:
-                response = failed(429, "API rate limit exceeded", RATE_LIMITED)
+                response: Response = failed(429, "API rate limit exceeded", RATE_LIMITED)
                 response.headers["Retry-After"] = str(max(1, round(wait)))
                 return response
         call = Call(request, state, found.groupdict())

@@ -163,7 +163,7 @@ class SandboxState:
         #: Account additional fields: key -> {display_name, type}.
         self.account_udfs: dict[str, dict[str, str]] = {}
         self._next_id = 0
-        self._next_display = defaultdict(int)
+        self._next_display: defaultdict[str, int] = defaultdict(int)
         self.faults: list[Fault] = []
         self.rate_limit: RateLimit | None = None
         #: (method, path with query) of every API request, newest last.
@@ -329,7 +329,11 @@ class SandboxState:
     def add_worklog_type(self, name: str, description: str = "") -> dict[str, Any]:
         """A new worklog type."""
         self._unique_name("worklog_types", name)
-        record = {"id": self.new_id(), "name": name, "description": description or None}
+        record: dict[str, Any] = {
+            "id": self.new_id(),
+            "name": name,
+            "description": description or None,
+        }
         self.records["worklog_types"][record["id"]] = record
         return record
 
@@ -347,7 +351,7 @@ class SandboxState:
         self, name: str, cost_per_hour: Decimal | str, account_ids: list[str] | None = None
     ) -> dict[str, Any]:
         """A new technician with a cost per hour, associated with accounts."""
-        record = {
+        record: dict[str, Any] = {
             "id": self.new_id(),
             "name": name,
             "email_id": name.lower().replace(" ", ".") + "@msp.example.com",
