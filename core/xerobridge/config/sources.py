@@ -8,6 +8,7 @@ variable `XEROBRIDGE_<SOURCE>_<FIELD>`.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -29,6 +30,8 @@ _SOURCE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _PREFIX = re.compile(r"^[A-Z0-9]{1,8}$")
 #: First words of the core's own XEROBRIDGE_* variables; a source so named would collide.
 _RESERVED = frozenset({"database", "secret", "home", "disable", "test", "require", "shared"})
+
+log = logging.getLogger(__name__)
 
 
 def env_name(source: str, field: str) -> str:
@@ -168,6 +171,11 @@ def load_settings(
 ) -> SourceSettings:
     """The effective settings of a source, or of one record where the plugin allows overrides."""
     values: dict[str, Any] = stored_values(session, source)
+    retired = sorted(set(values) - set(spec.settings.model_fields))
+    if retired:
+        # A plugin upgrade that drops a setting must not stop the source its rows belong to.
+        log.info("source %s: ignoring settings its plugin no longer has: %s", source.name, retired)
+        values = {k: v for k, v in values.items() if k not in retired}
     if record is not None and spec.settings.per_record_fields:
         scoped = stored_values(session, source, scope=_scope(record))
         values.update({k: v for k, v in scoped.items() if k in spec.settings.per_record_fields})

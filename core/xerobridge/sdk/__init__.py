@@ -6,6 +6,7 @@ these names do not.
 
 from typing import TYPE_CHECKING, Any
 
+from xerobridge import posting
 from xerobridge.clock import Clock, FakeClock, SystemClock
 from xerobridge.contract.context import LinkView, OrgFacts, SourceContext, XeroMirror
 from xerobridge.contract.errors import (
@@ -100,5 +101,6 @@ __all__ = [
     "base_url",
     "bind",
     "hookimpl",
+    "posting",
     "serve",
 ]

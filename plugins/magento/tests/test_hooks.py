@@ -21,6 +21,7 @@ from xerobridge.contract.context import OrgFacts, SourceContext
 from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
 from xerobridge.contract.plugins import Plugins, aiterate, register_module
 from xerobridge.contract.types import Change, CursorKind, Dependency, XeroDocument
+from xerobridge.sdk import posting
 from xerobridge.testkit.context import make_context
 from xerobridge_magento import mapping as m
 from xerobridge_magento.hooks import ORDER_KEY
@@ -169,6 +170,7 @@ def context(
         org=OrgFacts(
             base_currency=str(extra.get("base_currency", "")),
             timezone=str(extra.get("timezone", "")),
+            currencies=frozenset(extra.get("currencies", ())),
         ),
     )
 
@@ -609,18 +611,7 @@ def test_an_order_becomes_an_invoice_totalling_the_grand_total() -> None:
     assert doc.body["Status"] == "AUTHORISED"
     assert doc.body["Contact"] == {"ContactID": f"id-customers-{order['customer_id']}"}
     rates = {k: Decimal(v) for k, v in XERO_RATES.items()}
-    total = m.xero_total(
-        (
-            (
-                Decimal(str(line["Quantity"])),
-                Decimal(str(line["UnitAmount"])),
-                Decimal(str(line.get("DiscountAmount", 0))),
-                rates[line["TaxType"]],
-            )
-            for line in doc.body["LineItems"]
-        ),
-        doc.body["LineAmountTypes"],
-    )
+    total = posting.lines.document_total(doc.body, rates)
     assert total == Decimal(str(order["grand_total"])).quantize(Decimal("0.01"))
 
 
@@ -812,7 +803,8 @@ def test_an_order_in_a_currency_xero_cannot_take_fails_saying_so() -> None:
     )
     with pytest.raises(Permanent, match="is in EUR"):
         to_xero(context(extra=gbp), change, dependency_links(eur))
-    assert map_record(context(extra=gbp, xero_currencies=["eur"]), change).action == "create"
+    enabled = {**gbp, "currencies": ["GBP", "EUR"]}  # as read from Xero's Currencies
+    assert map_record(context(extra=enabled), change).action == "create"
     assert map_record(context(), change).action == "create"  # base currency unknown: unchecked
     gbp_order = order_where(state, order_currency_code="GBP")
     assert map_record(context(extra=gbp), Change("orders", "1", data=gbp_order)).action == "create"
@@ -864,3 +856,23 @@ def test_bad_records_fail_permanently_naming_the_record() -> None:
     nameless = customer_change(firstname="", lastname="", email="")
     with pytest.raises(Permanent, match="customer 7: has neither a name nor an email"):
         to_xero(context(), nameless, Links())
+
+
+def test_orders_are_dated_in_the_organisations_time_zone() -> None:
+    """A New Zealand morning order is dated that morning's day, not the UTC day before."""
+    _, state = store()
+    legacy = state.odd.get("legacy_tax_order")
+    placed = next(
+        o
+        for o in state.orders.records.values()
+        if o["order_currency_code"] == "GBP"
+        and o["entity_id"] != legacy
+        and o["state"] != "canceled"
+    )
+    order = {**placed, "created_at": "2026-03-01 20:30:00"}
+    change = Change("orders", str(order["entity_id"]), data=order)
+    auckland = {"base_currency": "GBP", "timezone": "NEWZEALANDSTANDARDTIME"}
+    (doc,) = to_xero(context(extra=auckland), change, dependency_links(order))
+    assert doc.body["Date"] == "2026-03-02"
+    (doc,) = to_xero(context(extra={"base_currency": "GBP"}), change, dependency_links(order))
+    assert doc.body["Date"] == "2026-03-01"  # the organisation's zone unknown: UTC

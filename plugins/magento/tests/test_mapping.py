@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from xerobridge.contract.errors import Permanent, RetryLater
 from xerobridge.contract.types import Dependency, XeroDocument
+from xerobridge.sdk import posting
 from xerobridge_magento import mapping as m
 from xerobridge_magento.sandbox import create_app
 from xerobridge_magento.sandbox.state import SandboxState
@@ -66,16 +67,7 @@ def store(seed: int = 11) -> SandboxState:
 
 
 def total(doc: XeroDocument) -> Decimal:
-    lines = [
-        (
-            Decimal(str(line["Quantity"])),
-            Decimal(str(line["UnitAmount"])),
-            Decimal(str(line.get("DiscountAmount", 0))),
-            XERO_RATES[line["TaxType"]],
-        )
-        for line in doc.body["LineItems"]
-    ]
-    return m.xero_total(lines, doc.body["LineAmountTypes"])
+    return posting.lines.document_total(doc.body, XERO_RATES)
 
 
 def cents(value: Any) -> Decimal:
@@ -188,25 +180,6 @@ def contact(cid: str, name: str, email: str, number: str = "") -> dict[str, Any]
         "ContactNumber": number,
         "ContactStatus": "ACTIVE",
     }
-
-
-def test_match_contact() -> None:
-    customer = {"id": 5, "email": "ann@x.org", "firstname": "Ann", "lastname": "Lee"}
-    by_email = [contact("c1", "Someone", "ANN@x.org"), contact("c2", "Ann Lee", "other@x.org")]
-    assert m.match_contact(customer, by_email, "email_then_name").xero_id == "c1"
-    by_name = [contact("c2", "ann lee", "other@x.org")]
-    assert m.match_contact(customer, by_name, "email_then_name").xero_id == "c2"
-    assert m.match_contact(customer, by_name, "email").action == "create"
-    assert m.match_contact(customer, by_email, "none").action == "create"
-    two = [contact("c3", "Ann Lee", ""), contact("c2", "Ann Lee", "")]
-    choice = m.match_contact(customer, two, "email_then_name")
-    assert choice.action == "choose" and [c.xero_id for c in choice.candidates] == ["c2", "c3"]
-    assert m.match_contact(customer, [], "email_then_name").action == "create"
-    ours = [contact("c9", "X", "", "SHOP-C-5"), contact("c8", "Ann Lee", "", "SHOP-C-6")]
-    assert m.match_contact(customer, ours, "none", own_number="SHOP-C-5").xero_id == "c9"
-    assert m.match_contact(customer, ours[1:], "email_then_name", own_number="SHOP-C-5").action == (
-        "create"
-    )
 
 
 # -- items ----------------------------------------------------------------------------------------

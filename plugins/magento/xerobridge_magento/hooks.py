@@ -21,7 +21,7 @@ amount due, which a paid invoice no longer has).
 from __future__ import annotations
 
 import weakref
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
@@ -32,6 +32,7 @@ from xerobridge import hookimpl
 from xerobridge.contract.context import SourceContext, XeroMirror
 from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
 from xerobridge.contract.types import Change, Dependency, Resolution, StreamSpec, XeroDocument
+from xerobridge.sdk import posting
 from xerobridge_magento import mapping as m
 from xerobridge_magento.client import (
     STREAMS,
@@ -51,6 +52,7 @@ SETUP_ACCOUNT_SETTINGS = frozenset(
 )
 #: The command that creates them, as messages name it (`{source}` is the source's name).
 SETUP_COMMAND = "xerobridge setup-accounts {source}"
+AccountBook = posting.accounts.AccountBook
 #: Magento's invoice and credit memo state "canceled".
 CANCELED_STATE = "3"
 #: What each stream's record is in Xero, for messages.
@@ -276,36 +278,17 @@ def _order_of(change: Change) -> Mapping[str, Any]:
     return cast(Mapping[str, Any], order)
 
 
-def _enabled_currencies(ctx: SourceContext) -> set[str] | None:
-    """The currencies the mirror shows as enabled, once the core mirrors Xero's Currencies.
-
-    Today's mirror has no Currencies (the XeroMirror protocol has no such method), so this is
-    None and the check relies on the base currency and the `xero_currencies` setting.
-    """
-    currencies = getattr(ctx.xero, "currencies", None)
-    if not callable(currencies):
-        return None
-    return {str(c.get("Code") or "").upper() for c in currencies()}
-
-
 def check_currency(ctx: SourceContext, record: Mapping[str, Any], what: str) -> None:
-    """Permanent when the record's currency is not one the Xero organisation can take.
-
-    The engine gives the organisation's base currency in `ctx.org.base_currency`; without
-    it nothing is checked (Xero's own refusal then says so).
-    """
-    base = ctx.org.base_currency.upper()
-    code = str(record.get("order_currency_code") or "").strip().upper()
-    if not base or not code or code == base:
-        return
-    if code in _settings(ctx).xero_currencies or code in (_enabled_currencies(ctx) or ()):
-        return
-    raise Permanent(
-        f"{what} is in {code}, which is not enabled in the Xero organisation: add the currency "
-        f"in Xero (Settings > Currencies) and to the source's xero_currencies setting, or leave "
-        f"store view {record.get('store_id')} out of the store_ids setting (the organisation's "
-        f"base currency is {base})"
+    """Permanent when the record's currency is not one the Xero organisation has enabled."""
+    code = posting.currencies.currency(
+        record.get("order_currency_code"), record=what, what="order currency"
     )
+    fix = (
+        f"leave store view {record.get('store_id')} out of the store_ids setting"
+        if record.get("store_id") is not None
+        else ""
+    )
+    posting.currencies.check(ctx.org, code, record=what, fix=fix)
 
 
 def _refunds_money(settings: MagentoSettings, order: Mapping[str, Any]) -> bool:
@@ -363,22 +346,13 @@ def _match_contact(
     ctx: SourceContext, settings: MagentoSettings, person: Mapping[str, Any], number: str
 ) -> Resolution:
     """Our own ContactNumber links; else match by email (then name) per match_contacts."""
-    mirror = _mirror(ctx)
-    own = mirror.contact_by_number(number)
-    if own is not None:
-        return Resolution.link(str(own["ContactID"]))
-    mode = settings.match_contacts
-    if mode == "none":
-        return Resolution.create()
-    found: dict[str, Mapping[str, Any]] = {}
-    email = m.normalise_email(person.get("email"))
-    candidates: list[Mapping[str, Any]] = list(mirror.contacts_by_email(email)) if email else []
-    name = m.contact_name(person.get("firstname"), person.get("lastname"))
-    if mode == "email_then_name" and name:
-        candidates += mirror.contacts_by_name(name)
-    for contact in candidates:
-        found.setdefault(str(contact.get("ContactID")), contact)
-    return m.match_contact(person, found.values(), mode, own_number=number)
+    return posting.contacts.match(
+        _mirror(ctx),
+        own_number=number,
+        email=str(person.get("email") or ""),
+        name=m.contact_name(person.get("firstname"), person.get("lastname")),
+        mode=settings.match_contacts,
+    )
 
 
 def _map_product(ctx: SourceContext, change: Change) -> Resolution:
@@ -443,92 +417,12 @@ def _map_credit_memo(ctx: SourceContext, settings: MagentoSettings, change: Chan
 # -- to_xero --------------------------------------------------------------------------------------
 
 
-class AccountBook:
-    """Account codes for the settings' account names, from the mirror.
-
-    A name Xero lacks gets a placeholder; `check` raises NeedsPerson only when a document
-    actually uses it, so a missing rounding account stops only orders that need rounding.
-    """
-
-    _MARK = "\x00account:"
-
-    def __init__(self, ctx: SourceContext) -> None:
-        self.ctx = ctx
-        self.mirror = _mirror(ctx)
-        self.problems: dict[str, str] = {}
-        self.account_ids: dict[str, str] = {}
-
-    def _missing(self, problem: str) -> str:
-        mark = f"{self._MARK}{len(self.problems)}"
-        self.problems[mark] = problem
-        return mark
-
-    def _how(self, setting: str) -> str:
-        if setting in SETUP_ACCOUNT_SETTINGS:
-            command = SETUP_COMMAND.format(source=self.ctx.source)
-            return f"create it with `{command}` or change the setting"
-        return "create it in Xero (Accounting > Chart of accounts) or change the setting"
-
-    def code(self, setting: str, name: str) -> str:
-        """The Code of the account named by a setting (or a placeholder naming the problem)."""
-        account = self.mirror.account_by_name(name)
-        if account is None:
-            return self._missing(
-                f"account {name!r} ({setting}) is not in Xero: {self._how(setting)}"
-            )
-        code = str(account.get("Code") or "")
-        if not code:
-            return self._missing(
-                f"account {name!r} ({setting}) has no code in Xero, and invoice lines name "
-                "accounts by code: give it a code in Xero (Accounting > Chart of accounts)"
-            )
-        return code
-
-    def bank(self, setting: str, name: str) -> str:
-        """The bank account payments go to; one without a Code is named by its AccountID."""
-        account = self.mirror.account_by_name(name)
-        if account is None:
-            return self._missing(
-                f"account {name!r} ({setting}) is not in Xero: {self._how(setting)}"
-            )
-        if account.get("Type") != "BANK" and not account.get("EnablePaymentsToAccount"):
-            return self._missing(
-                f"account {name!r} ({setting}) is a {account.get('Type')} account, and Xero takes "
-                "payments only to bank accounts or accounts with 'Enable payments to this "
-                "account': name a bank account in the setting or enable payments to it in Xero"
-            )
-        code = str(account.get("Code") or "")
-        if code:
-            return code
-        mark = f"{self._MARK}id{len(self.account_ids)}"
-        self.account_ids[mark] = str(account["AccountID"])
-        return mark
-
-    def check(self, docs: Iterable[XeroDocument]) -> list[XeroDocument]:
-        """The documents, or NeedsPerson for the first missing account one of them uses."""
-        out = []
-        for doc in docs:
-            for value in _strings(doc.body):
-                if value in self.problems:
-                    raise NeedsPerson(self.problems[value])
-            account = doc.body.get("Account")
-            if isinstance(account, Mapping) and account.get("Code") in self.account_ids:
-                body = {**doc.body, "Account": {"AccountID": self.account_ids[account["Code"]]}}
-                out.append(replace(doc, body=body))
-            else:
-                out.append(doc)
-        return out
-
-
-def _strings(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
+def _book(ctx: SourceContext) -> AccountBook:
+    return AccountBook(
+        _mirror(ctx),
+        setup_command=SETUP_COMMAND.format(source=ctx.source),
+        creates=SETUP_ACCOUNT_SETTINGS,
+    )
 
 
 def _with_tax_default(settings: MagentoSettings, book: AccountBook) -> MagentoSettings:
@@ -536,47 +430,37 @@ def _with_tax_default(settings: MagentoSettings, book: AccountBook) -> MagentoSe
     applies to a line on that account), so that the defaults fit the organisation's region."""
     if settings.default_tax_type:
         return settings
-    account = book.mirror.account_by_name(settings.sales_account) or {}
-    tax_type = str(account.get("TaxType") or "")
+    tax_type = book.tax_type_of(settings.sales_account)
     if not tax_type:
         return settings  # no such account: the book names that problem where it is used
     return settings.model_copy(update={"default_tax_type": tax_type})
 
 
 def _accounts(
-    book: AccountBook, settings: MagentoSettings, order: Mapping[str, Any] | None = None
+    book: AccountBook,
+    settings: MagentoSettings,
+    order: Mapping[str, Any] | None = None,
 ) -> m.Accounts:
-    """The four codes the mapping uses; the bank one follows the order's payment method."""
-    sales = book.code("sales_account", settings.sales_account)
-    shipping = (
-        book.code("shipping_account", settings.shipping_account)
-        if settings.shipping_account
-        else sales
-    )
+    """The accounts the mapping uses, each resolved when a document uses it; the bank one
+    follows the order's payment method."""
+    shipping = settings.shipping_account or settings.sales_account
     bank_setting, bank_name = "bank_account", settings.bank_account
     method = str(((order or {}).get("payment") or {}).get("method") or "")
     if method and method in settings.payment_accounts:
         bank_setting, bank_name = f"payment_accounts[{method}]", settings.payment_accounts[method]
     return m.Accounts(
-        sales=sales,
-        bank=book.bank(bank_setting, bank_name),
-        shipping=shipping,
-        rounding=book.code("rounding_account", settings.rounding_account),
+        sales=lambda: book.code("sales_account", settings.sales_account),
+        bank=lambda: book.payable(bank_setting, bank_name),
+        shipping=lambda: book.code(
+            "shipping_account" if settings.shipping_account else "sales_account", shipping
+        ),
+        rounding=lambda: book.code("rounding_account", settings.rounding_account),
     )
 
 
 def xero_tax_rates(ctx: SourceContext) -> dict[str, Decimal] | None:
     """The organisation's active TaxTypes and rates, for the mapping to check tax_map against."""
-    rates: dict[str, Decimal] = {}
-    for rate in _mirror(ctx).tax_rates():
-        if rate.get("Status", "ACTIVE") != "ACTIVE" or not rate.get("TaxType"):
-            continue
-        value = rate.get("EffectiveRate", rate.get("DisplayTaxRate"))
-        try:
-            rates[str(rate["TaxType"])] = Decimal(str(value))
-        except InvalidOperation:
-            continue
-    return rates or None  # an empty mirror checks nothing rather than refusing everything
+    return posting.lines.tax_rates(_mirror(ctx))
 
 
 def _inclusive(settings: MagentoSettings, record: Mapping[str, Any]) -> bool | None:
@@ -623,12 +507,10 @@ def to_xero(
         if _own_name_taken(ctx, doc, links, change):
             doc = m.guest_to_contact(data, settings, prefix, with_email=True)
         return [doc]
-    book = AccountBook(ctx)
+    book = _book(ctx)
     settings = _with_tax_default(settings, book)
     if change.stream == m.PRODUCTS:
-        sales = book.code("sales_account", settings.sales_account)
-        accounts = m.Accounts(sales=sales, bank="", shipping=sales, rounding="")
-        return book.check([m.product_to_item(data, settings, prefix, accounts)])
+        return [m.product_to_item(data, settings, prefix, _accounts(book, settings))]
     if change.stream == m.ORDERS:
         check_currency(ctx, data, _name(data, "order"))
         doc = m.order_to_invoice(
@@ -639,12 +521,13 @@ def to_xero(
             _accounts(book, settings, data),
             tax_rates=xero_tax_rates(ctx),
             inclusive=_inclusive(settings, data),
+            org=ctx.org,
         )
-        return book.check([doc])
+        return [doc]
     if change.stream == m.INVOICES:
-        return book.check(_invoice_documents(ctx, settings, book, change, links))
+        return _invoice_documents(ctx, settings, book, change, links)
     if change.stream == m.CREDIT_MEMOS:
-        return book.check(_credit_memo_documents(ctx, settings, book, change, links))
+        return _credit_memo_documents(ctx, settings, book, change, links)
     raise Permanent(f"the Magento plugin has no stream {change.stream!r}")
 
 
@@ -668,6 +551,7 @@ def _invoice_documents(
         _accounts(book, settings, order),
         tax_rates=xero_tax_rates(ctx),
         inclusive=_inclusive(settings, order),
+        org=ctx.org,
     )
     invoice_id = _need(links, m.ORDERS, order["entity_id"], _name(order, "order"))
     update = replace(docs[0], body={**docs[0].body, "InvoiceID": invoice_id})
@@ -697,56 +581,14 @@ def _credit_memo_documents(
         accounts,
         tax_rates=xero_tax_rates(ctx),
         inclusive=_inclusive(settings, order),
+        org=ctx.org,
     )
     note_id = links.get((m.CREDIT_MEMOS, change.key, "main"))
     if not note_id:
         return [note]
     if _refunds_money(settings, order):
-        return [note, refund_payment(memo, order, ctx.key_prefix, note_id, accounts)]
-    return [note, m.creditmemo_allocation(memo, order, ctx.key_prefix, links)]
-
-
-def refund_key(key_prefix: str, memo: Mapping[str, Any]) -> str:
-    """The natural key of a credit memo's refund payment: `{prefix}-RF-{increment_id}`."""
-    increment = str(memo.get("increment_id") or "").strip()
-    if not increment:
-        raise Permanent(f"credit memo {memo.get('entity_id')}: has no increment id")
-    return f"{key_prefix}-RF-{increment}"
-
-
-def refund_payment(
-    memo: Mapping[str, Any],
-    order: Mapping[str, Any],
-    key_prefix: str,
-    credit_note_id: str,
-    accounts: m.Accounts,
-) -> XeroDocument:
-    """The money a credit memo gives back: a Payment on the credit note from the bank account."""
-    record = _name(memo, "credit memo")
-    key = refund_key(key_prefix, memo)
-    raw = memo.get("grand_total")
-    try:
-        amount = Decimal(str(raw))
-    except InvalidOperation:
-        raise Permanent(f"{record}: grand total {raw!r} is not a number") from None
-    if not amount.is_finite() or amount <= 0:
-        raise Permanent(f"{record}: grand total {amount} is not a refundable amount")
-    created = str(memo.get("created_at") or "")
-    if len(created) < 10:
-        raise Permanent(f"{record}: date {created!r} is not Magento's YYYY-MM-DD HH:MM:SS")
-    body: dict[str, Any] = {
-        "CreditNote": {"CreditNoteID": credit_note_id},
-        "Account": {"Code": accounts.bank},
-        "Date": created[:10],
-        "Amount": float(amount.quantize(m.CENT)),
-        "Reference": key,
-    }
-    currency = str(memo.get("order_currency_code") or order.get("order_currency_code") or "")
-    base = str(memo.get("base_currency_code") or order.get("base_currency_code") or "")
-    rate = memo.get("base_to_order_rate") or order.get("base_to_order_rate")
-    if base and currency and base.upper() != currency.upper() and rate:
-        body["CurrencyRate"] = float(rate)
-    return XeroDocument("Payment", body, key, "Reference", role="refund")
+        return [note, m.refund_payment(memo, order, ctx.key_prefix, note_id, accounts, ctx.org)]
+    return [note, m.creditmemo_allocation(memo, order, ctx.key_prefix, links, ctx.org)]
 
 
 # -- commands -------------------------------------------------------------------------------------

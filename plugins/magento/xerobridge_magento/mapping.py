@@ -12,17 +12,19 @@ writes invoices, credit notes and items with `unitdp=4`, which is harmless for 2
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
-import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
 
-from xerobridge.contract.errors import Permanent, RetryLater
-from xerobridge.contract.types import Candidate, Dependency, Resolution, XeroDocument
+from xerobridge.sdk import (
+    Dependency,
+    OrgFacts,
+    Permanent,
+    RetryLater,
+    XeroDocument,
+    posting,
+)
 from xerobridge_magento.settings import MagentoSettings
 
 #: (stream, source key, role) -> Xero id, for the records a document refers to.
@@ -38,78 +40,56 @@ CUSTOMERS, PRODUCTS, ORDERS, INVOICES, CREDIT_MEMOS = (
 #: Guest orders' contacts are links of this pseudo-stream, keyed by the normalised email.
 GUESTS = "guests"
 
-CONTACT_NUMBER_MAX = 50
-CONTACT_NAME_MAX = 255
-ITEM_CODE_MAX = 30
-ITEM_NAME_MAX = 50
-DESCRIPTION_MAX = 4000
-#: Base32 characters of the SKU hash in a shortened Item Code: 50 bits.
-_HASH_LEN = 10
-#: Marks a shortened Item Code; SKUs containing it are always shortened, so kept and shortened
-#: codes can never be equal.
-_HASH_MARK = "~"
+SOURCE = "Magento"
+money, text, keys, xlines = posting.money, posting.text, posting.keys, posting.lines
+Line = posting.lines.Line
+ZERO, HUNDRED = money.ZERO, money.HUNDRED
+LIMITS = text.LIMITS
+DESCRIPTION = LIMITS["LineItem.Description"]
+NAME = LIMITS["Item.Name"]
+#: Dates of an organisation whose time zone is not known yet: UTC.
+UTC_ORG = OrgFacts(timezone="UTC")
 
-CENT = Decimal("0.01")
-ZERO = Decimal(0)
-HUNDRED = Decimal(100)
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_SPACES = re.compile(r"\s+")
-_TAGS = re.compile(r"<[^>]*>")
+#: An account code, or what resolves it when a document uses it (see `Accounts`).
+Account = str | Callable[[], str]
+#: The bank account as a code, or what resolves it to Xero's `Account` reference.
+Bank = str | Callable[[], dict[str, str]]
 
 
-@dataclass(frozen=True)
 class Accounts:
-    """Xero account codes the caller resolved from the settings' account names."""
+    """The Xero accounts the mapping names, each resolved only when a document uses it, so
+    that a missing rounding account stops only the records that need a rounding line."""
 
-    sales: str
-    bank: str
-    shipping: str
-    rounding: str
+    def __init__(self, sales: Account, bank: Bank, shipping: Account, rounding: Account) -> None:
+        self._sales, self._bank, self._shipping, self._rounding = sales, bank, shipping, rounding
+
+    @property
+    def sales(self) -> str:
+        return self._sales if isinstance(self._sales, str) else self._sales()
+
+    @property
+    def shipping(self) -> str:
+        return self._shipping if isinstance(self._shipping, str) else self._shipping()
+
+    def rounding(self) -> str:
+        """The rounding account's code (asked only when a rounding line is needed)."""
+        return self._rounding if isinstance(self._rounding, str) else self._rounding()
+
+    @property
+    def bank(self) -> dict[str, str]:
+        """The account payments go to, as Xero's `Account` reference."""
+        return {"Code": self._bank} if isinstance(self._bank, str) else self._bank()
 
 
 # -- small pure helpers ---------------------------------------------------------------------------
 
 
-def _money(value: Decimal) -> Decimal:
-    # Half up, as Xero's rounding guide's examples and Magento's price rounding both do.
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def _num(value: Decimal) -> float:
-    return float(value)
-
-
 def _dec(value: Any, what: str, record: str) -> Decimal:
-    if value is None or value == "" or isinstance(value, bool):
-        raise Permanent(f"{record}: {what} is missing; fix the record in Magento and sync again")
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        raise Permanent(f"{record}: {what} {value!r} is not a number") from None
-    if not result.is_finite():
-        raise Permanent(f"{record}: {what} {value!r} is not a number")
-    return result
+    return money.amount(value, what, record, SOURCE)
 
 
-def _opt_dec(value: Any) -> Decimal:
-    """An optional amount: missing or null is zero (Magento leaves null fields out)."""
-    if value is None or value == "":
-        return ZERO
-    return Decimal(str(value))
-
-
-def _text(value: Any, limit: int) -> str:
-    """Printable text for Xero: control characters dropped, whitespace collapsed, cut to size."""
-    text = _SPACES.sub(" ", _CONTROL.sub("", unicodedata.normalize("NFC", str(value or ""))))
-    return text.strip()[:limit].strip()
-
-
-def _date(value: Any, record: str) -> str:
-    text = str(value or "")
-    if not re.match(r"^\d{4}-\d{2}-\d{2}", text):
-        raise Permanent(f"{record}: date {value!r} is not Magento's YYYY-MM-DD HH:MM:SS")
-    # UNVERIFIED choice: the UTC date; Magento's REST answers carry no store timezone.
-    return text[:10]
+def _date(org: OrgFacts, value: Any, record: str) -> str:
+    return posting.dates.document_date(org, value, record=record, source=SOURCE)
 
 
 def _link(links: Links, stream: str, key: Any, role: str, what: str) -> str:
@@ -119,47 +99,24 @@ def _link(links: Links, stream: str, key: Any, role: str, what: str) -> str:
     return xero_id
 
 
-def _short_hash(text: str) -> str:
-    digest = hashlib.sha256(text.encode("utf-8")).digest()
-    return base64.b32encode(digest).decode("ascii")[:_HASH_LEN]
-
-
 # -- contacts -------------------------------------------------------------------------------------
 
 
 def contact_number(key_prefix: str, customer_id: Any) -> str:
     """The natural key of a customer's contact: `{prefix}-C-{id}`."""
-    number = f"{key_prefix}-C-{customer_id}"
-    if len(number) > CONTACT_NUMBER_MAX:
-        raise Permanent(
-            f"customer {customer_id}: ContactNumber {number!r} is longer than Xero's "
-            f"{CONTACT_NUMBER_MAX} characters; use a shorter key prefix"
-        )
-    return number
+    limit = LIMITS["Contact.ContactNumber"]
+    return keys.exact(f"{key_prefix}-C", str(customer_id), limit, f"customer {customer_id}")
 
 
-def normalise_email(email: Any) -> str:
-    """An email as guest contacts are keyed by: trimmed and lower-case."""
-    return str(email or "").strip().lower()
+normalise_email = posting.contacts.email_key
 
 
 def guest_contact_number(key_prefix: str, email: str) -> str:
     """The natural key of a guest's contact: `{prefix}-G-{email}`, or a stable hash if too long."""
-    normal = normalise_email(email)
-    number = f"{key_prefix}-G-{normal}"
-    if len(number) <= CONTACT_NUMBER_MAX:
-        return number
-    # The hash form holds no "@", so it never equals the plain form of another email.
-    return f"{key_prefix}-G-#{_short_hash(normal)}"
+    return keys.hashed(f"{key_prefix}-G", normalise_email(email), LIMITS["Contact.ContactNumber"])
 
 
-def contact_name(first: Any, last: Any, *, suffix: str = "") -> str:
-    """`First Last` as Xero's contact Name (max 255), with `suffix` kept whole when given."""
-    name = _text(f"{first or ''} {last or ''}", CONTACT_NAME_MAX)
-    if not suffix:
-        return name
-    tail = f" ({suffix})"
-    return _text(name[: CONTACT_NAME_MAX - len(tail)], CONTACT_NAME_MAX) + tail
+contact_name = posting.contacts.person_name
 
 
 def customer_contact_name(customer: Mapping[str, Any], *, with_id: bool = False) -> str:
@@ -173,9 +130,9 @@ def _address(address: Mapping[str, Any], kind: str) -> dict[str, Any]:
     street = address.get("street") or []
     if isinstance(street, str):
         street = [street]
-    lines = [_text(s, 500) for s in street if _text(s, 500)]
+    lines = [text.clean(s, 500) for s in street if text.clean(s, 500)]
     if address.get("company"):
-        lines.insert(0, _text(address["company"], 500))
+        lines.insert(0, text.clean(address["company"], 500))
     for n, line in enumerate(lines[:4], start=1):
         out[f"AddressLine{n}"] = line
     region = address.get("region")
@@ -187,8 +144,8 @@ def _address(address: Mapping[str, Any], kind: str) -> dict[str, Any]:
         ("PostalCode", address.get("postcode"), 50),
         ("Country", address.get("country_id"), 50),
     ):
-        if _text(value, limit):
-            out[field] = _text(value, limit)
+        if text.clean(value, limit):
+            out[field] = text.clean(value, limit)
     return out
 
 
@@ -203,14 +160,14 @@ def _contact_body(
     tax_number: Any,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"ContactNumber": number, "Name": name}
-    if _text(first, 255):
-        body["FirstName"] = _text(first, 255)
-    if _text(last, 255):
-        body["LastName"] = _text(last, 255)
+    if text.clean(first, 255):
+        body["FirstName"] = text.clean(first, 255)
+    if text.clean(last, 255):
+        body["LastName"] = text.clean(last, 255)
     if email:
-        body["EmailAddress"] = _text(email, 255)
-    if _text(tax_number, 50):
-        body["TaxNumber"] = _text(tax_number, 50)
+        body["EmailAddress"] = text.clean(email, 255)
+    if text.clean(tax_number, 50):
+        body["TaxNumber"] = text.clean(tax_number, 50)
     addresses = []
     # Xero's POBOX is the postal (billing) address and STREET the physical (delivery) one.
     if billing:
@@ -218,7 +175,7 @@ def _contact_body(
     if shipping:
         addresses.append(_address(shipping, "STREET"))
     body["Addresses"] = addresses
-    phone = _text((billing or shipping or {}).get("telephone"), 50)
+    phone = text.clean((billing or shipping or {}).get("telephone"), 50)
     body["Phones"] = [{"PhoneType": "DEFAULT", "PhoneNumber": phone}] if phone else []
     return body
 
@@ -323,76 +280,14 @@ def _shipping_address(order: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
-def match_contact(
-    customer: Mapping[str, Any],
-    contacts: Iterable[Mapping[str, Any]],
-    mode: Literal["email_then_name", "email", "none"],
-    *,
-    own_number: str | None = None,
-) -> Resolution:
-    """Which existing Xero contact a customer (or `guest_of(order)`) is, per `match_contacts`.
-
-    A contact already carrying `own_number` is ours (found again after a crash) and links
-    whatever the mode. Contacts carrying another ContactNumber with the same prefix belong to
-    another record of ours and are never offered. Archived contacts are not matched.
-    """
-    active = [c for c in contacts if c.get("ContactStatus", "ACTIVE") == "ACTIVE"]
-    if own_number:
-        for contact in active:
-            if contact.get("ContactNumber") == own_number:
-                return Resolution.link(str(contact["ContactID"]))
-        prefix = own_number.split("-", 1)[0] + "-"
-        active = [c for c in active if not str(c.get("ContactNumber") or "").startswith(prefix)]
-    if mode == "none":
-        return Resolution.create()
-    email = normalise_email(customer.get("email"))
-    if email:
-        found = [c for c in active if normalise_email(c.get("EmailAddress")) == email]
-        if found:
-            return _pick(found, "same email", email)
-    if mode == "email_then_name":
-        name = contact_name(customer.get("firstname"), customer.get("lastname")).casefold()
-        if name:
-            found = [c for c in active if _text(c.get("Name"), 255).casefold() == name]
-            if found:
-                return _pick(found, "same name", name)
-    return Resolution.create()
-
-
-def _pick(found: Sequence[Mapping[str, Any]], reason: str, value: str) -> Resolution:
-    if len(found) == 1:
-        return Resolution.link(str(found[0]["ContactID"]))
-    candidates = tuple(
-        Candidate(
-            str(c["ContactID"]),
-            f"{c.get('Name', '')} <{c.get('EmailAddress', '')}>".strip(),
-            reason,
-        )
-        for c in sorted(found, key=lambda c: str(c["ContactID"]))
-    )
-    return Resolution.choose(f"{len(found)} Xero contacts have the {reason} {value!r}", candidates)
-
-
 # -- items ----------------------------------------------------------------------------------------
 
 
 def item_code(key_prefix: str, sku: str) -> str:
-    """The Item Code for a SKU: `{prefix}-{sku}`, or a readable head and a hash if over 30.
-
-    The shortened form is `{prefix}-{head}~{hash}`, the hash being 10 base32 characters
-    (50 bits) of the full SKU, so different long SKUs get different codes. A SKU containing
-    `~` is always shortened, so a kept code never equals a shortened one.
-    """
+    """The Item Code for a SKU: `{prefix}-{sku}`, or a readable head and a hash if over 30."""
     if not sku or not sku.strip():
         raise Permanent("a product has an empty SKU; give it a SKU in Magento")
-    full = f"{key_prefix}-{sku}"
-    if len(full) <= ITEM_CODE_MAX and _HASH_MARK not in sku:
-        return full
-    room = ITEM_CODE_MAX - len(key_prefix) - 2 - _HASH_LEN
-    if room < 1:
-        raise Permanent(f"key prefix {key_prefix!r} is too long for Xero's 30-character codes")
-    head = sku[:room].replace(_HASH_MARK, "-")
-    return f"{key_prefix}-{head}{_HASH_MARK}{_short_hash(sku)}"
+    return keys.code(key_prefix, sku, LIMITS["Item.Code"])
 
 
 def _attribute(record: Mapping[str, Any], code: str) -> Any:
@@ -418,10 +313,10 @@ def product_to_item(
     if not sku.strip():
         raise Permanent(f"{record}: has no SKU; give it a SKU in Magento")
     code = item_code(key_prefix, sku)
-    name = _text(product.get("name"), ITEM_NAME_MAX) or _text(sku, ITEM_NAME_MAX)
-    description = _text(
-        _TAGS.sub(" ", str(_attribute(product, "short_description") or product.get("name") or "")),
-        DESCRIPTION_MAX,
+    name = text.clean(product.get("name"), NAME) or text.clean(sku, NAME)
+    description = text.plain(
+        _attribute(product, "short_description") or product.get("name") or "",
+        LIMITS["Item.Description"],
     )
     sales: dict[str, Any] = {"AccountCode": accounts.sales, "TaxType": settings.default_tax_type}
     if product.get("type_id", "simple") not in ("configurable", "bundle"):
@@ -429,7 +324,7 @@ def product_to_item(
         price = _dec(product.get("price", 0), "price", record)
         if price < 0:
             raise Permanent(f"{record}: price {price} is negative; correct it in Magento")
-        sales["UnitPrice"] = _num(price.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
+        sales["UnitPrice"] = money.number(money.unit(price))
     body = {
         "Code": code,
         "Name": name,
@@ -443,94 +338,6 @@ def product_to_item(
 
 
 # -- lines and totals -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Line:
-    """A line as Xero will price it, with the tax percent Xero will apply."""
-
-    body: dict[str, Any]
-    quantity: Decimal
-    unit: Decimal
-    discount: Decimal
-    percent: Decimal
-
-
-def xero_line_amount(quantity: Decimal, unit: Decimal, discount: Decimal) -> Decimal:
-    """Xero's LineAmount: quantity x unit less the discount amount, rounded to cents."""
-    return _money(quantity * unit - discount)
-
-
-def xero_total(
-    lines: Iterable[tuple[Decimal, Decimal, Decimal, Decimal]], amount_types: str
-) -> Decimal:
-    """A document's Total as Xero computes it from (quantity, unit, discount, tax percent) lines.
-
-    Xero rounds each line's amount and each line's tax to cents and sums the rounded values.
-    """
-    total = ZERO
-    for quantity, unit, discount, percent in lines:
-        amount = xero_line_amount(quantity, unit, discount)
-        rate = percent / HUNDRED
-        if amount_types == "Exclusive":
-            total += amount + _money(amount * rate)
-        else:
-            total += amount  # Inclusive: the tax is inside the amount
-    return total
-
-
-def _tax_type(percent: Decimal, settings: MagentoSettings) -> str:
-    for key, tax_type in settings.tax_map.items():
-        if Decimal(key) == percent:
-            return tax_type
-    return settings.default_tax_type
-
-
-def _xero_percent(
-    tax_type: str,
-    percent: Decimal,
-    tax_rates: Mapping[str, Decimal] | None,
-    record: str,
-    where: str,
-) -> Decimal:
-    """The percent Xero will apply; with the organisation's rates, check it is Magento's."""
-    if tax_rates is None:
-        return percent  # trust tax_map: the caller has no tax rates to check it against
-    if tax_type not in tax_rates:
-        raise Permanent(
-            f"{record}: {where} maps to TaxType {tax_type!r}, which the Xero organisation does "
-            "not have; correct tax_map or default_tax_type in the source's settings"
-        )
-    rate = Decimal(str(tax_rates[tax_type]))
-    if rate != percent:
-        raise Permanent(
-            f"{record}: {where} is taxed at {percent}% in Magento but maps to TaxType "
-            f"{tax_type!r} at {rate}% in Xero; add {percent}=<a {percent}% TaxType> to tax_map"
-        )
-    return rate
-
-
-def _line_body(
-    description: str,
-    quantity: Decimal,
-    unit: Decimal,
-    discount: Decimal,
-    account: str,
-    tax_type: str,
-    item: str | None = None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "Description": description,
-        "Quantity": _num(quantity),
-        "UnitAmount": _num(unit),
-        "AccountCode": account,
-        "TaxType": tax_type,
-    }
-    if item:
-        body["ItemCode"] = item
-    if discount:
-        body["DiscountAmount"] = _num(discount)
-    return body
 
 
 def money_items(order: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -549,12 +356,12 @@ def money_items(order: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     out = []
     for item in items:
         own = children.get(str(item.get("item_id")), [])
-        if own and any(_opt_dec(c.get("row_total")) for c in own):
+        if own and any(money.optional(c.get("row_total")) for c in own):
             continue
         parent_id = _parent_id(item)
         if parent_id is not None:
             siblings = children[parent_id]
-            if not any(_opt_dec(c.get("row_total")) for c in siblings):
+            if not any(money.optional(c.get("row_total")) for c in siblings):
                 continue
         out.append(item)
     return out
@@ -588,18 +395,18 @@ def prices_include_tax(order: Mapping[str, Any]) -> bool:
     prices excluding it; when both do (or neither), the two readings give the same money.
     """
     items = money_items(order)
-    if _opt_dec(order.get("discount_tax_compensation_amount")) or any(
-        _opt_dec(i.get("discount_tax_compensation_amount")) for i in items
+    if money.optional(order.get("discount_tax_compensation_amount")) or any(
+        money.optional(i.get("discount_tax_compensation_amount")) for i in items
     ):
         return True
-    taxed = [i for i in items if _opt_dec(i.get("tax_amount"))]
-    if any(_opt_dec(i.get("discount_amount")) for i in taxed):
+    taxed = [i for i in items if money.optional(i.get("tax_amount"))]
+    if any(money.optional(i.get("discount_amount")) for i in taxed):
         return False  # a discount on a taxed line with no hidden tax: net prices
 
     def exact(unit_field: str, row_field: str) -> bool:
         return all(
-            _money(_opt_dec(i.get(unit_field)) * _opt_dec(i.get("qty_ordered")))
-            == _opt_dec(i.get(row_field))
+            money.cents(money.optional(i.get(unit_field)) * money.optional(i.get("qty_ordered")))
+            == money.optional(i.get(row_field))
             for i in taxed
         )
 
@@ -609,7 +416,11 @@ def prices_include_tax(order: Mapping[str, Any]) -> bool:
         return True
     # Both readings work: an inclusive store derives its net prices by division, so most of them
     # carry more than two decimals, while an exclusive store's net prices are its catalog's.
-    derived = sum(1 for i in taxed if _opt_dec(i.get("price")) != _money(_opt_dec(i.get("price"))))
+    derived = sum(
+        1
+        for i in taxed
+        if money.optional(i.get("price")) != money.cents(money.optional(i.get("price")))
+    )
     return derived * 2 > len(taxed)
 
 
@@ -637,7 +448,7 @@ def _lines(
     inclusive: bool,
     tax_rates: Mapping[str, Decimal] | None,
     record: str,
-) -> list[_Line]:
+) -> list[Line]:
     out = []
     for src in sources:
         item = src.item
@@ -647,14 +458,11 @@ def _lines(
             raise Permanent(f"{record}: {where} ({name}) has no SKU; give the product a SKU")
         if product_id not in (None, ""):
             _link(links, PRODUCTS, product_id, "main", f"product {product_id} ({sku})")
-        description = _text(name, DESCRIPTION_MAX) or sku
+        description = text.clean(name, DESCRIPTION) or sku
         if parent is not None and parent.get("name"):
-            description = _text(f"{parent['name']}: {description}", DESCRIPTION_MAX)
+            description = text.clean(f"{parent['name']}: {description}", DESCRIPTION)
         percent = _dec(item.get("tax_percent", 0), f"{where} tax percent", record)
-        tax_type = _tax_type(percent, settings)
-        xero_percent = _xero_percent(
-            tax_type, percent, tax_rates, record, f"{where} ({sku}, {percent}%)"
-        )
+        tax_type, xero_percent = _tax(percent, settings, tax_rates, record, f"{where} ({sku})")
         unit, row = (
             (src.price_incl_tax, src.row_total_incl_tax)
             if inclusive
@@ -663,21 +471,23 @@ def _lines(
         quantity = src.quantity
         if quantity <= 0:
             raise Permanent(f"{record}: {where} ({sku}) has quantity {quantity}")
-        if _money(quantity * unit) != row and (row / quantity) == (row / quantity).quantize(
+        if money.cents(quantity * unit) != row and (row / quantity) == (row / quantity).quantize(
             Decimal("0.0001")
         ):
             # Magento's stored row wins over its rounded unit price (partial refunds re-split it).
             unit = row / quantity
-        body = _line_body(
-            description,
-            quantity,
-            unit,
-            src.discount,
-            accounts.sales,
-            tax_type,
-            item_code(key_prefix, sku),
+        out.append(
+            Line(
+                description,
+                quantity,
+                unit,
+                accounts.sales,
+                tax_type,
+                xero_percent,
+                src.discount,
+                item_code(key_prefix, sku),
+            )
         )
-        out.append(_Line(body, quantity, unit, src.discount, xero_percent))
     return out
 
 
@@ -691,8 +501,8 @@ def _shipping_percent(order: Mapping[str, Any], amount: Decimal, tax: Decimal) -
         return ZERO
     # No breakdown: the percent of the order's lines that reproduces the shipping tax.
     for item in money_items(order):
-        percent = _opt_dec(item.get("tax_percent"))
-        if _money(amount * percent / HUNDRED) == tax:
+        percent = money.optional(item.get("tax_percent"))
+        if money.cents(amount * percent / HUNDRED) == tax:
             return percent
     return (tax * HUNDRED / amount).quantize(Decimal("0.01"))
 
@@ -707,46 +517,53 @@ def _shipping_line(
     inclusive: bool,
     tax_rates: Mapping[str, Decimal] | None,
     record: str,
-) -> _Line | None:
+) -> Line | None:
     if not amount and not tax:
         return None
     percent = _shipping_percent(order, amount, tax)
-    tax_type = _tax_type(percent, settings)
-    xero_percent = _xero_percent(tax_type, percent, tax_rates, record, f"shipping ({percent}%)")
+    tax_type, xero_percent = _tax(percent, settings, tax_rates, record, "shipping")
     unit = amount + tax if inclusive else amount
-    description = _text(order.get("shipping_description"), DESCRIPTION_MAX) or "Shipping"
-    body = _line_body(description, Decimal(1), unit, discount, accounts.shipping, tax_type)
-    return _Line(body, Decimal(1), unit, discount, xero_percent)
+    description = text.clean(order.get("shipping_description"), DESCRIPTION)
+    return Line(
+        description or "Shipping",
+        Decimal(1),
+        unit,
+        accounts.shipping,
+        tax_type,
+        xero_percent,
+        discount,
+    )
+
+
+def _tax(
+    percent: Decimal,
+    settings: MagentoSettings,
+    tax_rates: Mapping[str, Decimal] | None,
+    record: str,
+    where: str,
+) -> tuple[str, Decimal]:
+    """The TaxType a Magento percent maps to, and the percent Xero will apply (checked)."""
+    tax_type = xlines.tax_type_for(percent, settings.tax_map, settings.default_tax_type)
+    where = f"{where} ({percent}%)"
+    checked = xlines.checked_percent(
+        tax_type, percent, tax_rates, record=record, where=where, source=SOURCE
+    )
+    return tax_type, checked
 
 
 def _finish(
-    lines: list[_Line],
-    grand_total: Decimal,
-    inclusive: bool,
-    accounts: Accounts,
-    record: str,
-) -> tuple[list[dict[str, Any]], Decimal]:
-    """The line bodies plus, when Xero's total would differ from Magento's, a rounding line."""
-    amount_types = "Inclusive" if inclusive else "Exclusive"
-    total = xero_total(
-        ((ln.quantity, ln.unit, ln.discount, ln.percent) for ln in lines), amount_types
+    lines: list[Line], grand_total: Decimal, inclusive: bool, accounts: Accounts, record: str
+) -> list[dict[str, Any]]:
+    """The LineItems, with a rounding line when Xero's total differs from Magento's by rounding."""
+    amount_types: posting.lines.AmountTypes = "Inclusive" if inclusive else "Exclusive"
+    return xlines.finish(
+        lines,
+        grand_total,
+        amount_types,
+        rounding_account=accounts.rounding,
+        record=record,
+        source=SOURCE,
     )
-    difference = grand_total - total
-    bodies = [ln.body for ln in lines]
-    # Per-line rounding moves a total by at most a cent or so per line; anything larger is a
-    # mapping error the rounding line must not hide.
-    limit = CENT * (len(lines) + 1)
-    if abs(difference) > limit:
-        raise Permanent(
-            f"{record}: Xero would total {total} but Magento's grand total is {grand_total} "
-            f"(off by {difference}, more than rounding explains); check the record's amounts "
-            "and the tax_map setting"
-        )
-    if difference:
-        bodies.append(
-            _line_body("Rounding", Decimal(1), difference, ZERO, accounts.rounding, "NONE")
-        )
-    return bodies, total + difference
 
 
 # -- invoices -------------------------------------------------------------------------------------
@@ -792,19 +609,18 @@ def _contact_id(order: Mapping[str, Any], links: Links) -> str:
 
 
 def _currency(record: Mapping[str, Any], name: str) -> str:
-    code = str(record.get("order_currency_code") or "").strip().upper()
-    if not re.fullmatch(r"[A-Z]{3}", code):
-        raise Permanent(f"{name}: order currency {code or 'missing'!r} is not a currency code")
-    return code
+    return posting.currencies.currency(
+        record.get("order_currency_code"), record=name, what="order currency"
+    )
 
 
-def _currency_rate(record: Mapping[str, Any], body: dict[str, Any]) -> None:
+def _currency_rate(record: Mapping[str, Any], body: dict[str, Any], currency: str = "") -> None:
     # Magento's base_to_order_rate is order currency per base unit, Xero's CurrencyRate's sense;
     # sending it keeps Xero's base amounts equal to Magento's (assumes the same base currency).
     base = str(record.get("base_currency_code") or "").upper()
-    rate = _opt_dec(record.get("base_to_order_rate"))
-    if base and base != body["CurrencyCode"] and rate > 0:
-        body["CurrencyRate"] = _num(rate)
+    rate = money.optional(record.get("base_to_order_rate"))
+    if base and base != (currency or body["CurrencyCode"]) and rate > 0:
+        body["CurrencyRate"] = money.number(rate)
 
 
 def _money_source(
@@ -822,7 +638,7 @@ def _money_source(
         _dec(entry.get("price_incl_tax", entry.get("price")), f"{where} price", record),
         _dec(row, f"{where} row total", record),
         _dec(entry.get("row_total_incl_tax", row), f"{where} row total", record),
-        abs(_opt_dec(entry.get("discount_amount"))),
+        abs(money.optional(entry.get("discount_amount"))),
     )
 
 
@@ -835,6 +651,7 @@ def order_to_invoice(
     *,
     tax_rates: Mapping[str, Decimal] | None = None,
     inclusive: bool | None = None,
+    org: OrgFacts = UTC_ORG,
 ) -> XeroDocument:
     """An order as an ACCREC Invoice whose Total equals the order's grand total to the cent.
 
@@ -853,12 +670,12 @@ def order_to_invoice(
     else:
         body["Reference"] = key
         key_field = "Reference"
-    invoiced = _opt_dec(order.get("total_invoiced")) > 0
+    invoiced = money.optional(order.get("total_invoiced")) > 0
     status: str = "AUTHORISED" if invoiced else settings.invoice_status
     if order.get("state") == "canceled":
         status = "VOIDED" if status == "AUTHORISED" else "DELETED"
     body["Status"] = status
-    day = _date(order.get("created_at"), record)
+    day = _date(org, order.get("created_at"), record)
     body["Date"] = day
     body["DueDate"] = day  # UNVERIFIED choice: web orders are due when placed
     body["CurrencyCode"] = _currency(order, record)
@@ -881,9 +698,9 @@ def order_to_invoice(
     )
     shipping = _shipping_line(
         order,
-        _opt_dec(order.get("shipping_amount")),
-        _opt_dec(order.get("shipping_tax_amount")),
-        abs(_opt_dec(order.get("shipping_discount_amount"))),
+        money.optional(order.get("shipping_amount")),
+        money.optional(order.get("shipping_tax_amount")),
+        abs(money.optional(order.get("shipping_discount_amount"))),
         settings,
         accounts,
         inclusive,
@@ -893,7 +710,7 @@ def order_to_invoice(
     if shipping is not None:
         lines.append(shipping)
     grand = _dec(order.get("grand_total"), "grand total", record)
-    body["LineItems"], _ = _finish(lines, grand, inclusive, accounts, record)
+    body["LineItems"] = _finish(lines, grand, inclusive, accounts, record)
     return XeroDocument("Invoice", body, key, key_field)
 
 
@@ -916,6 +733,7 @@ def invoice_payment(
     key_prefix: str,
     links: Links,
     accounts: Accounts,
+    org: OrgFacts = UTC_ORG,
 ) -> XeroDocument:
     """A paid Magento invoice's Payment of its grand total to the bank account."""
     record = f"invoice {invoice.get('increment_id') or invoice.get('entity_id')}"
@@ -926,16 +744,16 @@ def invoice_payment(
         raise Permanent(f"{record}: grand total {amount} is not a payable amount")
     body: dict[str, Any] = {
         "Invoice": {"InvoiceID": _link(links, ORDERS, order.get("entity_id"), "main", order_name)},
-        "Account": {"Code": accounts.bank},
-        "Date": _date(invoice.get("created_at"), record),
-        "Amount": _num(_money(amount)),
+        "Account": accounts.bank,
+        "Date": _date(org, invoice.get("created_at"), record),
+        "Amount": money.number(money.cents(amount)),
         "Reference": key,
     }
     currency = _currency(invoice if invoice.get("order_currency_code") else order, record)
     base = str(invoice.get("base_currency_code") or order.get("base_currency_code") or "").upper()
-    rate = _opt_dec(invoice.get("base_to_order_rate") or order.get("base_to_order_rate"))
+    rate = money.optional(invoice.get("base_to_order_rate") or order.get("base_to_order_rate"))
     if base and base != currency and rate > 0:
-        body["CurrencyRate"] = _num(rate)
+        body["CurrencyRate"] = money.number(rate)
     return XeroDocument("Payment", body, key, "Reference", role="payment")
 
 
@@ -949,6 +767,7 @@ def magento_invoice_to_xero(
     *,
     tax_rates: Mapping[str, Decimal] | None = None,
     inclusive: bool | None = None,
+    org: OrgFacts = UTC_ORG,
 ) -> list[XeroDocument]:
     """A Magento invoice: the order's Xero invoice AUTHORISED, and its Payment when paid.
 
@@ -968,6 +787,7 @@ def magento_invoice_to_xero(
             accounts,
             tax_rates=tax_rates,
             inclusive=inclusive,
+            org=org,
         )
     ]
     if docs[0].body["Status"] != "AUTHORISED":
@@ -976,7 +796,7 @@ def magento_invoice_to_xero(
             f"{order.get('increment_id')} is cancelled; a cancelled order cannot be paid"
         )
     if is_paid(invoice):
-        docs.append(invoice_payment(invoice, order, key_prefix, links, accounts))
+        docs.append(invoice_payment(invoice, order, key_prefix, links, accounts, org))
     return docs
 
 
@@ -1001,6 +821,7 @@ def creditmemo_to_credit_note(
     *,
     tax_rates: Mapping[str, Decimal] | None = None,
     inclusive: bool | None = None,
+    org: OrgFacts = UTC_ORG,
 ) -> XeroDocument:
     """A credit memo as an AUTHORISED ACCRECCREDIT CreditNote totalling its grand total.
 
@@ -1022,7 +843,7 @@ def creditmemo_to_credit_note(
             )
         if order_item_id not in money_ids:
             continue  # a configurable's child or a bundle's sum: counted on its money line
-        quantity = _opt_dec(entry.get("qty"))
+        quantity = money.optional(entry.get("qty"))
         if not quantity:
             continue
         sources.append(
@@ -1033,8 +854,8 @@ def creditmemo_to_credit_note(
     )
     shipping = _shipping_line(
         order,
-        _opt_dec(memo.get("shipping_amount")),
-        _opt_dec(memo.get("shipping_tax_amount")),
+        money.optional(memo.get("shipping_amount")),
+        money.optional(memo.get("shipping_tax_amount")),
         ZERO,
         settings,
         accounts,
@@ -1048,10 +869,9 @@ def creditmemo_to_credit_note(
         ("adjustment_positive", "Adjustment refund", 1),
         ("adjustment_negative", "Adjustment fee", -1),
     ):
-        amount = abs(_opt_dec(memo.get(field)))
+        amount = abs(money.optional(memo.get(field)))
         if amount:
-            line = _line_body(label, Decimal(1), sign * amount, ZERO, accounts.sales, "NONE")
-            lines.append(_Line(line, Decimal(1), sign * amount, ZERO, ZERO))
+            lines.append(Line(label, Decimal(1), sign * amount, accounts.sales, "NONE"))
     if not lines:
         raise Permanent(f"{record}: refunds nothing (no quantities, shipping or adjustments)")
     grand = _dec(memo.get("grand_total"), "grand total", record)
@@ -1062,17 +882,17 @@ def creditmemo_to_credit_note(
         "CreditNoteNumber": key,
         "Contact": {"ContactID": _contact_id(order, links)},
         "Status": "AUTHORISED",
-        "Date": _date(memo.get("created_at"), record),
+        "Date": _date(org, memo.get("created_at"), record),
         "Reference": order_key(key_prefix, order),
         "CurrencyCode": _currency(memo if memo.get("order_currency_code") else order, record),
         "LineAmountTypes": "Inclusive" if inclusive else "Exclusive",
     }
     _currency_rate(memo if memo.get("base_to_order_rate") else order, body)
-    body["LineItems"], _ = _finish(lines, grand, inclusive, accounts, record)
+    body["LineItems"] = _finish(lines, grand, inclusive, accounts, record)
     return XeroDocument("CreditNote", body, key, "CreditNoteNumber")
 
 
-def _net_of_discount(lines: list[_Line]) -> list[_Line]:
+def _net_of_discount(lines: list[Line]) -> list[Line]:
     """Lines with their discount taken into the unit amount (4 places).
 
     Xero takes DiscountAmount and DiscountRate on sales invoices only, not on credit notes;
@@ -1083,12 +903,8 @@ def _net_of_discount(lines: list[_Line]) -> list[_Line]:
         if not line.discount:
             out.append(line)
             continue
-        unit = ((line.quantity * line.unit - line.discount) / line.quantity).quantize(
-            Decimal("0.0001"), rounding=ROUND_HALF_UP
-        )
-        body = {k: v for k, v in line.body.items() if k != "DiscountAmount"}
-        body["UnitAmount"] = _num(unit)
-        out.append(_Line(body, line.quantity, unit, ZERO, line.percent))
+        unit = money.unit((line.quantity * line.unit - line.discount) / line.quantity)
+        out.append(replace(line, unit=unit, discount=ZERO))
     return out
 
 
@@ -1097,6 +913,7 @@ def creditmemo_allocation(
     order: Mapping[str, Any],
     key_prefix: str,
     links: Links,
+    org: OrgFacts = UTC_ORG,
 ) -> XeroDocument:
     """The Allocation of a credit note's total (the memo's grand total) to the order's invoice.
 
@@ -1113,7 +930,41 @@ def creditmemo_allocation(
             "CreditNoteID": _link(links, CREDIT_MEMOS, memo.get("entity_id"), "main", record)
         },
         "Invoice": {"InvoiceID": _link(links, ORDERS, order.get("entity_id"), "main", order_name)},
-        "Amount": _num(_money(amount)),
-        "Date": _date(memo.get("created_at"), record),
+        "Amount": money.number(money.cents(amount)),
+        "Date": _date(org, memo.get("created_at"), record),
     }
     return XeroDocument("Allocation", body, key, "CreditNoteNumber", role="allocation")
+
+
+def refund_key(key_prefix: str, memo: Mapping[str, Any]) -> str:
+    """The natural key of a credit memo's refund payment: `{prefix}-RF-{increment_id}`."""
+    increment = str(memo.get("increment_id") or "").strip()
+    if not increment:
+        raise Permanent(f"credit memo {memo.get('entity_id')}: has no increment id")
+    return f"{key_prefix}-RF-{increment}"
+
+
+def refund_payment(
+    memo: Mapping[str, Any],
+    order: Mapping[str, Any],
+    key_prefix: str,
+    credit_note_id: str,
+    accounts: Accounts,
+    org: OrgFacts = UTC_ORG,
+) -> XeroDocument:
+    """The money a credit memo gives back: a Payment on the credit note from the bank account."""
+    record = f"credit memo {memo.get('increment_id') or memo.get('entity_id')}"
+    key = refund_key(key_prefix, memo)
+    amount = _dec(memo.get("grand_total"), "grand total", record)
+    if amount <= 0:
+        raise Permanent(f"{record}: grand total {amount} is not a refundable amount")
+    body: dict[str, Any] = {
+        "CreditNote": {"CreditNoteID": credit_note_id},
+        "Account": accounts.bank,
+        "Date": _date(org, memo.get("created_at"), record),
+        "Amount": money.number(money.cents(amount)),
+        "Reference": key,
+    }
+    currency = _currency(memo if memo.get("order_currency_code") else order, record)
+    _currency_rate(memo if memo.get("base_to_order_rate") else order, body, currency)
+    return XeroDocument("Payment", body, key, "Reference", role="refund")

@@ -78,22 +78,6 @@ class MagentoSettings(SourceSettings):
             "tell from each order's amounts."
         ),
     )
-    xero_currencies: list[str] = Field(
-        default_factory=list,
-        description=(
-            "Currencies enabled in the Xero organisation besides its base currency, e.g. "
-            "EUR,USD; orders in any other currency fail with a message saying so."
-        ),
-    )
-
-    @field_validator("xero_currencies")
-    @classmethod
-    def _currency_codes(cls, value: list[str]) -> list[str]:
-        codes = [code.strip().upper() for code in value if code.strip()]
-        for code in codes:
-            if len(code) != 3 or not code.isalpha():
-                raise ValueError(f"{code!r} is not a three-letter currency code like EUR")
-        return codes
 
     @field_validator("store_ids", "tax_inclusive_store_ids")
     @classmethod
