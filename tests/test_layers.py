@@ -94,3 +94,33 @@ def test_every_import_of_the_core_names_a_module_that_exists() -> None:
 
     missing = sorted({t for _s, t in _core_edges() if importlib.util.find_spec(t) is None})
     assert missing == []
+
+
+def _plugin_violations(path: Path) -> Iterator[str]:
+    """The core modules a plugin file imports other than `xerobridge` and `xerobridge.sdk`."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.startswith("xerobridge.") and node.module != "xerobridge.sdk":
+                yield node.module
+        elif isinstance(node, ast.Import):
+            yield from (
+                a.name
+                for a in node.names
+                if a.name.startswith("xerobridge.") and a.name != "xerobridge.sdk"
+            )
+
+
+def test_plugins_import_only_xerobridge_and_its_sdk() -> None:
+    """A plugin sees the contract, never the machinery: the core may move behind the SDK."""
+    files = [
+        path
+        for path in (ROOT / "plugins").glob("*/xerobridge_*/**/*.py")
+        if "tests" not in path.parts
+    ]
+    assert len({p.parts[len(ROOT.parts) + 1] for p in files}) >= 4, "every plugin is read"
+    wrong = sorted(
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in files
+        for module in _plugin_violations(path)
+    )
+    assert wrong == []

@@ -4,7 +4,7 @@ mirror of the Xero organisation made of the records a test gives."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -44,6 +44,7 @@ def make_context(
     plugin: str = "test",
     key_prefix: str = "SHOP",
     client: Any = None,
+    client_factory: Callable[[SourceContext[Any]], Any] | None = None,
     scoped: dict[tuple[str, str], S] | None = None,
     clock: Clock | None = None,
 ) -> SourceContext[S]:
@@ -60,6 +61,7 @@ def make_context(
         mirror=mirror,
         clock=clock or FakeClock(),
         scoped=(lambda stream, key: scoped.get((stream, key))) if scoped else None,
+        client_factory=client_factory,
     )
     if client is not None:
         ctx._client = client

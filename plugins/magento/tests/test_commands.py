@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 import xerobridge_magento
 from xerobridge.contract.plugins import Plugins, register_module
-from xerobridge.web import serve as serving
+from xerobridge import sdk as serving
 
 PLUGINS = Plugins([register_module(xerobridge_magento, "magento")])
 

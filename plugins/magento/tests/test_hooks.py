@@ -24,9 +24,9 @@ from xerobridge.contract.types import Change, CursorKind, Dependency, XeroDocume
 from xerobridge.sdk import posting
 from xerobridge.testkit.context import make_context
 from xerobridge_magento import mapping as m
-from xerobridge_magento.hooks import ORDER_KEY
 from xerobridge_magento.sandbox import SandboxState, create_app
 from xerobridge_magento.settings import MagentoSettings
+from xerobridge_magento.streams import ORDER_KEY, make_client
 
 from magento_helpers import BASE, TOKEN
 
@@ -167,6 +167,7 @@ def context(
         http=http,
         links=links if links is not None else Links(),
         mirror=mirror if mirror is not None else Mirror(),
+        client_factory=make_client,
         org=OrgFacts(
             base_currency=str(extra.get("base_currency", "")),
             timezone=str(extra.get("timezone", "")),

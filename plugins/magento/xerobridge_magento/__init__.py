@@ -1,38 +1,18 @@
 """xerobridge source plugin for Magento 2 / Adobe Commerce stores.
 
-The hooks live in `hooks.py`; they are imported here because pluggy registers this module.
+The plugin is `source`, a `xerobridge.sdk.Source` of the streams in `streams.py`; pluggy
+registers it through this module, beside the two hooks a Source leaves to its plugin.
 """
 
 from __future__ import annotations
 
-from xerobridge import hookimpl
-from xerobridge.contract.types import (
-    AccountNeed,
-    CursorKind,
-    DeleteMode,
-    SourceSandbox,
-    SourceSpec,
-    StreamSpec,
-)
-from xerobridge_magento.hooks import (
-    fetch_changes,
-    fetch_records,
-    map_record,
-    register_commands,
-    register_routes,
-    to_xero,
-)
-from xerobridge_magento.settings import MagentoSettings
+from typing import Any
 
-__all__ = [
-    "fetch_changes",
-    "fetch_records",
-    "map_record",
-    "register_commands",
-    "register_routes",
-    "source_spec",
-    "to_xero",
-]
+from xerobridge.sdk import AccountNeed, Source, SourceSandbox, hookimpl
+from xerobridge_magento.settings import MagentoSettings
+from xerobridge_magento.streams import STREAMS_IN_ORDER, make_client
+
+__all__ = ["register_commands", "register_routes", "source"]
 
 
 def _sandbox() -> SourceSandbox:
@@ -53,28 +33,35 @@ def _sandbox() -> SourceSandbox:
     )
 
 
+source = Source(
+    name="magento",
+    title="Magento 2",
+    description="Customers, products, orders, invoices and credit memos to Xero.",
+    settings=MagentoSettings,
+    streams=STREAMS_IN_ORDER,
+    client=make_client,
+    xero_accounts=(
+        AccountNeed("bank_account", "BANK", "Magento Payments"),
+        AccountNeed("sales_account", "REVENUE", "Sales"),
+        AccountNeed("inventory_account", "INVENTORY", "Inventory"),
+        AccountNeed("cogs_account", "DIRECTCOSTS", "Cost of Goods Sold"),
+    ),
+    sandbox=_sandbox,
+)
+
+
 @hookimpl
-def source_spec() -> SourceSpec:
-    """Customers, products, orders, invoices and credit memos, to Xero."""
-    return SourceSpec(
-        name="magento",
-        title="Magento 2",
-        description="Customers, products, orders, invoices and credit memos to Xero.",
-        streams=(
-            StreamSpec("customers", "Contact", deletes=DeleteMode.RECONCILE),
-            # Dependency-only: a guest order's contact, keyed by the normalised email.
-            StreamSpec("guests", "Contact", cursor=CursorKind.NONE, title="Guest customers"),
-            StreamSpec("products", "Item", deletes=DeleteMode.RECONCILE),
-            StreamSpec("orders", "Invoice", depends_on=("customers", "guests", "products")),
-            StreamSpec("invoices", "Payment", depends_on=("orders",)),
-            StreamSpec("credit_memos", "CreditNote", depends_on=("orders", "invoices")),
-        ),
-        settings=MagentoSettings,
-        xero_accounts=(
-            AccountNeed("bank_account", "BANK", "Magento Payments"),
-            AccountNeed("sales_account", "REVENUE", "Sales"),
-            AccountNeed("inventory_account", "INVENTORY", "Inventory"),
-            AccountNeed("cogs_account", "DIRECTCOSTS", "Cost of Goods Sold"),
-        ),
-        sandbox=_sandbox,
-    )
+def register_commands(cli: Any, sandbox: Any) -> None:
+    """`xerobridge sandbox magento`: serve the Magento sandbox (setup-accounts is the core's)."""
+    del cli
+    from xerobridge_magento.commands import add_sandbox_command
+
+    add_sandbox_command(sandbox)
+
+
+@hookimpl
+def register_routes(pages: Any) -> list[Any]:
+    """The dashboard page under /plugins/magento/: each store at a glance."""
+    from xerobridge_magento.pages import routes
+
+    return routes(pages)

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
+from xerobridge.sdk import NeedsPerson, Permanent, RetryLater
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from xerobridge.web import serve as serving
+from xerobridge import sdk as serving
 
 
 def describe(app: Any, url: str, seed: int) -> dict[str, Any]:

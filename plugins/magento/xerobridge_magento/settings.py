@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, HttpUrl, SecretStr, field_validator
 
-from xerobridge.contract.settings import SourceSettings
+from xerobridge.sdk import SourceSettings
 
 
 class MagentoSettings(SourceSettings):

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from xerobridge.clock import Clock
+from xerobridge.sdk import Clock
 from xerobridge_magento.sandbox.sales import SalesError
 from xerobridge_magento.sandbox.search import (
     SearchCriteria,

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from xerobridge.clock import Clock, SystemClock
+from xerobridge.sdk import Clock, SystemClock
 from xerobridge_magento.sandbox.config import (
     DEFAULT_STORES,
     DEFAULT_TAX_RATES,

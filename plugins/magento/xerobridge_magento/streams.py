@@ -1,38 +1,41 @@
-"""The Magento plugin's hooks: read changes, say what each record is in Xero, build its documents.
+"""The Magento plugin's streams: customers, guests, products, orders, invoices, credit memos.
 
-Reading (`fetch_changes`, `fetch_records`) is the only I/O, through `MagentoClient` on the
-core's `ctx.http`. Magento invoices and credit memos carry their order under `ORDER_KEY` in
-`Change.data`, read in the same batch, because `to_xero` is pure and needs the order's lines,
-contact and payment method. Guests' contacts are the dependency-only stream `guests`, keyed by
+Each stream reads its records through the plugin's `MagentoClient` (`ctx.client`), says what
+each record is in Xero (`resolve`) and builds its documents (`build`, pure: the mapping's
+functions on the posting kit). Magento invoices and credit memos carry their order under
+`ORDER_KEY` in `Change.data`, read in the same batch, because `build` needs the order's lines,
+contact and payment method. A guest's contact is the dependency-only stream `guests`, keyed by
 the normalised email, whose record is the buyer's latest order.
 
-`map_record` and `to_xero` read only the Xero mirror (`ctx.xero`) and links (`ctx.links`,
-`links`). Account names from the settings are resolved through the mirror; an account Xero
-lacks makes only the documents that use it wait for a person (NeedsPerson).
-
-Multi-step records: `to_xero` returns what can be written now and is called again with the
-record's own links after each write. A Magento invoice first authorises the order's Xero invoice
-(carrying its InvoiceID), then pays it. A credit memo first becomes a CreditNote, then either
+Multi-step records: `build` returns what can be written now and is called again with the
+record's own links after each write. A Magento invoice first authorises the order's Xero
+invoice (carrying its InvoiceID), then pays it. A credit memo first becomes a CreditNote, then
 an Allocation to the order's invoice or, when Magento took the money and the invoices stream
-pays the Xero invoice, a refund Payment from the bank account (Xero allocates only up to the
-amount due, which a paid invoice no longer has).
+pays the Xero invoice, a refund Payment (Xero allocates only up to the amount due).
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
-import httpx
-
-from xerobridge import hookimpl
-from xerobridge.contract.context import SourceContext, XeroMirror
-from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
-from xerobridge.contract.types import Change, Dependency, Resolution, StreamSpec, XeroDocument
-from xerobridge.sdk import posting
+from xerobridge.sdk import (
+    Change,
+    CursorKind,
+    DeleteMode,
+    Dependency,
+    NeedsPerson,
+    Permanent,
+    Resolution,
+    RetryLater,
+    SourceContext,
+    Stream,
+    XeroDocument,
+    XeroMirror,
+    posting,
+)
 from xerobridge_magento import mapping as m
 from xerobridge_magento.client import (
     STREAMS,
@@ -65,11 +68,6 @@ _XERO_OBJECT = {
     m.CREDIT_MEMOS: "credit note",
 }
 
-_clients: weakref.WeakKeyDictionary[httpx.AsyncClient, dict[tuple[Any, ...], MagentoClient]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 # -- context helpers ------------------------------------------------------------------------------
 
 
@@ -79,33 +77,24 @@ def _settings(ctx: SourceContext) -> MagentoSettings:
     return ctx.settings
 
 
-def client_for(ctx: SourceContext) -> MagentoClient:
-    """The source's MagentoClient on the core's http client (one per client and credentials).
-
-    Kept per http client so that an admin login (username and password) is reused by later
-    calls instead of made again for each hook call.
-    """
+def make_client(ctx: SourceContext[MagentoSettings]) -> MagentoClient:
+    """The source's MagentoClient on its http client, built once per source by the core (an
+    admin login, with username and password, is then reused by later calls)."""
     settings = _settings(ctx)
     token = settings.token.get_secret_value() if settings.token else None
     password = settings.password.get_secret_value() if settings.password else None
-    key = (str(settings.base_url), token, settings.username, password)
-    per_http = _clients.setdefault(ctx.http, {})
-    client = per_http.get(key)
-    if client is None:
-        if not token and not (settings.username and password):
-            raise MagentoAuthError(
-                f"source {ctx.source!r} has no Magento credentials: set `token` (an integration "
-                "access token), or `username` and `password` of an admin user"
-            )
-        client = MagentoClient(
-            ctx.http,
-            str(settings.base_url),
-            token=token,
-            username=settings.username or None,
-            password=password,
+    if not token and not (settings.username and password):
+        raise MagentoAuthError(
+            f"source {ctx.source!r} has no Magento credentials: set `token` (an integration "
+            "access token), or `username` and `password` of an admin user"
         )
-        per_http[key] = client
-    return client
+    return MagentoClient(
+        ctx.http,
+        str(settings.base_url),
+        token=token,
+        username=settings.username or None,
+        password=password,
+    )
 
 
 def _mirror(ctx: SourceContext) -> XeroMirror:
@@ -201,43 +190,6 @@ async def _changes(
     return out
 
 
-@hookimpl
-async def fetch_changes(
-    ctx: SourceContext, stream: StreamSpec, cursor: str | None
-) -> AsyncIterator[Change]:
-    """Records changed at or after the cursor, oldest first, within the store views to sync."""
-    settings = _settings(ctx)
-    if stream.name == m.GUESTS or not settings.stream_enabled(stream.name):
-        return
-    client = client_for(ctx)
-    where, websites = await _scope(client, settings, stream.name)
-    records = client.iter_changes(stream.name, cursor, page_size=settings.page_size, where=where)
-    async for batch in _batches(records, settings.page_size):
-        kept = [r for r in batch if _in_websites(r, websites)]
-        for change in await _changes(client, stream.name, kept, settings.page_size):
-            yield change
-
-
-@hookimpl
-async def fetch_records(
-    ctx: SourceContext, stream: StreamSpec, keys: list[str]
-) -> AsyncIterator[Change]:
-    """The records with these keys that exist (no store filter: dependencies need them all)."""
-    settings = _settings(ctx)
-    client = client_for(ctx)
-    if stream.name == m.GUESTS:
-        for key in dict.fromkeys(keys):
-            change = await _guest(client, key)
-            if change is not None:
-                yield change
-        return
-    ids = [k for k in dict.fromkeys(keys) if str(k).isdigit()]  # other keys cannot exist
-    found = client.get_by_ids(stream.name, ids, batch_size=settings.page_size)
-    async for batch in _batches(found, settings.page_size):
-        for change in await _changes(client, stream.name, batch, settings.page_size):
-            yield change
-
-
 async def _guest(client: MagentoClient, key: str) -> Change | None:
     """A guest's latest order by email: guest orders, then orders whose customer was deleted."""
     email = m.normalise_email(key)
@@ -306,40 +258,6 @@ def _refunds_money(settings: MagentoSettings, order: Mapping[str, Any]) -> bool:
 
 
 # -- map_record -----------------------------------------------------------------------------------
-
-
-@hookimpl
-def map_record(ctx: SourceContext, change: Change) -> Resolution:
-    """Link to an existing Xero object, create one, ask a person, or skip; with dependencies."""
-    if change.op == "delete":
-        return Resolution.skip(
-            f"{change.stream.removesuffix('s').replace('_', ' ')} {change.key} was deleted in "
-            f"Magento; xerobridge never deletes Xero objects, so its Xero "
-            f"{_XERO_OBJECT.get(change.stream, 'object')} stays as it is (archive or void it "
-            "in Xero if it is no longer wanted)"
-        )
-    settings = _settings(ctx)
-    if change.stream == m.CUSTOMERS:
-        if _linked(ctx, m.CUSTOMERS, change.key):
-            return Resolution.create()
-        number = m.contact_number(ctx.key_prefix, change.key)
-        return _match_contact(ctx, settings, change.data, number)
-    if change.stream == m.GUESTS:
-        if _linked(ctx, m.GUESTS, change.key):
-            return Resolution.create()
-        guest = m.guest_of(change.data)
-        email = m.normalise_email(guest["email"] or change.key)
-        number = m.guest_contact_number(ctx.key_prefix, email)
-        return _match_contact(ctx, settings, {**guest, "email": email}, number)
-    if change.stream == m.PRODUCTS:
-        return _map_product(ctx, change)
-    if change.stream == m.ORDERS:
-        return _map_order(ctx, change)
-    if change.stream == m.INVOICES:
-        return _map_invoice(ctx, change)
-    if change.stream == m.CREDIT_MEMOS:
-        return _map_credit_memo(ctx, settings, change)
-    raise Permanent(f"the Magento plugin has no stream {change.stream!r}")
 
 
 def _match_contact(
@@ -487,50 +405,6 @@ def _need(links: Mapping[tuple[str, str, str], str], stream: str, key: Any, what
     return xero_id
 
 
-@hookimpl
-def to_xero(
-    ctx: SourceContext, change: Change, links: Mapping[tuple[str, str, str], str]
-) -> list[XeroDocument]:
-    """The Xero documents to write now for the record (see the module doc for several steps)."""
-    if change.op == "delete":
-        return []
-    settings = _settings(ctx)
-    prefix = ctx.key_prefix
-    data = change.data
-    if change.stream == m.CUSTOMERS:
-        doc = m.customer_to_contact(data, settings, prefix)
-        if _own_name_taken(ctx, doc, links, change):
-            doc = m.customer_to_contact(data, settings, prefix, with_id=True)
-        return [doc]
-    if change.stream == m.GUESTS:
-        doc = m.guest_to_contact(data, settings, prefix)
-        if _own_name_taken(ctx, doc, links, change):
-            doc = m.guest_to_contact(data, settings, prefix, with_email=True)
-        return [doc]
-    book = _book(ctx)
-    settings = _with_tax_default(settings, book)
-    if change.stream == m.PRODUCTS:
-        return [m.product_to_item(data, settings, prefix, _accounts(book, settings))]
-    if change.stream == m.ORDERS:
-        check_currency(ctx, data, _name(data, "order"))
-        doc = m.order_to_invoice(
-            data,
-            settings,
-            prefix,
-            links,
-            _accounts(book, settings, data),
-            tax_rates=xero_tax_rates(ctx),
-            inclusive=_inclusive(settings, data),
-            org=ctx.org,
-        )
-        return [doc]
-    if change.stream == m.INVOICES:
-        return _invoice_documents(ctx, settings, book, change, links)
-    if change.stream == m.CREDIT_MEMOS:
-        return _credit_memo_documents(ctx, settings, book, change, links)
-    raise Permanent(f"the Magento plugin has no stream {change.stream!r}")
-
-
 def _invoice_documents(
     ctx: SourceContext,
     settings: MagentoSettings,
@@ -591,21 +465,248 @@ def _credit_memo_documents(
     return [note, m.creditmemo_allocation(memo, order, ctx.key_prefix, links, ctx.org)]
 
 
-# -- commands -------------------------------------------------------------------------------------
+# -- the streams ----------------------------------------------------------------------------------
 
 
-@hookimpl
-def register_commands(cli: Any, sandbox: Any) -> None:
-    """`xerobridge sandbox magento`: serve the Magento sandbox (setup-accounts is the core's)."""
-    del cli
-    from xerobridge_magento.commands import add_sandbox_command
+class MagentoStream(Stream[MagentoSettings]):
+    """What every Magento stream shares: reading by the REST search API and deleted records."""
 
-    add_sandbox_command(sandbox)
+    async def fetch(
+        self, ctx: SourceContext[MagentoSettings], cursor: str | None, until: str | None
+    ) -> AsyncIterator[Change]:
+        """Records changed at or after the cursor, oldest first, within the store views."""
+        settings = _settings(ctx)
+        if not settings.stream_enabled(self.name):
+            return
+        client: MagentoClient = ctx.client
+        where, websites = await _scope(client, settings, self.name)
+        found = client.iter_changes(self.name, cursor, page_size=settings.page_size, where=where)
+        async for batch in _batches(found, settings.page_size):
+            kept = [r for r in batch if _in_websites(r, websites)]
+            for change in await _changes(client, self.name, kept, settings.page_size):
+                yield change
+
+    async def fetch_keys(
+        self, ctx: SourceContext[MagentoSettings], keys: list[str]
+    ) -> AsyncIterator[Change]:
+        """The records with these keys that exist (no store filter: dependencies need them)."""
+        settings = _settings(ctx)
+        client: MagentoClient = ctx.client
+        ids = [k for k in dict.fromkeys(keys) if str(k).isdigit()]  # other keys cannot exist
+        found = client.get_by_ids(self.name, ids, batch_size=settings.page_size)
+        async for batch in _batches(found, settings.page_size):
+            for change in await _changes(client, self.name, batch, settings.page_size):
+                yield change
+
+    def resolve(self, ctx: SourceContext[MagentoSettings], change: Change) -> Resolution:
+        if change.op == "delete":
+            return Resolution.skip(
+                f"{self.name.removesuffix('s').replace('_', ' ')} {change.key} was deleted in "
+                f"Magento; xerobridge never deletes Xero objects, so its Xero "
+                f"{_XERO_OBJECT[self.name]} stays as it is (archive or void it in Xero if it "
+                "is no longer wanted)"
+            )
+        return self.record(ctx, change)
+
+    def record(self, ctx: SourceContext[MagentoSettings], change: Change) -> Resolution:
+        """What a record that exists in Magento is in Xero."""
+        return Resolution.create()
+
+    def build(
+        self,
+        ctx: SourceContext[MagentoSettings],
+        change: Change,
+        links: Mapping[tuple[str, str, str], str],
+    ) -> list[XeroDocument]:
+        if change.op == "delete":
+            return []
+        return self.documents(ctx, _settings(ctx), change, links)
+
+    def documents(
+        self,
+        ctx: SourceContext[MagentoSettings],
+        settings: MagentoSettings,
+        change: Change,
+        links: Mapping[tuple[str, str, str], str],
+    ) -> list[XeroDocument]:
+        """The Xero documents to write now for a record that exists in Magento."""
+        raise NotImplementedError
 
 
-@hookimpl
-def register_routes(pages: Any) -> list[Any]:
-    """The dashboard page under /plugins/magento/: each store at a glance."""
-    from xerobridge_magento.pages import routes
+class Customers(MagentoStream):
+    """Registered customers to Xero contacts (ContactNumber `{prefix}-C-{id}`)."""
 
-    return routes(pages)
+    name = m.CUSTOMERS
+    xero_object = "Contact"
+    deletes = DeleteMode.RECONCILE
+
+    def record(self, ctx: SourceContext[MagentoSettings], change: Change) -> Resolution:
+        if _linked(ctx, m.CUSTOMERS, change.key):
+            return Resolution.create()
+        number = m.contact_number(ctx.key_prefix, change.key)
+        return _match_contact(ctx, _settings(ctx), change.data, number)
+
+    def documents(
+        self,
+        ctx: SourceContext[MagentoSettings],
+        settings: MagentoSettings,
+        change: Change,
+        links: Mapping[tuple[str, str, str], str],
+    ) -> list[XeroDocument]:
+        doc = m.customer_to_contact(change.data, settings, ctx.key_prefix)
+        if _own_name_taken(ctx, doc, links, change):
+            doc = m.customer_to_contact(change.data, settings, ctx.key_prefix, with_id=True)
+        return [doc]
+
+
+class Guests(MagentoStream):
+    """A guest order's buyer as a contact, keyed by the normalised email (dependency-only)."""
+
+    name = m.GUESTS
+    xero_object = "Contact"
+    cursor = CursorKind.NONE
+    title = "Guest customers"
+
+    async def fetch(
+        self, ctx: SourceContext[MagentoSettings], cursor: str | None, until: str | None
+    ) -> AsyncIterator[Change]:
+        """Nothing: guests are read when an order needs them."""
+        return
+        yield  # pragma: no cover  (an async generator that yields nothing)
+
+    async def fetch_keys(
+        self, ctx: SourceContext[MagentoSettings], keys: list[str]
+    ) -> AsyncIterator[Change]:
+        """Each guest's latest order, by email."""
+        for key in dict.fromkeys(keys):
+            change = await _guest(ctx.client, key)
+            if change is not None:
+                yield change
+
+    def record(self, ctx: SourceContext[MagentoSettings], change: Change) -> Resolution:
+        if _linked(ctx, m.GUESTS, change.key):
+            return Resolution.create()
+        guest = m.guest_of(change.data)
+        email = m.normalise_email(guest["email"] or change.key)
+        number = m.guest_contact_number(ctx.key_prefix, email)
+        return _match_contact(ctx, _settings(ctx), {**guest, "email": email}, number)
+
+    def documents(
+        self,
+        ctx: SourceContext[MagentoSettings],
+        settings: MagentoSettings,
+        change: Change,
+        links: Mapping[tuple[str, str, str], str],
+    ) -> list[XeroDocument]:
+        doc = m.guest_to_contact(change.data, settings, ctx.key_prefix)
+        if _own_name_taken(ctx, doc, links, change):
+            doc = m.guest_to_contact(change.data, settings, ctx.key_prefix, with_email=True)
+        return [doc]
+
+
+class Products(MagentoStream):
+    """Products to untracked, sold Xero items (Code from the SKU)."""
+
+    name = m.PRODUCTS
+    xero_object = "Item"
+    deletes = DeleteMode.RECONCILE
+
+    def record(self, ctx: SourceContext[MagentoSettings], change: Change) -> Resolution:
+        return _map_product(ctx, change)
+
+    def documents(
+        self,
+        ctx: SourceContext[MagentoSettings],
+        settings: MagentoSettings,
+        change: Change,
+        links: Mapping[tuple[str, str, str], str],
+    ) -> list[XeroDocument]:
+        book = _book(ctx)
+        settings = _with_tax_default(settings, book)
+        return [m.product_to_item(change.data, settings, ctx.key_prefix, _accounts(book, settings))]
+
+
+class Orders(MagentoStream):
+    """Orders to sales invoices totalling the grand total to the cent."""
+
+    name = m.ORDERS
+    xero_object = "Invoice"
+    depends_on = (m.CUSTOMERS, m.GUESTS, m.PRODUCTS)
+
+    def record(self, ctx: SourceContext[MagentoSettings], change: Change) -> Resolution:
+        return _map_order(ctx, change)
+
+    def documents(
+        self,
+        ctx: SourceContext[MagentoSettings],
+        settings: MagentoSettings,
+        change: Change,
+        links: Mapping[tuple[str, str, str], str],
+    ) -> list[XeroDocument]:
+        book = _book(ctx)
+        settings = _with_tax_default(settings, book)
+        order = change.data
+        check_currency(ctx, order, _name(order, "order"))
+        doc = m.order_to_invoice(
+            order,
+            settings,
+            ctx.key_prefix,
+            links,
+            _accounts(book, settings, order),
+            tax_rates=xero_tax_rates(ctx),
+            inclusive=_inclusive(settings, order),
+            org=ctx.org,
+        )
+        return [doc]
+
+
+class Invoices(MagentoStream):
+    """Magento invoices: the order's Xero invoice authorised, then its payment."""
+
+    name = m.INVOICES
+    xero_object = "Payment"
+    depends_on = (m.ORDERS,)
+
+    def record(self, ctx: SourceContext[MagentoSettings], change: Change) -> Resolution:
+        return _map_invoice(ctx, change)
+
+    def documents(
+        self,
+        ctx: SourceContext[MagentoSettings],
+        settings: MagentoSettings,
+        change: Change,
+        links: Mapping[tuple[str, str, str], str],
+    ) -> list[XeroDocument]:
+        book = _book(ctx)
+        return _invoice_documents(ctx, _with_tax_default(settings, book), book, change, links)
+
+
+class CreditMemos(MagentoStream):
+    """Credit memos to credit notes, allocated to their invoice or refunded."""
+
+    name = m.CREDIT_MEMOS
+    xero_object = "CreditNote"
+    depends_on = (m.ORDERS, m.INVOICES)
+
+    def record(self, ctx: SourceContext[MagentoSettings], change: Change) -> Resolution:
+        return _map_credit_memo(ctx, _settings(ctx), change)
+
+    def documents(
+        self,
+        ctx: SourceContext[MagentoSettings],
+        settings: MagentoSettings,
+        change: Change,
+        links: Mapping[tuple[str, str, str], str],
+    ) -> list[XeroDocument]:
+        book = _book(ctx)
+        return _credit_memo_documents(ctx, _with_tax_default(settings, book), book, change, links)
+
+
+STREAMS_IN_ORDER: tuple[MagentoStream, ...] = (
+    Customers(),
+    Guests(),
+    Products(),
+    Orders(),
+    Invoices(),
+    CreditMemos(),
+)
