@@ -180,16 +180,24 @@ def add_shop(store: Store, name: str = "shop-eu") -> int:
 
 def test_sources_add_list_remove(run: Any, store: Store) -> None:
     """Sources are added with settings, listed, and removed (with confirmation) with their jobs."""
+    assert "no Xero connection yet: connect one first" in fails(
+        "sources", "add", "magento", "--name", "shop-eu", "--set", f"base_url={SHOP_URL}"
+    )
+    with store.transaction() as s:
+        s.add(Connection(name="books", daily_limit=5000))
     out = run("sources", "add", "magento", "--name", "shop-eu", "--set", f"base_url={SHOP_URL}",
               "--set", "page_size=20", "--prefix", "eu1")  # fmt: skip
-    assert "added source shop-eu (magento), key prefix EU1" in out
+    assert "added source shop-eu (magento), key prefix EU1, syncing with Xero connection books" in (
+        " ".join(out.split())
+    )
     rows = json.loads(run("sources", "list", "--json"))
     assert rows == [
         {
             "name": "shop-eu",
             "plugin": "magento",
             "key_prefix": "EU1",
-            "connection_id": None,
+            "connection_id": rows[0]["connection_id"],
+            "connection": "books",
             "enabled": True,
             "status": "pending",  # nothing read yet
         }
@@ -201,10 +209,21 @@ def test_sources_add_list_remove(run: Any, store: Store) -> None:
         "sources", "add", "magento", "--name", "shop-us", "--prefix", "EU1",
         "--set", f"base_url={SHOP_URL}",
     )  # fmt: skip
+    with store.transaction() as s:
+        s.add(Connection(name="spare", daily_limit=5000))
+    assert "there are 2 Xero connections (books, spare): say which" in fails(
+        "sources", "add", "magento", "--name", "shop-us", "--set", f"base_url={SHOP_URL}"
+    )
     assert "no Xero connection named 'acme'" in fails(
         "sources", "add", "magento", "--name", "shop-us", "--connection", "acme",
         "--set", f"base_url={SHOP_URL}",
     )  # fmt: skip
+
+    assert "source shop-eu now syncs with Xero connection spare" in run(
+        "sources", "connect", "shop-eu", "spare"
+    )
+    assert json.loads(run("sources", "list", "--json"))[0]["connection"] == "spare"
+    assert "no Xero connection named 'acme'" in fails("sources", "connect", "shop-eu", "acme")
 
     with store.transaction() as s:
         source_id = source_config.get(s, "shop-eu").id

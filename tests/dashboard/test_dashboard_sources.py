@@ -106,7 +106,8 @@ def test_the_add_form_is_made_from_the_settings_model(browser: TestClient) -> No
     assert '<option value="errors" selected>errors</option>' in page
     # Streams as boxes, all on; the connection to choose.
     assert 'name="streams" value="orders" checked' in page
-    assert '<option value="books">books (Books Ltd)</option>' in page
+    # The only connection is the one a new source syncs with, unless the person picks none.
+    assert '<option value="books" selected>books (Books Ltd)</option>' in page
 
 
 def test_adding_a_source_saves_what_differs_from_the_defaults(
@@ -333,6 +334,22 @@ def test_a_source_is_disabled_and_enabled(browser: TestClient, store: Store, sho
         assert sources.get(s, "shop").enabled
     post(browser, "/sources/shop/enabled", "/sources/shop", {"enabled": "maybe"})
     assert "enabled must be true or false, not &#39;maybe&#39;" in browser.get("/sources/shop").text
+
+
+def test_a_source_is_bound_to_another_connection(
+    browser: TestClient, store: Store, shop: str
+) -> None:
+    with store.transaction() as s:
+        s.add(Connection(name="spare", tenant_name="Spare Ltd", status="connected"))
+    assert '<option value="spare">spare</option>' in browser.get("/sources/shop").text
+    post(browser, "/sources/shop/connection", "/sources/shop", {"connection": "spare"})
+    with store.transaction() as s:
+        bound = sources.as_dict(s, sources.get(s, "shop"), browser.app.state.plugins)
+    assert bound["connection"] == "spare"
+    html = browser.get("/sources/shop").text
+    assert "Source shop now syncs with Xero connection spare." in html
+    post(browser, "/sources/shop/connection", "/sources/shop", {"connection": "nosuch"})
+    assert "no Xero connection named &#39;nosuch&#39;" in browser.get("/sources/shop").text
 
 
 def test_streams_are_switched_through_disabled_streams(

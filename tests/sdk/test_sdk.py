@@ -20,6 +20,7 @@ from xerobridge.sdk import (
     XeroEvent,
 )
 from xerobridge.store.db import Store
+from xerobridge.store.models import Connection
 from xerobridge.sync.runtimes import Runtimes
 from xerobridge.testkit.context import make_context
 
@@ -210,6 +211,8 @@ def test_hook_check_source_refuses_a_wrong_base_url_when_the_source_is_added(
     monkeypatch.setenv("XEROBRIDGE_DATABASE_URL", store_url)
     monkeypatch.setattr(root, "load_plugins", lambda: plugins)
     monkeypatch.setattr(root, "out", Console(width=200))
+    with root.open_store().transaction() as s:
+        s.add(Connection(name="books", daily_limit=5000))  # the one the sources sync with
     runner = CliRunner()
     bad = runner.invoke(
         cli.app,

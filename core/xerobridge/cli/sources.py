@@ -34,7 +34,10 @@ def sources_add(
         bool, typer.Option("--no-check", help="Save it without trying its URL and credentials.")
     ] = False,
 ) -> None:
-    """Configure a new source of a plugin, after one try of its URL and credentials."""
+    """Configure a new source of a plugin, after one try of its URL and credentials.
+
+    Without --connection it syncs with the only Xero connection; with several, say which.
+    """
     store = root.open_store()
     plugins = root.load_plugins()
     source = source_config.add(
@@ -44,6 +47,7 @@ def sources_add(
         name,
         connection=connection,
         values=root.pairs(values or [], "--set"),
+        ask_connection=True,
         key_prefix=prefix,
     )
     answered = None
@@ -54,9 +58,24 @@ def sources_add(
         except UserError as exc:
             source_config.remove(store, source.name)
             raise UserError(f"{exc} (not saved; --no-check saves it anyway)") from None
-    root.out.print(f"added source {source.name} ({plugin}), key prefix {source.key_prefix}")
+    with store.transaction() as s:
+        bound = source_config.as_dict(s, source, plugins)["connection"]
+    root.out.print(
+        f"added source {source.name} ({plugin}), key prefix {source.key_prefix}, "
+        f"syncing with Xero connection {bound}"
+    )
     if answered:
         root.out.print(f"  it answered: {escape(answered)}")
+
+
+@sources_app.command("connect")
+def sources_connect(
+    name: Annotated[str, typer.Argument(help="The source.")],
+    connection: Annotated[str, typer.Argument(help="The Xero connection it is to sync with.")],
+) -> None:
+    """Bind a source to a Xero connection (see `xerobridge connections list`)."""
+    source_config.connect(root.open_store(), name, connection)
+    root.out.print(f"source {name} now syncs with Xero connection {connection}")
 
 
 @sources_app.command("check")
@@ -85,7 +104,7 @@ def sources_list(as_json: JsonOpt = False) -> None:
             ("name", "name"),
             ("plugin", "plugin"),
             ("key prefix", "key_prefix"),
-            ("connection", "connection_id"),
+            ("connection", "connection"),
             ("enabled", "enabled"),
             ("status", "status"),
         ],

@@ -24,7 +24,16 @@ from xerobridge.contract.settings import SourceSettings, to_text, validate_setti
 from xerobridge.contract.types import Direction, SourceSpec
 from xerobridge.store import cursors, encryption
 from xerobridge.store.db import Store
-from xerobridge.store.models import ActionLog, Cursor, Job, Link, ScheduleSlot, Setting, Source
+from xerobridge.store.models import (
+    ActionLog,
+    Connection,
+    Cursor,
+    Job,
+    Link,
+    ScheduleSlot,
+    Setting,
+    Source,
+)
 
 _SOURCE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _PREFIX = re.compile(r"^[A-Z0-9]{1,8}$")
@@ -58,8 +67,13 @@ def add(
     connection: str | None = None,
     values: Mapping[str, str] | None = None,
     key_prefix: str | None = None,
+    ask_connection: bool = False,
 ) -> Source:
-    """Configure a new source of a plugin, validating its settings before anything is saved."""
+    """Configure a new source of a plugin, validating its settings before anything is saved.
+
+    Without a connection named it syncs with the only one; with several or none it waits
+    unbound, or with `ask_connection` (the CLI) it is refused saying what to do.
+    """
     spec = plugins.spec(plugin)
     if not _SOURCE_NAME.match(name):
         raise UserError(
@@ -83,7 +97,7 @@ def add(
             raise UserError(
                 f"key prefix {prefix!r} is used by another source; choose one with --prefix"
             )
-        conn_id = connections.get(s, connection).id if connection is not None else None
+        conn_id = _connection_for(s, connection, ask=ask_connection)
         source = Source(
             name=name,
             plugin=plugin,
@@ -95,6 +109,49 @@ def add(
         s.flush()
         _write_values(s, store, source, spec.settings, values, scope="")
     return source
+
+
+def _connection_for(session: Session, name: str | None, *, ask: bool) -> int | None:
+    """The connection a new source syncs with: the one named, or the only one there is."""
+    if name is not None:
+        return connections.get(session, name).id
+    known = connections.list_all(session)
+    if len(known) == 1:
+        return known[0].id
+    if ask and not known:
+        raise UserError(
+            "no Xero connection yet: connect one first (`xerobridge connect --help`), "
+            "then add the source"
+        )
+    if ask:
+        names = ", ".join(c.name for c in known)
+        raise UserError(
+            f"there are {len(known)} Xero connections ({names}): say which this source syncs "
+            "with, with --connection NAME"
+        )
+    return None
+
+
+def connect(store: Store, name: str, connection: str) -> Source:
+    """Bind a source to a Xero connection (its links stay: they name that organisation's ids)."""
+    with store.transaction() as s:
+        source = get(s, name)
+        conn = connections.get(s, connection)
+        if source.connection_id not in (None, conn.id) and _has_links(s, source):
+            raise UserError(
+                f"source {name} has records linked in another Xero organisation; binding it to "
+                f"{connection} would mix the two: remove the source and add it again instead"
+            )
+        source.connection_id = conn.id
+        s.add(source)
+        return source
+
+
+def _has_links(session: Session, source: Source) -> bool:
+    return (
+        session.exec(select(Link.id).where(Link.source_id == source.id).limit(1)).first()
+        is not None
+    )
 
 
 def remove(store: Store, name: str) -> None:
@@ -149,9 +206,17 @@ def as_dict(session: Session, source: Source, plugins: Plugins) -> dict[str, Any
         "plugin": source.plugin,
         "key_prefix": source.key_prefix,
         "connection_id": source.connection_id,
+        "connection": _connection_name(session, source),
         "enabled": source.enabled,
         "status": state,
     }
+
+
+def _connection_name(session: Session, source: Source) -> str:
+    if source.connection_id is None:
+        return ""
+    conn = session.get(Connection, source.connection_id)
+    return conn.name if conn is not None else ""
 
 
 def stored_values(session: Session, source: Source, *, scope: str = "") -> dict[str, str]:

@@ -38,6 +38,7 @@ def register_routes() -> list[BaseRoute]:
         Route("/sources/{name}", source_page, methods=["GET"]),
         Route("/sources/{name}/settings", save_settings, methods=["POST"]),
         Route("/sources/{name}/enabled", set_enabled, methods=["POST"]),
+        Route("/sources/{name}/connection", set_connection, methods=["POST"]),
         Route("/sources/{name}/streams/{stream}/enabled", set_stream, methods=["POST"]),
         Route("/sources/{name}/streams/{stream}/enqueue-all", enqueue_all, methods=["POST"]),
         Route("/sources/{name}/enqueue-all", enqueue_everything, methods=["POST"]),
@@ -277,6 +278,7 @@ def _render_source(
         title=f"Source {loaded.source.name}",
         source=loaded.source,
         connection=loaded.connection,
+        connections=_connection_names(request),
         plugin_problem=loaded.plugin_problem,
         plugin_title=spec.title if spec else loaded.source.plugin,
         plugin_page=plugin_page,
@@ -352,6 +354,29 @@ def _set_enabled(request: Request, form: FormData) -> Response:
         return _to("/sources")
     state = "enabled: it is read and synced again" if enabled else "disabled: nothing is synced"
     session_of(request).flash(f"Source {name} is {state}.")
+    return _to(_source_path(name))
+
+
+def _connection_names(request: Request) -> list[str]:
+    with _store(request).transaction() as s:
+        return [c.name for c in connections.list_all(s)]
+
+
+async def set_connection(request: Request) -> Response:
+    """Bind the source to a Xero connection."""
+    form = await request.form()
+    return await run_in_threadpool(_set_connection, request, form)
+
+
+def _set_connection(request: Request, form: FormData) -> Response:
+    name = request.path_params["name"]
+    connection = str(form.get("connection", ""))
+    try:
+        sources.connect(_store(request), name, connection)
+    except UserError as exc:
+        session_of(request).flash(str(exc), "error")
+        return _to(_source_path(name))
+    session_of(request).flash(f"Source {name} now syncs with Xero connection {connection}.")
     return _to(_source_path(name))
 
 
