@@ -15,8 +15,8 @@ import typer
 from typer.testing import CliRunner
 
 import xerobridge_magento
-from xerobridge.contract.plugins import Plugins, register_module
 from xerobridge import sdk as serving
+from xerobridge.contract.plugins import Plugins, register_module
 
 PLUGINS = Plugins([register_module(xerobridge_magento, "magento")])
 
