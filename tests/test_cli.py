@@ -438,3 +438,25 @@ def test_sources_are_stored_per_name(store: Store) -> None:
     add_shop(store)
     with store.transaction() as s:
         assert [src.name for src in s.exec(select(Source)).all()] == ["shop-eu"]
+
+
+def test_sync_ends_with_its_own_code_when_only_decisions_remain(
+    run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records waiting for a person end `sync` (code 3, saying where to look); failures win."""
+    from xerobridge.sync.engine import Engine, Summary
+
+    outcome = Summary(waiting=2)
+
+    async def one_pass(self: Engine, *args: Any, **kwargs: Any) -> Summary:
+        return outcome
+
+    monkeypatch.setattr(Engine, "sync", one_pass)
+    said = run("sync", code=3)
+    assert "2 records wait for a person's decision: `xerobridge map` lists them" in said
+    (line,) = [ln for ln in run("sync", "--json", code=3).splitlines() if ln.startswith("{")]
+    assert json.loads(line)["waiting"] == 2
+    outcome.failed = 1
+    run("sync", code=1)
+    outcome.failed, outcome.waiting = 0, 0
+    run("sync")

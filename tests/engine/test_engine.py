@@ -140,6 +140,39 @@ def test_an_ambiguous_match_waits_for_a_person(
     assert "two Xero contacts could be A Ltd" in actions[0].message
 
 
+def test_a_record_waiting_behind_a_persons_choice_costs_nothing_until_it_is_made(
+    engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """An invoice whose customer waits for a person is held too: an hour of syncs spends no
+    Xero call and every sync ends; the person's decision sends both at once."""
+    engine_plugin.put("customers", "7", clock.now(), name="A Ltd", ambiguous=True)
+    engine_plugin.put("invoices", "1007", clock.now(), customer=7, amount=12.5)
+    summary = run(engine.sync())
+    assert summary.streams["shop.customers"]["held"] == 1
+    assert summary.streams["shop.invoices"]["held"] == 1
+    with store.transaction() as s:
+        invoice = s.exec(select(Job).where(Job.stream == "invoices")).one()
+    assert (invoice.state, invoice.hold_reason) == ("held", "waiting")
+    assert "waits for customers 7, which waits for a person's decision" in invoice.last_error
+    assert invoice.attempts == 0  # waiting is not an attempt
+
+    calls = sandbox.log.count()
+    for _ in range(12):
+        clock.advance(300)
+        run(engine.sync())  # returns: nothing is due while both wait
+    # Each pass refreshes the organisation's mirror as any pass does; nothing is written, and
+    # nothing is read for the two waiting records.
+    spent = {(e.method, e.path.rsplit("/", 1)[-1]) for e in sandbox.log.entries[calls:]}
+    assert spent <= {("GET", "Accounts"), ("GET", "Contacts"), ("GET", "Items"),
+                     ("GET", "TaxRates"), ("GET", "Currencies"), ("POST", "token")}  # fmt: skip
+
+    unmapped.decide(store, engine.plugins, "shop", "customers", "7", to=None, create=True)
+    summary = run(engine.sync())
+    assert summary.streams["shop.customers"]["created"] == 1
+    assert summary.streams["shop.invoices"]["created"] == 1
+    assert len(sandbox.records("Invoices")) == 1
+
+
 def test_lost_answers_never_make_a_second_copy(
     engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
 ) -> None:

@@ -26,7 +26,11 @@ def sync_command(
         bool, typer.Option("--json", help="Print the summary as one JSON line.")
     ] = False,
 ) -> None:
-    """Run one sync pass in the foreground; exit 0 only when nothing failed."""
+    """Run one sync pass in the foreground and say how it went.
+
+    Exit codes: 0 all done; 1 a record failed (`xerobridge log --status error`); 3 nothing
+    failed but records wait for a person's decision (`xerobridge map`).
+    """
     import asyncio
 
     from xerobridge.cli import progress
@@ -50,6 +54,13 @@ def sync_command(
         root.out.print(progress.table(summary))  # type: ignore[arg-type]
     if summary.failed:  # type: ignore[attr-defined]
         raise typer.Exit(1)
+    waiting = summary.waiting  # type: ignore[attr-defined]
+    if waiting:
+        root.err.print(
+            f"{waiting} record{'s' if waiting != 1 else ''} wait for a person's decision: "
+            "`xerobridge map` lists them"
+        )
+        raise typer.Exit(3)
 
 
 @app.command("map")

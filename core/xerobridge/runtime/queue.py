@@ -30,7 +30,8 @@ from sqlmodel import Session, col, select
 from xerobridge.clock import Clock, SystemClock
 from xerobridge.store import synclog
 from xerobridge.store.db import Store
-from xerobridge.store.models import Job, Worker
+from xerobridge.store.models import Job, Source, Worker
+from xerobridge.store.states import HoldReason, JobKind, JobState
 
 log = logging.getLogger(__name__)
 
@@ -351,6 +352,13 @@ class Queue:
         if not ids:
             return 0
         with self._tx(session) as s:
+            done = s.execute(
+                sa.select(col(Job.source_id), col(Job.stream), col(Job.record_key)).where(
+                    col(Job.id).in_(ids),
+                    col(Job.lease_owner) == worker_id,
+                    col(Job.state) == "running",
+                )
+            ).all()
             result = s.execute(
                 sa.delete(Job).where(
                     col(Job.id).in_(ids),
@@ -358,7 +366,76 @@ class Queue:
                     col(Job.state) == "running",
                 )
             )
+            self._wake(s, {(row[0], row[1], row[2]) for row in done})
             return _count(result)
+
+    def waiting_for_people(self, source: str | None = None) -> int:
+        """How many jobs wait for a person's decision or behind one (of one source, or all)."""
+        query = (
+            sa.select(sa.func.count())
+            .select_from(Job)
+            .where(
+                col(Job.state) == JobState.HELD,
+                col(Job.hold_reason).in_((HoldReason.MAPPING, HoldReason.WAITING)),
+            )
+        )
+        if source is not None:
+            query = query.join(Source, col(Source.id) == col(Job.source_id)).where(
+                col(Source.name) == source
+            )
+        with self.store.transaction() as s:
+            return int(s.execute(query).scalar_one())
+
+    def hold(
+        self, worker_id: str, job_id: int, reason: str, *, awaited: Iterable[tuple[str, str]]
+    ) -> str:
+        """Hold a job that needs records waiting for a person (no attempt spent); it wakes when
+        one of them is done. Queued again at once if none of them waits any more."""
+        records = sorted({(stream, key) for stream, key in awaited})
+        with self.store.transaction() as s:
+            job = s.get(Job, job_id)
+            if job is None or job.lease_owner != worker_id or job.state != "running":
+                return "lost"
+            still = s.execute(
+                sa.select(col(Job.stream), col(Job.record_key)).where(
+                    col(Job.source_id) == job.source_id,
+                    col(Job.stream).in_({st for st, _k in records}),
+                    col(Job.record_key).in_({k for _st, k in records}),
+                    col(Job.kind) == JobKind.PUSH,
+                    col(Job.state) == JobState.HELD,
+                )
+            ).all()
+            job.lease_owner, job.lease_until = None, None
+            job.attempts = max(job.attempts - 1, 0)  # waiting is not an attempt
+            job.updated_at = self.clock.now()
+            if not {(row[0], row[1]) for row in still} & set(records):
+                job.state, job.run_after = JobState.QUEUED, self.clock.now()
+                s.add(job)
+                return job.state
+            job.state, job.hold_reason, job.last_error = JobState.HELD, HoldReason.WAITING, reason
+            job.payload = {**(job.payload or {}), "waiting_for": [list(r) for r in records]}
+            s.add(job)
+            return job.state
+
+    def _wake(self, s: Session, done: set[tuple[int, str, str]]) -> int:
+        """Queue again the jobs held waiting for any of these records (source, stream, key)."""
+        if not done:
+            return 0
+        waiting = s.exec(
+            select(Job).where(
+                col(Job.source_id).in_({source for source, _st, _k in done}),
+                col(Job.state) == JobState.HELD,
+                col(Job.hold_reason) == HoldReason.WAITING,
+            )
+        ).all()
+        now, woken = self.clock.now(), 0
+        for job in waiting:
+            awaited = {tuple(r) for r in (job.payload or {}).get("waiting_for") or []}
+            if any((job.source_id, st, k) in done for st, k in awaited):
+                job.state, job.hold_reason, job.run_after = JobState.QUEUED, "", now
+                s.add(job)
+                woken += 1
+        return woken
 
     def fail(
         self,

@@ -34,11 +34,22 @@ UNCHANGED = "unchanged since the last push"
 
 
 class HoldBack(Exception):
-    """The job must wait (for a dependency) without spending an attempt."""
+    """The job must wait (for a dependency) without spending an attempt.
 
-    def __init__(self, reason: str, delay: float = DEPENDENCY_WAIT) -> None:
+    With `awaited`, what it needs waits for a person: the job is held, costs nothing while it
+    waits, and wakes when one of those records is done (see `Queue.hold` and `Queue.complete`).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        delay: float = DEPENDENCY_WAIT,
+        *,
+        awaited: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         super().__init__(reason)
         self.delay = delay
+        self.awaited = awaited
 
 
 @dataclass

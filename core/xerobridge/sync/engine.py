@@ -44,6 +44,8 @@ class Summary:
     write_calls: int = 0
     http_429: int = 0
     failed: int = 0
+    #: Records held for a person's decision, or behind one, after the pass.
+    waiting: int = 0
     elapsed_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -54,6 +56,7 @@ class Summary:
             "write_calls": self.write_calls,
             "http_429": self.http_429,
             "failed": self.failed,
+            "waiting": self.waiting,
             "elapsed_s": round(self.elapsed_s, 3),
         }
 
@@ -184,7 +187,9 @@ class Engine:
         if reconcile:
             await self.reconcile(source)
         progress = await self.worker.run_until_idle(max_wait=max_wait)
-        return self.summary(progress, started, calls_before)
+        summary = self.summary(progress, started, calls_before)
+        summary.waiting = self.queue.waiting_for_people(source)
+        return summary
 
     def summary(self, progress: Progress, started: float, before: tuple[int, int, int]) -> Summary:
         """Counts per stream and the calls spent since `before`."""

@@ -79,6 +79,13 @@ class Pusher(Resolve, Write, Settle):
         works: list[Work] = []
         for work in mapped:
             problem = problems.get(id(work))
+            if isinstance(problem, HoldBack) and problem.awaited:
+                # Nothing to do until a person decides: held, it costs no call and no claim.
+                self.queue.hold(
+                    self.worker_id, work.job.id or 0, str(problem), awaited=problem.awaited
+                )
+                stats.outcomes.append((work.job.source_id, work.job.stream, "held"))
+                continue
             if isinstance(problem, HoldBack):
                 waiting[problem.delay].append(work.job.id)  # type: ignore[arg-type]
                 stats.outcomes.append((work.job.source_id, work.job.stream, "waiting"))

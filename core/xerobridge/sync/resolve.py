@@ -125,6 +125,7 @@ class Resolve(Stage):
                 jobs[(stream_name, key)].append((state, error))
             missing: dict[str, set[str]] = defaultdict(set)
             unresolved: dict[int, list[str]] = defaultdict(list)
+            awaited: dict[int, list[tuple[str, str]]] = defaultdict(list)
             for work in group:
                 for dep in work.resolution.needs:
                     link = found.get((dep.stream, dep.key, dep.role))
@@ -142,6 +143,8 @@ class Resolve(Stage):
                             break
                         if not queued:
                             missing[dep.stream].add(dep.key)
+                        elif all(state == "held" for state, _error in queued):
+                            awaited[id(work)].append((dep.stream, dep.key))
                     unresolved[id(work)].append(f"{dep.stream} {dep.key}")
             if missing:
                 for stream_name, keys in (await self._look_ahead(runtime, group)).items():
@@ -162,6 +165,13 @@ class Resolve(Stage):
                     problems[id(work)] = Permanent(
                         f"{work.change.stream} {work.change.key} needs {', '.join(lost)}, "
                         "which the source no longer has"
+                    )
+                elif awaited.get(id(work)):
+                    names = ", ".join(f"{st} {k}" for st, k in awaited[id(work)])
+                    problems[id(work)] = HoldBack(
+                        f"waits for {names}, which waits for a person's decision "
+                        "(`xerobridge map`); it goes on by itself once that is decided",
+                        awaited=tuple(awaited[id(work)]),
                     )
                 elif unresolved.get(id(work)):
                     problems[id(work)] = HoldBack("waiting for " + ", ".join(unresolved[id(work)]))
