@@ -26,3 +26,24 @@ def test_two_sources_cannot_share_a_key_prefix(store: Store) -> None:
         sources.add(store, plugins, "magento", "shopeu", values=SHOP)
     second = sources.add(store, plugins, "magento", "shopeu", values=SHOP, key_prefix="SHOPEU2")
     assert second.key_prefix == "SHOPEU2"
+
+
+def test_a_source_is_connected_once_each_stream_it_reads_has_been_read(store: Store) -> None:
+    """A dependency-only stream (Magento's guests, read only when an order needs one) never
+    keeps its source pending."""
+    from xerobridge.store import cursors
+
+    plugins = load_plugins()
+    source = sources.add(store, plugins, "magento", "shop", values={"base_url": "http://m.test"})
+    assert source.id is not None
+
+    def state() -> str:
+        with store.transaction() as s:
+            return sources.status(s, sources.get(s, "shop"), plugins.spec("magento"))
+
+    assert state() == "pending"
+    for stream in ("customers", "products", "orders", "invoices"):
+        cursors.save_now(store, source.id, stream, "2026-01-01T00:00:00", store.clock.now())
+    assert state() == "pending"  # credit memos not read yet
+    cursors.save_now(store, source.id, "credit_memos", "2026-01-01T00:00:00", store.clock.now())
+    assert state() == "connected"

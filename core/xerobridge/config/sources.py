@@ -21,7 +21,7 @@ from xerobridge.config import connections
 from xerobridge.contract.errors import UserError
 from xerobridge.contract.plugins import Plugins
 from xerobridge.contract.settings import SourceSettings, to_text, validate_settings
-from xerobridge.contract.types import Direction, SourceSpec
+from xerobridge.contract.types import CursorKind, Direction, SourceSpec
 from xerobridge.store import cursors, encryption
 from xerobridge.store.db import Store
 from xerobridge.store.models import (
@@ -178,8 +178,8 @@ def list_all(session: Session) -> list[Source]:
 
 
 def status(session: Session, source: Source, spec: SourceSpec) -> str:
-    """`disabled`; `pending` until each stream it syncs has been read once, history included;
-    then `connected`."""
+    """`disabled`; `pending` until each stream it reads has been read once, history included;
+    then `connected`. Dependency-only streams (read only when a record needs one) never are."""
     if not source.enabled:
         return "disabled"
     try:
@@ -189,7 +189,9 @@ def status(session: Session, source: Source, spec: SourceSpec) -> str:
     streams = [
         stream.name
         for stream in spec.streams
-        if stream.direction is Direction.TO_XERO and settings.stream_enabled(stream.name)
+        if stream.direction is Direction.TO_XERO
+        and stream.cursor is not CursorKind.NONE
+        and settings.stream_enabled(stream.name)
     ]
     assert source.id is not None
     return cursors.reading_state(session, source.id, streams)
