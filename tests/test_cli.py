@@ -460,3 +460,12 @@ def test_sync_ends_with_its_own_code_when_only_decisions_remain(
     run("sync", code=1)
     outcome.failed, outcome.waiting = 0, 0
     run("sync")
+
+
+def test_an_invalid_filter_is_refused_with_the_valid_values(run: Any) -> None:
+    """`queue list --state bogus` must not say the queue is empty: it names the states."""
+    said = " ".join(run("queue", "list", "--state", "bogus", code=2).replace("│", " ").split())
+    assert "'bogus' is not one of 'queued', 'running', 'held', 'dead'" in said
+    said = " ".join(run("log", "--status", "broken", code=2).replace("│", " ").split())
+    assert "'broken' is not one of 'success', 'error'" in said
+    assert "The queue is empty" in run("queue", "list", "--state", "dead")

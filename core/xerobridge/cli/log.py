@@ -11,13 +11,14 @@ from xerobridge.cli.root import JsonOpt, app
 from xerobridge.clock import utcnow
 from xerobridge.config import sources as source_config
 from xerobridge.store import synclog
+from xerobridge.store.states import SyncStatus
 
 
 @app.command("log")
 def log_command(
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
     stream: Annotated[str | None, typer.Option(help="Only this stream.")] = None,
-    status: Annotated[str | None, typer.Option(help="success or error.")] = None,
+    status: Annotated[SyncStatus | None, typer.Option(help="Only rows of this outcome.")] = None,
     since: Annotated[
         str | None, typer.Option(help="From this time: 2026-11-01, 2h, 3d, 1w.")
     ] = None,

@@ -12,6 +12,7 @@ from xerobridge.config import sources as source_config
 from xerobridge.contract.errors import UserError
 from xerobridge.runtime.queue import Queue
 from xerobridge.runtime.queue import as_dict as queue_rows
+from xerobridge.store.states import JobState
 
 queue_app = group("queue", "What will be synced next.")
 
@@ -20,7 +21,7 @@ queue_app = group("queue", "What will be synced next.")
 def queue_list(
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
     stream: Annotated[str | None, typer.Option(help="Only this stream.")] = None,
-    state: Annotated[str | None, typer.Option(help="queued, held, running or dead.")] = None,
+    state: Annotated[JobState | None, typer.Option(help="Only jobs in this state.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
     as_json: JsonOpt = False,
 ) -> None:

@@ -32,6 +32,13 @@ class HoldReason(StrEnum):
     WAITING = "waiting"  # it needs a record that waits for a person; it wakes when that is done
 
 
+class SyncStatus(StrEnum):
+    """How a record's sync went, as the sync log keeps it."""
+
+    SUCCESS = "success"
+    ERROR = "error"
+
+
 class LinkMethod(StrEnum):
     """How a source record came to be linked to its Xero object."""
 
