@@ -71,8 +71,8 @@ def add(
 ) -> Source:
     """Configure a new source of a plugin, validating its settings before anything is saved.
 
-    Without a connection named it syncs with the only one; with several or none it waits
-    unbound, or with `ask_connection` (the CLI) it is refused saying what to do.
+    Without a connection named it waits unbound, or with `ask_connection` (the CLI) it syncs
+    with the only one, and is refused saying what to do when there are several or none.
     """
     spec = plugins.spec(plugin)
     if not _SOURCE_NAME.match(name):
@@ -112,24 +112,25 @@ def add(
 
 
 def _connection_for(session: Session, name: str | None, *, ask: bool) -> int | None:
-    """The connection a new source syncs with: the one named, or the only one there is."""
+    """The connection a new source syncs with: the one named; with `ask` (the CLI), the only
+    one there is, or a refusal saying what to do when there are several or none."""
     if name is not None:
         return connections.get(session, name).id
+    if not ask:
+        return None
     known = connections.list_all(session)
     if len(known) == 1:
         return known[0].id
-    if ask and not known:
+    if not known:
         raise UserError(
             "no Xero connection yet: connect one first (`xerobridge connect --help`), "
             "then add the source"
         )
-    if ask:
-        names = ", ".join(c.name for c in known)
-        raise UserError(
-            f"there are {len(known)} Xero connections ({names}): say which this source syncs "
-            "with, with --connection NAME"
-        )
-    return None
+    names = ", ".join(c.name for c in known)
+    raise UserError(
+        f"there are {len(known)} Xero connections ({names}): say which this source syncs "
+        "with, with --connection NAME"
+    )
 
 
 def connect(store: Store, name: str, connection: str) -> Source:
