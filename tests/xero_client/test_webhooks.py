@@ -78,3 +78,36 @@ def test_a_tampered_body_is_refused_and_records_nothing(
     delivery.body = delivery.body.replace(b"CREATE", b"UPDATE")
     assert post(web, delivery).status_code == 401
     assert events(store) == []
+
+
+def test_a_body_over_the_limit_is_refused_before_its_signature_is_computed(
+    web: Starlette, store: Store, sandbox: SandboxState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A declared or chunked body past the limit is answered 413, read no further, recorded
+    nothing; however it claims to be signed."""
+    from xerobridge.web import bodies, xero_webhooks
+
+    signed: list[bytes] = []
+    monkeypatch.setattr(xero_webhooks, "signature", lambda body, key: signed.append(body) or "")
+    big = b"{" + b" " * xero_webhooks.XERO_BODY_LIMIT + b"}"
+    read: list[int] = []
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(1000):  # 64 MiB offered, a chunk at a time
+            read.append(1)
+            yield b" " * 65536
+
+    async def go() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web)) as http:
+            headers = {"x-xero-signature": "AAAA"}
+            declared = await http.post(URL, content=big, headers=headers)
+            chunked = await http.post(URL, content=chunks(), headers=headers)
+            login = await http.post(
+                "http://xerobridge.test/login", content=b"x" * (bodies.BODY_LIMIT + 1)
+            )
+            return declared, chunked, login
+
+    declared, chunked, login = run(go())
+    assert (declared.status_code, chunked.status_code, login.status_code) == (413, 413, 413)
+    assert signed == [] and events(store) == []
+    assert len(read) < 40  # the app stopped reading a little past its 1 MiB limit

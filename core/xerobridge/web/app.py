@@ -19,6 +19,7 @@ from xerobridge.store.db import Store
 from xerobridge.web import dashboard
 from xerobridge.web import source_webhooks as notify
 from xerobridge.web import xero_webhooks as webhooks
+from xerobridge.web.bodies import BodyLimit
 from xerobridge.web.dashboard.guard import Guard
 from xerobridge.web.oauth_callback import oauth_callback
 
@@ -47,7 +48,8 @@ def create_app(
         Route("/sources/{source}/notify", notify.receive, methods=["POST"]),
         *dashboard.routes(plugins, store=store, xero_http=http),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(Guard)])
+    # The body limit comes first: nothing, not even the session guard, reads past it.
+    app = Starlette(routes=routes, middleware=[Middleware(BodyLimit), Middleware(Guard)])
     app.state.store = store
     app.state.plugins = plugins
     app.state.plugin_packages = dashboard.template_packages(plugins)

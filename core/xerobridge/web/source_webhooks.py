@@ -36,6 +36,7 @@ from xerobridge.contract.errors import UserError
 from xerobridge.runtime.queue import WAITING, NewJob, Queue
 from xerobridge.store.db import Store
 from xerobridge.store.models import Job, Source
+from xerobridge.web import bodies
 
 log = logging.getLogger(__name__)
 
@@ -241,12 +242,10 @@ def sync_record(
 async def receive(request: Request) -> Response:
     """POST /sources/{source}/notify."""
     store: Store = request.app.state.store
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_BODY:
-        return Refusal(413, f"the body may be at most {MAX_BODY} bytes").response()
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        return Refusal(413, f"the body may be at most {MAX_BODY} bytes").response()
+    try:
+        body = await bodies.read(request, MAX_BODY)
+    except bodies.TooLarge as exc:
+        return Refusal(413, str(exc)).response()
     try:
         answer = await run_in_threadpool(
             accept, store, plugins_of(request), request.path_params["source"], bearer(request), body

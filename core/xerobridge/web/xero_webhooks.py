@@ -24,8 +24,13 @@ from xerobridge.store import encryption
 from xerobridge.store.db import Store
 from xerobridge.store.models import Connection
 from xerobridge.store.xero_events import record_events
+from xerobridge.web import bodies
 
 log = logging.getLogger(__name__)
+
+
+#: Xero's deliveries are a few events of a few hundred bytes each; far more is not Xero.
+XERO_BODY_LIMIT = 256 * 1024
 
 
 def signature(body: bytes, key: str) -> str:
@@ -51,7 +56,11 @@ def matching_tenants(body: bytes, given: str, keys: Iterable[tuple[str, str]]) -
 async def receive(request: Request) -> Response:
     """POST /xero/webhooks: 401 unless signed by a connection's key; else record and 200."""
     store: Store = request.app.state.store
-    body = await request.body()
+    try:
+        body = await bodies.read(request, XERO_BODY_LIMIT)  # before the signature is computed
+    except bodies.TooLarge:
+        log.warning("webhook delivery over %d bytes refused unread", XERO_BODY_LIMIT)
+        return Response(status_code=413)
     given = request.headers.get("x-xero-signature", "")
     with store.transaction() as s:
         conns = s.exec(select(Connection).where(Connection.webhook_key != "")).all()
