@@ -469,3 +469,35 @@ def test_an_invalid_filter_is_refused_with_the_valid_values(run: Any) -> None:
     said = " ".join(run("log", "--status", "broken", code=2).replace("│", " ").split())
     assert "'broken' is not one of 'success', 'error'" in said
     assert "The queue is empty" in run("queue", "list", "--state", "dead")
+
+
+def test_fixing_heals_failed_records_are_retried_by_source_or_stream(
+    run: Any, store: Store
+) -> None:
+    """`queue retry` makes a source's (or a stream's) failed records due again with fresh
+    attempts; `settings set` does it for the source whose settings changed."""
+    shop, other = add_shop(store, "shop-eu"), add_shop(store, "shop-us")
+    Queue(store).enqueue(
+        [NewJob(source_id=src, stream=stream, record_key=key)
+         for src in (shop, other) for stream, key in (("orders", "1"), ("customers", "2"))]
+    )  # fmt: skip
+    with store.transaction() as s:
+        for job in s.exec(select(Job)).all():
+            job.state, job.attempts, job.last_error = "dead", 8, "tax_map lacks 17.5"
+            s.add(job)
+
+    def states() -> dict[tuple[int, str], tuple[str, int]]:
+        with store.transaction() as s:
+            return {(j.source_id, j.stream): (j.state, j.attempts) for j in s.exec(select(Job))}
+
+    assert "1 failed record(s) will be tried again" in run(
+        "queue", "retry", "--source", "shop-eu", "--stream", "orders"
+    )
+    assert states()[(shop, "orders")] == ("queued", 0)
+    assert states()[(shop, "customers")] == ("dead", 8)
+    assert "1 failed record(s) will be tried again with them" in run(
+        "settings", "set", "shop-eu", "page_size=30"
+    )
+    assert states()[(shop, "customers")] == ("queued", 0)
+    assert {states()[(other, st)] for st in ("orders", "customers")} == {("dead", 8)}
+    assert "2 failed record(s)" in run("queue", "retry")

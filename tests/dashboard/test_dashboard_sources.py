@@ -466,3 +466,46 @@ def test_stored_values_show_as_text(browser: TestClient, store: Store, shop: str
     html = browser.get("/sources/shop").text
     assert "<script>alert(1)</script>" not in html
     assert 'value="&lt;script&gt;alert(1)&lt;/script&gt;"' in html
+
+
+def test_retry_all_failed_and_saving_settings_try_failed_records_again(
+    browser: TestClient, store: Store, shop: str
+) -> None:
+    from xerobridge.runtime.queue import NewJob, Queue
+
+    with store.transaction() as s:
+        source_id = sources.get(s, "shop").id
+    assert source_id is not None
+
+    def fail_all() -> None:
+        Queue(store).enqueue(
+            [NewJob(source_id=source_id, stream=st, record_key="1") for st in ("orders", "items")]
+        )
+        with store.transaction() as s:
+            for job in s.exec(select(Job)).all():
+                job.state, job.attempts = "dead", 8
+                s.add(job)
+
+    def dead() -> set[str]:
+        with store.transaction() as s:
+            return {j.stream for j in s.exec(select(Job).where(Job.state == "dead"))}
+
+    fail_all()
+    page = browser.get("/sources/shop").text
+    assert "Retry all failed" in page and 'action="/sources/shop/streams/orders/retry"' in page
+    post(browser, "/sources/shop/streams/orders/retry", "/sources/shop", {})
+    assert dead() == {"items"}
+    assert "1 failed record(s) of shop orders will be tried again at once." in (
+        browser.get("/sources/shop").text
+    )
+    post(browser, "/sources/shop/retry", "/sources/shop", {})
+    assert dead() == set()
+    fail_all()
+    post(
+        browser,
+        "/sources/shop/settings",
+        "/sources/shop",
+        settings_form(invoice_status="AUTHORISED"),
+    )
+    assert dead() == set()
+    assert "2 failed record(s) will be tried again with them." in browser.get("/sources/shop").text

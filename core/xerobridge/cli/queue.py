@@ -60,6 +60,21 @@ def queue_run_now(job_ids: Annotated[list[int], typer.Argument(help="Job ids.")]
     root.out.print(f"{n} job(s) will run at once")
 
 
+@queue_app.command("retry")
+def queue_retry(
+    source: Annotated[str | None, typer.Option(help="Only this source's failed records.")] = None,
+    stream: Annotated[str | None, typer.Option(help="Only this stream's failed records.")] = None,
+) -> None:
+    """Try every failed record again (of a source or a stream) once its cause is fixed."""
+    store = root.open_store()
+    source_id = None
+    if source:
+        with store.transaction() as s:
+            source_id = source_config.get(s, source).id
+    n = Queue(store).retry_failed(source_id=source_id, stream=stream)
+    root.out.print(f"{n} failed record(s) will be tried again at once")
+
+
 @queue_app.command("approve")
 def queue_approve(
     job_ids: Annotated[list[int] | None, typer.Argument(help="Job ids.")] = None,

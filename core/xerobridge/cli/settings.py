@@ -10,6 +10,7 @@ from rich.table import Table
 from xerobridge.cli import root
 from xerobridge.cli.root import JsonOpt, group
 from xerobridge.config import sources as source_config
+from xerobridge.runtime.queue import Queue
 from xerobridge.store.db import Store
 from xerobridge.store.models import Source
 
@@ -58,7 +59,11 @@ def settings_set(
 ) -> None:
     """Change settings of a source; all are validated together before any is saved."""
     store = root.open_store()
-    _src, spec = _source_and_spec(store, source)
+    src, spec = _source_and_spec(store, source)
     changes = root.pairs(values, "setting")
     source_config.update_settings(store, spec, source, changes, record=root.record_option(record))
     root.out.print(f"saved {', '.join(sorted(changes))} for {source}")
+    # A failure the old settings caused (a tax map, an account name) may be gone now.
+    again = Queue(store).retry_failed(source_id=src.id)
+    if again:
+        root.out.print(f"{again} failed record(s) will be tried again with them")

@@ -545,6 +545,18 @@ class Queue:
             )
             return _count(result)
 
+    def retry_failed(self, *, source_id: int | None = None, stream: str | None = None) -> int:
+        """Make the failed (dead) jobs of a source or stream due again with fresh attempts:
+        what a person does once the cause is fixed (a setting, an account in Xero)."""
+        query = sa.update(Job).where(col(Job.state) == JobState.DEAD)
+        if source_id is not None:
+            query = query.where(col(Job.source_id) == source_id)
+        if stream is not None:
+            query = query.where(col(Job.stream) == stream)
+        values = {"state": JobState.QUEUED, "hold_reason": "", "attempts": 0, "last_error": ""}
+        with self.store.transaction() as s:
+            return _count(s.execute(query.values(run_after=self.clock.now(), **values)))
+
     def approve(self, *, job_ids: Iterable[int] | None = None, source_id: int | None = None) -> int:
         """Release jobs held for approval: the given ones, or all of a source."""
         query = sa.update(Job).where(col(Job.state) == "held", col(Job.hold_reason) == "approval")

@@ -42,6 +42,8 @@ def register_routes() -> list[BaseRoute]:
         Route("/sources/{name}/streams/{stream}/enabled", set_stream, methods=["POST"]),
         Route("/sources/{name}/streams/{stream}/enqueue-all", enqueue_all, methods=["POST"]),
         Route("/sources/{name}/enqueue-all", enqueue_everything, methods=["POST"]),
+        Route("/sources/{name}/retry", retry_failed, methods=["POST"]),
+        Route("/sources/{name}/streams/{stream}/retry", retry_failed, methods=["POST"]),
         Route("/sources/{name}/remove", confirm_remove, methods=["GET"]),
         Route("/sources/{name}/remove", remove, methods=["POST"]),
     ]
@@ -331,7 +333,10 @@ def _save_settings(request: Request, form: FormData) -> Response:
         sources.update_settings(_store(request), spec, name, changes)
     except UserError as exc:
         return _render_source(request, loaded, typed=typed, errors={"": str(exc)}, status_code=400)
-    session_of(request).flash(f"Saved {', '.join(sorted(changes))} for {name}.")
+    # A failure the old settings caused (a tax map, an account name) may be gone now.
+    again = Queue(_store(request)).retry_failed(source_id=loaded.source.id)
+    retried = f" {again} failed record(s) will be tried again with them." if again else ""
+    session_of(request).flash(f"Saved {', '.join(sorted(changes))} for {name}.{retried}")
     return _to(_source_path(name, "settings"))
 
 
@@ -439,6 +444,27 @@ def _enqueue_all(request: Request) -> Response:
     session_of(request).flash(
         f"Queued a full read of {name} {stream}: every record will be synced."
     )
+    return _to(_source_path(name, "streams"))
+
+
+async def retry_failed(request: Request) -> Response:
+    """Try the failed records of a source (or one stream) again ("Retry all failed")."""
+    await request.form()
+    return await run_in_threadpool(_retry_failed, request)
+
+
+def _retry_failed(request: Request) -> Response:
+    name, stream = request.path_params["name"], request.path_params.get("stream")
+    try:
+        loaded = _load(request, name)
+        if stream is not None and loaded.spec is not None:
+            loaded.spec.stream(stream)
+        n = Queue(_store(request)).retry_failed(source_id=loaded.source.id, stream=stream)
+    except UserError as exc:
+        session_of(request).flash(str(exc), "error")
+        return _to(_source_path(name, "streams"))
+    what = f"{name} {stream}" if stream else name
+    session_of(request).flash(f"{n} failed record(s) of {what} will be tried again at once.")
     return _to(_source_path(name, "streams"))
 
 
