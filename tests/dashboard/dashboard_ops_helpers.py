@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from xerobridge import hookimpl
+from xerobridge.clock import FakeClock
 from xerobridge.config import sources
 from xerobridge.contract.plugins import Plugins, register_module
 from xerobridge.contract.settings import SourceSettings
@@ -125,3 +126,12 @@ def refusals(client: TestClient, action: str, data: dict[str, Any]) -> None:
         response = anon.post(action, data={**data, "csrf_token": csrf_of(page.text)})
         assert response.status_code == 303
         assert response.headers["location"].startswith("/login?next=")
+
+
+def pass_time(client: TestClient, clock: FakeClock, seconds: float) -> None:
+    """Let time pass with the person using the dashboard (an idle session would end)."""
+    step = 20 * 60.0
+    while seconds > 0:
+        clock.advance(min(step, seconds))
+        seconds -= step
+        client.get("/")

@@ -61,7 +61,7 @@ def test_logging_out_ends_the_session(browser: TestClient) -> None:
     response = browser.post("/logout", data={"csrf_token": token})
     assert response.status_code == 303
     assert browser.get("/").status_code == 303
-    assert "You are logged out." in browser.get("/login").text
+    assert "You are logged out (everywhere this login was open)." in browser.get("/login").text
 
 
 def test_a_post_without_the_csrf_token_is_refused(browser: TestClient) -> None:
@@ -100,17 +100,42 @@ def test_a_forged_cookie_is_an_anonymous_session(anonymous: TestClient) -> None:
 
 
 def test_sessions_expire(browser: TestClient, store: Store, clock: FakeClock) -> None:
-    clock.advance(timedelta(hours=11).total_seconds())
-    assert browser.get("/").status_code == 200
-    clock.advance(timedelta(hours=2).total_seconds())
+    """In use, a session lasts 12 hours from its login."""
+    for _ in range(11 * 3):
+        clock.advance(timedelta(minutes=20).total_seconds())
+        assert browser.get("/").status_code == 200
+    clock.advance(timedelta(minutes=80).total_seconds())
     assert browser.get("/").status_code == 303
     assert "Your session expired" in browser.get("/login").text
+
+
+def test_an_idle_session_ends(browser: TestClient, clock: FakeClock) -> None:
+    clock.advance(timedelta(minutes=29).total_seconds())
+    assert browser.get("/").status_code == 200  # and the session was seen again
+    clock.advance(timedelta(minutes=29).total_seconds())
+    assert browser.get("/").status_code == 200
+    clock.advance(timedelta(minutes=31).total_seconds())
+    assert browser.get("/").status_code == 303
+    assert "Your session ended after 30 minutes without use" in browser.get("/login").text
+
+
+def test_logging_out_ends_every_copy_of_the_session(browser: TestClient) -> None:
+    """A cookie saved before the log out opens nothing afterwards, pages or API."""
+    saved = dict(browser.cookies)
+    token = csrf_of(browser.get("/").text)
+    assert browser.post("/logout", data={"csrf_token": token}).status_code == 303
+    browser.cookies.clear()
+    for name, value in saved.items():
+        browser.cookies.set(name, value)
+    assert browser.get("/").status_code == 303
+    assert browser.get("/api/sources").status_code == 401
+    assert "This session was ended (a log out or a new password)" in browser.get("/login").text
 
 
 def test_a_new_password_ends_every_session(browser: TestClient, store: Store) -> None:
     logins.set_password(store, "another long password")
     assert browser.get("/").status_code == 303
-    assert "The password was changed" in browser.get("/login").text
+    assert "This session was ended (a log out or a new password)" in browser.get("/login").text
 
 
 def test_the_cookie_is_http_only_and_same_site(anonymous: TestClient) -> None:

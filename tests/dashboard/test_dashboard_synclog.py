@@ -15,7 +15,14 @@ from xerobridge.store.db import Store
 from xerobridge.store.models import Job
 from xerobridge.xero.deeplinks import view_url
 
-from dashboard_ops_helpers import ESCAPED, HOSTILE, add_source, ops_plugins, post_form
+from dashboard_ops_helpers import (
+    ESCAPED,
+    HOSTILE,
+    add_source,
+    ops_plugins,
+    pass_time,
+    post_form,
+)
 
 
 @pytest.fixture
@@ -72,7 +79,7 @@ def test_the_log_filters(client: TestClient, store: Store, shop: int, clock: Fak
     outlet = add_source(store, ops_plugins(), "outlet")[1]
     log(store, shop, "c-1")
     log(store, outlet, "x-1")
-    clock.advance(timedelta(hours=3).total_seconds())
+    pass_time(client, clock, timedelta(hours=3).total_seconds())
     log(store, shop, "c-2", action="updated")
     log(store, shop, "o-9", stream="orders", action="failed", status="error", message="bad")
     clock.advance(60)

@@ -106,7 +106,7 @@ def _session_of(store: Store, headers: Headers) -> Session:
     session = sessions.decode(morsel.value if morsel else "", store.clock.now())
     if session.logged_in and logins.current_epoch(store, session.username) != session.epoch:
         session.log_out()
-        session.flash("The password was changed; log in again.")
+        session.flash("This session was ended (a log out or a new password); log in again.")
     return session
 
 

@@ -47,6 +47,15 @@ def set_password(store: Store, password: str, *, username: str = ADMIN) -> Login
         return login
 
 
+def end_sessions(store: Store, username: str) -> None:
+    """End every session of a login, wherever its cookie is (the epoch they carry moves on)."""
+    with store.transaction() as s:
+        login = s.exec(select(Login).where(Login.username == username)).first()
+        if login is not None:
+            login.epoch += 1
+            s.add(login)
+
+
 def has_login(store: Store) -> bool:
     """Whether any dashboard password has been set yet."""
     with store.transaction() as s:

@@ -1,8 +1,10 @@
 """Dashboard sessions: a cookie encrypted and signed with a key derived from the secret key.
 
-A session holds who is logged in (with the login's epoch, so a password change ends it), when
-they logged in (sessions expire `LIFETIME` after that), the CSRF token every form carries, and
-the one-shot messages shown on the next page. Nothing about a session is kept in the store.
+A session holds who is logged in (with the login's epoch: a password change or a log out moves
+the epoch on and so ends every session of that login, copies of the cookie included), when
+they logged in (sessions expire `LIFETIME` after that) and were last seen (`IDLE` without a
+request ends them), the CSRF token every form carries, and the one-shot messages shown on the
+next page.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from xerobridge.store import home as config
 
 COOKIE = "xerobridge_session"
 LIFETIME = timedelta(hours=12)
+#: A session without a request for this long is over.
+IDLE = timedelta(minutes=30)
+#: How stale `seen_at` may get before the cookie is written again (not on every request).
+_SEEN_EVERY = 60.0
 
 
 @dataclass
@@ -32,6 +38,7 @@ class Session:
     username: str = ""
     epoch: int = 0
     login_at: float = 0.0
+    seen_at: float = 0.0
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     flashes: list[tuple[str, str]] = field(default_factory=list)
     dirty: bool = False
@@ -44,8 +51,15 @@ class Session:
     def log_in(self, username: str, epoch: int, now: datetime) -> None:
         """Start a logged-in session; the CSRF token is renewed so a planted one is useless."""
         self.username, self.epoch, self.login_at = username, epoch, now.timestamp()
+        self.seen_at = self.login_at
         self.csrf = secrets.token_urlsafe(24)
         self.dirty = True
+
+    def seen(self, now: datetime) -> None:
+        """A request of this session: it is not idle (the cookie is renewed now and then)."""
+        if self.logged_in and now.timestamp() - self.seen_at > _SEEN_EVERY:
+            self.seen_at = now.timestamp()
+            self.dirty = True
 
     def log_out(self) -> None:
         """Forget the login (the cookie then holds an anonymous session)."""
@@ -72,6 +86,7 @@ def encode(session: Session) -> str:
         "u": session.username,
         "e": session.epoch,
         "t": session.login_at,
+        "s": session.seen_at,
         "c": session.csrf,
         "f": session.flashes,
     }
@@ -88,6 +103,7 @@ def decode(raw: str, now: datetime) -> Session:
             username=str(data["u"]),
             epoch=int(data["e"]),
             login_at=float(data["t"]),
+            seen_at=float(data.get("s", data["t"])),
             csrf=str(data["c"]),
             flashes=[(str(level), str(text)) for level, text in data["f"]],
         )
@@ -96,6 +112,11 @@ def decode(raw: str, now: datetime) -> Session:
     if session.logged_in and now.timestamp() - session.login_at > LIFETIME.total_seconds():
         session.log_out()
         session.flash("Your session expired; log in again.")
+    elif session.logged_in and now.timestamp() - session.seen_at > IDLE.total_seconds():
+        session.log_out()
+        minutes = int(IDLE.total_seconds() // 60)
+        session.flash(f"Your session ended after {minutes} minutes without use; log in again.")
+    session.seen(now)
     return session
 
 

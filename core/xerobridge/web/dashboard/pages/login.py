@@ -64,10 +64,12 @@ def _login(request: Request, form: FormData) -> Response:
 
 
 def logout(request: Request) -> Response:
-    """End the session."""
+    """End the session, in the store too: a copy of its cookie no longer opens anything."""
     session = session_of(request)
+    if session.logged_in:
+        logins.end_sessions(request.app.state.store, session.username)
     session.log_out()
-    session.flash("You are logged out.")
+    session.flash("You are logged out (everywhere this login was open).")
     return RedirectResponse("/login", status_code=303)
 
 
