@@ -501,3 +501,25 @@ def test_fixing_heals_failed_records_are_retried_by_source_or_stream(
     assert states()[(shop, "customers")] == ("queued", 0)
     assert {states()[(other, st)] for st in ("orders", "customers")} == {("dead", 8)}
     assert "2 failed record(s)" in run("queue", "retry")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("log", "--limit", "100000000000000000000"),
+        ("log", "--limit", "-5"),
+        ("log", "--limit", "1e20"),
+        ("queue", "list", "--limit", "0"),
+        ("queue", "run-now", "123456789012345678901234"),
+        ("queue", "cancel", "0"),
+        ("report", "requests", "--days", "99999999999"),
+        ("report", "requests", "--days", "-3"),
+    ],
+)
+def test_numbers_out_of_range_are_refused_in_one_line(run: Any, args: tuple[str, ...]) -> None:
+    said = " ".join(run(*args, code=2).replace("│", " ").split())
+    assert "Invalid value" in said and "Traceback" not in said
+
+
+def test_an_age_reaching_before_any_date_is_refused(run: Any) -> None:
+    assert "reaches back before any date there is" in fails("log", "--since", "1000000000d")

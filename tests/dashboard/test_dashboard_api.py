@@ -246,3 +246,9 @@ def test_the_api_needs_a_login_or_a_token(web: Starlette, browser: TestClient) -
             assert forged.status_code == 401
     for endpoint in ENDPOINTS:
         assert browser.get(f"/api/{endpoint}").status_code == 200  # the dashboard's own login
+
+
+def test_numbers_out_of_range_are_refused_not_a_server_error(browser: TestClient) -> None:
+    assert browser.get("/api/log?since=1000000000d").status_code == 400
+    page = browser.get("/log?page=99999999999999999999")
+    assert page.status_code in (200, 400) and "is not a page number" in page.text

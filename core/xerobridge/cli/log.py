@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from xerobridge.cli import root
+from xerobridge.cli import bounds, root
 from xerobridge.cli.root import JsonOpt, app
 from xerobridge.clock import utcnow
 from xerobridge.config import sources as source_config
@@ -22,7 +22,9 @@ def log_command(
     since: Annotated[
         str | None, typer.Option(help="From this time: 2026-11-01, 2h, 3d, 1w.")
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 100,
+    limit: Annotated[
+        int, typer.Option(help="At most this many rows.", min=1, max=bounds.MAX_ROWS)
+    ] = 100,
     as_json: JsonOpt = False,
 ) -> None:
     """Show the sync log: what was synced, newest first."""

@@ -6,13 +6,15 @@ from typing import Annotated
 
 import typer
 
-from xerobridge.cli import root
+from xerobridge.cli import bounds, root
 from xerobridge.cli.root import JsonOpt, group
 from xerobridge.config import sources as source_config
 from xerobridge.contract.errors import UserError
 from xerobridge.runtime.queue import Queue
 from xerobridge.runtime.queue import as_dict as queue_rows
 from xerobridge.store.states import JobState
+
+JOB_IDS = typer.Argument(help="Job ids.", min=1, max=bounds.MAX_ID)
 
 queue_app = group("queue", "What will be synced next.")
 
@@ -22,7 +24,9 @@ def queue_list(
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
     stream: Annotated[str | None, typer.Option(help="Only this stream.")] = None,
     state: Annotated[JobState | None, typer.Option(help="Only jobs in this state.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    limit: Annotated[
+        int, typer.Option(help="At most this many.", min=1, max=bounds.MAX_ROWS)
+    ] = 100,
     as_json: JsonOpt = False,
 ) -> None:
     """List queued, held, running and dead jobs."""
@@ -45,7 +49,9 @@ def queue_list(
 
 
 @queue_app.command("cancel")
-def queue_cancel(job_ids: Annotated[list[int], typer.Argument(help="Job ids.")]) -> None:
+def queue_cancel(
+    job_ids: Annotated[list[int], JOB_IDS],
+) -> None:
     """Remove waiting jobs from the queue."""
     n = Queue(root.open_store()).cancel(job_ids)
     root.out.print(f"removed {n} job(s) from the queue")
@@ -54,7 +60,9 @@ def queue_cancel(job_ids: Annotated[list[int], typer.Argument(help="Job ids.")])
 
 
 @queue_app.command("run-now")
-def queue_run_now(job_ids: Annotated[list[int], typer.Argument(help="Job ids.")]) -> None:
+def queue_run_now(
+    job_ids: Annotated[list[int], JOB_IDS],
+) -> None:
     """Make waiting, held or dead jobs due at once."""
     n = Queue(root.open_store()).run_now(job_ids)
     root.out.print(f"{n} job(s) will run at once")
@@ -77,7 +85,7 @@ def queue_retry(
 
 @queue_app.command("approve")
 def queue_approve(
-    job_ids: Annotated[list[int] | None, typer.Argument(help="Job ids.")] = None,
+    job_ids: Annotated[list[int] | None, JOB_IDS] = None,
     source: Annotated[str | None, typer.Option(help="Approve all held jobs of a source.")] = None,
 ) -> None:
     """Release jobs held for approval."""

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from xerobridge.cli import root
+from xerobridge.cli import bounds, root
 from xerobridge.cli.root import JsonOpt, group
 from xerobridge.clock import utcnow
 from xerobridge.store import usage
@@ -16,7 +16,7 @@ report_app = group("report", "Reports.")
 
 @report_app.command("requests")
 def report_requests(
-    days: Annotated[int, typer.Option(help="How many days back.")] = 7,
+    days: Annotated[int, typer.Option(help="How many days back.", min=1, max=bounds.MAX_DAYS)] = 7,
     as_json: JsonOpt = False,
 ) -> None:
     """Xero API calls per connection per day against the daily limit."""

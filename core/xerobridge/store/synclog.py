@@ -91,7 +91,10 @@ def moment(raw: str | None, now: datetime, what: str) -> datetime | None:
     if not text:
         return None
     if m := _AGE.match(text):
-        return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        except OverflowError:
+            raise UserError(f"{what} {text!r} reaches back before any date there is") from None
     try:
         found = datetime.fromisoformat(text)
     except ValueError:

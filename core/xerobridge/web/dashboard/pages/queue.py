@@ -57,12 +57,16 @@ class QueueFilter:
         return str(QueryParams({k: v for k, v in values.items() if v not in ("", 1)}))
 
 
+#: Pages a listing offers at most (past it, an offset no store needs to compute).
+MAX_PAGE = 100_000
+
+
 def page_number(raw: str) -> int:
     """A 1-based page number from a query string, or a UserError."""
     if not raw:
         return 1
-    if not raw.isdigit() or int(raw) < 1:
-        raise UserError(f"page {raw!r} is not a page number; pages count from 1")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise UserError(f"page {raw!r} is not a page number; pages count from 1 to {MAX_PAGE}")
     return int(raw)
 
 
