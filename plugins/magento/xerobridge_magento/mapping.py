@@ -569,12 +569,17 @@ def _finish(
 # -- invoices -------------------------------------------------------------------------------------
 
 
+def _numbered(key_prefix: str, record: Mapping[str, Any], what: str, code: str) -> str:
+    """`{prefix}-{code}{increment_id}`: the natural key of a document made from a record."""
+    increment = str(record.get("increment_id") or "").strip()
+    if not increment:
+        raise Permanent(f"{what} {record.get('entity_id')}: has no increment id (its number)")
+    return f"{key_prefix}-{code}{increment}"
+
+
 def order_key(key_prefix: str, order: Mapping[str, Any]) -> str:
     """The natural key of an order's invoice: `{prefix}-{increment_id}`."""
-    increment = str(order.get("increment_id") or "").strip()
-    if not increment:
-        raise Permanent(f"order {order.get('entity_id')}: has no increment id (order number)")
-    return f"{key_prefix}-{increment}"
+    return _numbered(key_prefix, order, "order", "")
 
 
 def contact_dependency(order: Mapping[str, Any]) -> Dependency:
@@ -716,10 +721,7 @@ def order_to_invoice(
 
 def payment_key(key_prefix: str, invoice: Mapping[str, Any]) -> str:
     """The natural key of a Magento invoice's payment: `{prefix}-PAY-{increment_id}`."""
-    increment = str(invoice.get("increment_id") or "").strip()
-    if not increment:
-        raise Permanent(f"invoice {invoice.get('entity_id')}: has no increment id")
-    return f"{key_prefix}-PAY-{increment}"
+    return _numbered(key_prefix, invoice, "invoice", "PAY-")
 
 
 def is_paid(invoice: Mapping[str, Any]) -> bool:
@@ -736,25 +738,38 @@ def invoice_payment(
     org: OrgFacts = UTC_ORG,
 ) -> XeroDocument:
     """A paid Magento invoice's Payment of its grand total to the bank account."""
-    record = f"invoice {invoice.get('increment_id') or invoice.get('entity_id')}"
     order_name = f"order {order.get('increment_id') or order.get('entity_id')}"
+    record = f"invoice {invoice.get('increment_id') or invoice.get('entity_id')}"
+    paid = {"InvoiceID": _link(links, ORDERS, order.get("entity_id"), "main", order_name)}
     key = payment_key(key_prefix, invoice)
-    amount = _dec(invoice.get("grand_total"), "grand total", record)
+    return _payment(invoice, order, record, {"Invoice": paid}, key, accounts, org, "payment")
+
+
+def _payment(
+    record: Mapping[str, Any],
+    order: Mapping[str, Any],
+    name: str,
+    target: dict[str, Any],
+    key: str,
+    accounts: Accounts,
+    org: OrgFacts,
+    role: str,
+) -> XeroDocument:
+    """A Payment of a record's grand total between the bank account and `target` (an invoice
+    paid, a credit note refunded), in the record's currency at Magento's rate."""
+    amount = _dec(record.get("grand_total"), "grand total", name)
     if amount <= 0:
-        raise Permanent(f"{record}: grand total {amount} is not a payable amount")
+        raise Permanent(f"{name}: grand total {amount} is not an amount to pay or refund")
     body: dict[str, Any] = {
-        "Invoice": {"InvoiceID": _link(links, ORDERS, order.get("entity_id"), "main", order_name)},
+        **target,
         "Account": accounts.bank,
-        "Date": _date(org, invoice.get("created_at"), record),
+        "Date": _date(org, record.get("created_at"), name),
         "Amount": money.number(money.cents(amount)),
         "Reference": key,
     }
-    currency = _currency(invoice if invoice.get("order_currency_code") else order, record)
-    base = str(invoice.get("base_currency_code") or order.get("base_currency_code") or "").upper()
-    rate = money.optional(invoice.get("base_to_order_rate") or order.get("base_to_order_rate"))
-    if base and base != currency and rate > 0:
-        body["CurrencyRate"] = money.number(rate)
-    return XeroDocument("Payment", body, key, "Reference", role="payment")
+    currency = _currency(record if record.get("order_currency_code") else order, name)
+    _currency_rate(record if record.get("base_to_order_rate") else order, body, currency)
+    return XeroDocument("Payment", body, key, "Reference", role=role)
 
 
 def magento_invoice_to_xero(
@@ -805,10 +820,7 @@ def magento_invoice_to_xero(
 
 def credit_note_number(key_prefix: str, memo: Mapping[str, Any]) -> str:
     """The natural key of a credit memo's credit note: `{prefix}-CM-{increment_id}`."""
-    increment = str(memo.get("increment_id") or "").strip()
-    if not increment:
-        raise Permanent(f"credit memo {memo.get('entity_id')}: has no increment id")
-    return f"{key_prefix}-CM-{increment}"
+    return _numbered(key_prefix, memo, "credit memo", "CM-")
 
 
 def creditmemo_to_credit_note(
@@ -938,10 +950,7 @@ def creditmemo_allocation(
 
 def refund_key(key_prefix: str, memo: Mapping[str, Any]) -> str:
     """The natural key of a credit memo's refund payment: `{prefix}-RF-{increment_id}`."""
-    increment = str(memo.get("increment_id") or "").strip()
-    if not increment:
-        raise Permanent(f"credit memo {memo.get('entity_id')}: has no increment id")
-    return f"{key_prefix}-RF-{increment}"
+    return _numbered(key_prefix, memo, "credit memo", "RF-")
 
 
 def refund_payment(
@@ -954,17 +963,6 @@ def refund_payment(
 ) -> XeroDocument:
     """The money a credit memo gives back: a Payment on the credit note from the bank account."""
     record = f"credit memo {memo.get('increment_id') or memo.get('entity_id')}"
+    refunded = {"CreditNote": {"CreditNoteID": credit_note_id}}
     key = refund_key(key_prefix, memo)
-    amount = _dec(memo.get("grand_total"), "grand total", record)
-    if amount <= 0:
-        raise Permanent(f"{record}: grand total {amount} is not a refundable amount")
-    body: dict[str, Any] = {
-        "CreditNote": {"CreditNoteID": credit_note_id},
-        "Account": accounts.bank,
-        "Date": _date(org, memo.get("created_at"), record),
-        "Amount": money.number(money.cents(amount)),
-        "Reference": key,
-    }
-    currency = _currency(memo if memo.get("order_currency_code") else order, record)
-    _currency_rate(memo if memo.get("base_to_order_rate") else order, body, currency)
-    return XeroDocument("Payment", body, key, "Reference", role="refund")
+    return _payment(memo, order, record, refunded, key, accounts, org, "refund")

@@ -467,6 +467,12 @@ def _credit_memo_documents(
 
 # -- the streams ----------------------------------------------------------------------------------
 
+Ctx = SourceContext[MagentoSettings]
+#: (stream, key, role) -> Xero id, as `build` gets them.
+Links = Mapping[tuple[str, str, str], str]
+Doc = XeroDocument
+Docs = list[XeroDocument]
+
 
 class MagentoStream(Stream[MagentoSettings]):
     """What every Magento stream shares: reading by the REST search API and deleted records."""
@@ -508,7 +514,7 @@ class MagentoStream(Stream[MagentoSettings]):
             )
         return self.record(ctx, change)
 
-    def record(self, ctx: SourceContext[MagentoSettings], change: Change) -> Resolution:
+    def record(self, ctx: Ctx, change: Change) -> Resolution:
         """What a record that exists in Magento is in Xero."""
         return Resolution.create()
 
@@ -522,48 +528,47 @@ class MagentoStream(Stream[MagentoSettings]):
             return []
         return self.documents(ctx, _settings(ctx), change, links)
 
-    def documents(
-        self,
-        ctx: SourceContext[MagentoSettings],
-        settings: MagentoSettings,
-        change: Change,
-        links: Mapping[tuple[str, str, str], str],
-    ) -> list[XeroDocument]:
+    def documents(self, ctx: Ctx, settings: MagentoSettings, change: Change, links: Links) -> Docs:
         """The Xero documents to write now for a record that exists in Magento."""
         raise NotImplementedError
 
 
-class Customers(MagentoStream):
+class People(MagentoStream):
+    """Streams whose records become contacts; Xero keeps contact names unique."""
+
+    xero_object = "Contact"
+
+    def contact(self, ctx: Ctx, settings: MagentoSettings, change: Change, unique: bool) -> Doc:
+        """The record's contact; `unique` makes its Name one no other contact has."""
+        raise NotImplementedError
+
+    def documents(self, ctx: Ctx, settings: MagentoSettings, change: Change, links: Links) -> Docs:
+        doc = self.contact(ctx, settings, change, False)
+        if _own_name_taken(ctx, doc, links, change):
+            doc = self.contact(ctx, settings, change, True)
+        return [doc]
+
+
+class Customers(People):
     """Registered customers to Xero contacts (ContactNumber `{prefix}-C-{id}`)."""
 
     name = m.CUSTOMERS
-    xero_object = "Contact"
     deletes = DeleteMode.RECONCILE
 
-    def record(self, ctx: SourceContext[MagentoSettings], change: Change) -> Resolution:
+    def record(self, ctx: Ctx, change: Change) -> Resolution:
         if _linked(ctx, m.CUSTOMERS, change.key):
             return Resolution.create()
         number = m.contact_number(ctx.key_prefix, change.key)
         return _match_contact(ctx, _settings(ctx), change.data, number)
 
-    def documents(
-        self,
-        ctx: SourceContext[MagentoSettings],
-        settings: MagentoSettings,
-        change: Change,
-        links: Mapping[tuple[str, str, str], str],
-    ) -> list[XeroDocument]:
-        doc = m.customer_to_contact(change.data, settings, ctx.key_prefix)
-        if _own_name_taken(ctx, doc, links, change):
-            doc = m.customer_to_contact(change.data, settings, ctx.key_prefix, with_id=True)
-        return [doc]
+    def contact(self, ctx: Ctx, settings: MagentoSettings, change: Change, unique: bool) -> Doc:
+        return m.customer_to_contact(change.data, settings, ctx.key_prefix, with_id=unique)
 
 
-class Guests(MagentoStream):
+class Guests(People):
     """A guest order's buyer as a contact, keyed by the normalised email (dependency-only)."""
 
     name = m.GUESTS
-    xero_object = "Contact"
     cursor = CursorKind.NONE
     title = "Guest customers"
 
@@ -583,7 +588,7 @@ class Guests(MagentoStream):
             if change is not None:
                 yield change
 
-    def record(self, ctx: SourceContext[MagentoSettings], change: Change) -> Resolution:
+    def record(self, ctx: Ctx, change: Change) -> Resolution:
         if _linked(ctx, m.GUESTS, change.key):
             return Resolution.create()
         guest = m.guest_of(change.data)
@@ -591,17 +596,8 @@ class Guests(MagentoStream):
         number = m.guest_contact_number(ctx.key_prefix, email)
         return _match_contact(ctx, _settings(ctx), {**guest, "email": email}, number)
 
-    def documents(
-        self,
-        ctx: SourceContext[MagentoSettings],
-        settings: MagentoSettings,
-        change: Change,
-        links: Mapping[tuple[str, str, str], str],
-    ) -> list[XeroDocument]:
-        doc = m.guest_to_contact(change.data, settings, ctx.key_prefix)
-        if _own_name_taken(ctx, doc, links, change):
-            doc = m.guest_to_contact(change.data, settings, ctx.key_prefix, with_email=True)
-        return [doc]
+    def contact(self, ctx: Ctx, settings: MagentoSettings, change: Change, unique: bool) -> Doc:
+        return m.guest_to_contact(change.data, settings, ctx.key_prefix, with_email=unique)
 
 
 class Products(MagentoStream):
@@ -611,16 +607,10 @@ class Products(MagentoStream):
     xero_object = "Item"
     deletes = DeleteMode.RECONCILE
 
-    def record(self, ctx: SourceContext[MagentoSettings], change: Change) -> Resolution:
+    def record(self, ctx: Ctx, change: Change) -> Resolution:
         return _map_product(ctx, change)
 
-    def documents(
-        self,
-        ctx: SourceContext[MagentoSettings],
-        settings: MagentoSettings,
-        change: Change,
-        links: Mapping[tuple[str, str, str], str],
-    ) -> list[XeroDocument]:
+    def documents(self, ctx: Ctx, settings: MagentoSettings, change: Change, links: Links) -> Docs:
         book = _book(ctx)
         settings = _with_tax_default(settings, book)
         return [m.product_to_item(change.data, settings, ctx.key_prefix, _accounts(book, settings))]
@@ -633,16 +623,10 @@ class Orders(MagentoStream):
     xero_object = "Invoice"
     depends_on = (m.CUSTOMERS, m.GUESTS, m.PRODUCTS)
 
-    def record(self, ctx: SourceContext[MagentoSettings], change: Change) -> Resolution:
+    def record(self, ctx: Ctx, change: Change) -> Resolution:
         return _map_order(ctx, change)
 
-    def documents(
-        self,
-        ctx: SourceContext[MagentoSettings],
-        settings: MagentoSettings,
-        change: Change,
-        links: Mapping[tuple[str, str, str], str],
-    ) -> list[XeroDocument]:
+    def documents(self, ctx: Ctx, settings: MagentoSettings, change: Change, links: Links) -> Docs:
         book = _book(ctx)
         settings = _with_tax_default(settings, book)
         order = change.data
@@ -667,16 +651,10 @@ class Invoices(MagentoStream):
     xero_object = "Payment"
     depends_on = (m.ORDERS,)
 
-    def record(self, ctx: SourceContext[MagentoSettings], change: Change) -> Resolution:
+    def record(self, ctx: Ctx, change: Change) -> Resolution:
         return _map_invoice(ctx, change)
 
-    def documents(
-        self,
-        ctx: SourceContext[MagentoSettings],
-        settings: MagentoSettings,
-        change: Change,
-        links: Mapping[tuple[str, str, str], str],
-    ) -> list[XeroDocument]:
+    def documents(self, ctx: Ctx, settings: MagentoSettings, change: Change, links: Links) -> Docs:
         book = _book(ctx)
         return _invoice_documents(ctx, _with_tax_default(settings, book), book, change, links)
 
@@ -688,16 +666,10 @@ class CreditMemos(MagentoStream):
     xero_object = "CreditNote"
     depends_on = (m.ORDERS, m.INVOICES)
 
-    def record(self, ctx: SourceContext[MagentoSettings], change: Change) -> Resolution:
+    def record(self, ctx: Ctx, change: Change) -> Resolution:
         return _map_credit_memo(ctx, _settings(ctx), change)
 
-    def documents(
-        self,
-        ctx: SourceContext[MagentoSettings],
-        settings: MagentoSettings,
-        change: Change,
-        links: Mapping[tuple[str, str, str], str],
-    ) -> list[XeroDocument]:
+    def documents(self, ctx: Ctx, settings: MagentoSettings, change: Change, links: Links) -> Docs:
         book = _book(ctx)
         return _credit_memo_documents(ctx, _with_tax_default(settings, book), book, change, links)
 
