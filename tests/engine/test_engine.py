@@ -322,3 +322,16 @@ def test_a_change_in_xero_reaches_the_source_and_our_echoes_do_not(
     _deliver_webhooks(store, sandbox)
     run(engine.sync())
     assert engine_plugin.DATA["customers"]["1"]["name"] == "Renamed in Xero"
+
+
+def test_change_data_that_is_not_json_is_refused_naming_the_field(
+    engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """A plugin that hands over a datetime is told which field, before anything is queued."""
+    engine_plugin.put("customers", "1", clock.now(), name="A Ltd", paid_at=clock.now())
+    run(engine.sync(max_wait=0))
+    with store.transaction() as s:
+        jobs = s.exec(select(Job)).all()
+    assert [j.kind for j in jobs] == ["fetch"]
+    assert "customers 1: Change.data['paid_at'] is a datetime, not JSON" in jobs[0].last_error
+    assert sandbox.records("Contacts") == []

@@ -9,11 +9,13 @@ timestamp is caught next time), and the next read starts a lookback earlier than
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlmodel import select
 
+from xerobridge.contract.errors import Permanent
 from xerobridge.contract.plugins import Plugins, aiterate
 from xerobridge.contract.types import Change, Checkpoint, CursorKind, StreamSpec
 from xerobridge.runtime.queue import NewJob, Queue
@@ -51,7 +53,14 @@ def stream_priority(runtime: SourceRuntime, stream: str) -> int:
 
 
 def push_job(runtime: SourceRuntime, change: Change, *, held: bool) -> NewJob:
-    """The queued push of one change."""
+    """The queued push of one change; Permanent, naming the field, when its data is not JSON
+    (the queue keeps it as JSON, and `map_record` may see it again in another process)."""
+    problem = json_problem(change.data, "data")
+    if problem:
+        raise Permanent(
+            f"plugin {runtime.source.plugin!r}, {change.stream} {change.key}: Change.{problem}; "
+            "give it as text, a number, a list or a mapping with text keys"
+        )
     return NewJob(
         source_id=runtime.id,
         stream=change.stream,
@@ -67,6 +76,27 @@ def push_job(runtime: SourceRuntime, change: Change, *, held: bool) -> NewJob:
         held=held,
         priority=stream_priority(runtime, change.stream),
     )
+
+
+def json_problem(value: object, path: str) -> str:
+    """Where a value stops being JSON (`data['paid_at'] is a datetime`), or ""."""
+    if value is None or isinstance(value, str | bool | int):
+        return ""
+    if isinstance(value, float):
+        return "" if math.isfinite(value) else f"{path} is {value}, which JSON has no number for"
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            if problem := json_problem(item, f"{path}[{i}]"):
+                return problem
+        return ""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path} has the key {key!r}, not text"
+            if problem := json_problem(item, f"{path}[{key!r}]"):
+                return problem
+        return ""
+    return f"{path} is a {type(value).__name__}, not JSON"
 
 
 async def read_stream(
