@@ -48,8 +48,9 @@ class Line:
             "Quantity": number(self.quantity),
             "UnitAmount": number(self.unit),
             "AccountCode": self.account,
-            "TaxType": self.tax_type,
         }
+        if self.tax_type:  # without one, Xero applies the account's own tax type
+            body["TaxType"] = self.tax_type
         if self.item_code:
             body["ItemCode"] = self.item_code
         if self.discount:
