@@ -144,10 +144,15 @@ def test_a_source_without_a_secret_takes_no_notifications(store: Store, plugins:
     assert jobs(store) == []
 
 
-def test_unknown_sources_and_streams_are_404(store: Store, plugins: Plugins, shop: int) -> None:
-    """404 names what was not found; an unknown stream only after the secret checked out."""
-    answer = post(store, plugins, "nope", {"stream": "orders"})
-    assert (answer.status_code, answer.json()) == (404, {"error": "no source named 'nope'"})
+def test_an_unknown_source_is_answered_as_a_wrong_secret_is(
+    store: Store, plugins: Plugins, shop: int
+) -> None:
+    """Source names are not listed to strangers: an unknown source and a wrong secret get the
+    same answer; an unknown stream is named only after the secret checked out."""
+    unknown = post(store, plugins, "nope", {"stream": "orders"})
+    wrong = post(store, plugins, "shop", {"stream": "orders"}, secret="bad")
+    assert (unknown.status_code, unknown.json()) == (wrong.status_code, wrong.json())
+    assert unknown.status_code == 401
     assert post(store, plugins, "shop", {"stream": "refunds"}).status_code == 404
     assert post(store, plugins, "shop", {"stream": "refunds"}, secret="bad").status_code == 401
     assert jobs(store) == []

@@ -113,8 +113,13 @@ def _make_engine(url: str, dialect: str) -> sa.Engine:
     if dialect == "sqlite":
         path = make_url(url).database
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            _private_file(Path(path))
+        # Parameters stay out of error messages and logs: they hold customers' personal data.
+        engine = sa.create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            hide_parameters=True,
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -132,7 +137,20 @@ def _make_engine(url: str, dialect: str) -> sa.Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return sa.create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True
+    )
+
+
+def _private_file(path: Path) -> None:
+    """The database file readable by its owner only (SQLite gives its WAL and shared-memory
+    files the same mode), in a directory only its owner may list."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    if not path.exists():
+        path.touch(mode=0o600)
+    else:
+        path.chmod(0o600)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -9,7 +9,8 @@ The source (a Magento module, a script, a system's outbound webhook) sends
 
 The route only checks and enqueues a fetch job, then answers 202; a worker does the reading.
 Answers: 202 queued; 400 a malformed body; 401 no or a wrong secret (or the source has none
-set: `xerobridge settings set <source> notify_secret=...`); 404 an unknown source or stream;
+set: `xerobridge settings set <source> notify_secret=...`, and an unknown source, alike); 404
+an unknown stream;
 409 the source or stream is switched off; 413 too large; 503 the source cannot be loaded.
 
 Notifications of one record coalesce while its read waits; several keys become one job whose
@@ -41,6 +42,7 @@ from xerobridge.web import bodies
 log = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024
+UNAUTHORISED = "a valid 'Authorization: Bearer <notify_secret>' is required"
 MAX_KEYS = 1000
 MAX_KEY_LENGTH = 200
 
@@ -120,7 +122,9 @@ def accept(
     with store.transaction() as s:
         source = s.exec(select(Source).where(Source.name == name)).first()
         if source is None:
-            raise Refusal(404, f"no source named {name!r}")
+            # Answered as a wrong secret is: source names are not listed to strangers.
+            log.warning("notification for an unknown source %r refused", name)
+            raise Refusal(401, UNAUTHORISED)
         info = plugins.infos.get(source.plugin)
         if info is None or info.status != "ok":
             raise Refusal(503, f"the plugin {source.plugin!r} of this source is not loaded")
@@ -137,7 +141,7 @@ def accept(
     if not secret or not token or not hmac.compare_digest(token.encode(), secret.encode()):
         if not secret:
             log.warning("notification for %s refused: no notify_secret is set", name)
-        raise Refusal(401, "a valid 'Authorization: Bearer <notify_secret>' is required")
+        raise Refusal(401, UNAUTHORISED)
     stream, keys = parse_body(body)
     if stream is not None and stream not in {st.name for st in spec.streams}:
         raise Refusal(404, f"source {name!r} has no stream {stream!r}")
