@@ -111,3 +111,28 @@ def test_a_body_over_the_limit_is_refused_before_its_signature_is_computed(
     assert (declared.status_code, chunked.status_code, login.status_code) == (413, 413, 413)
     assert signed == [] and events(store) == []
     assert len(read) < 40  # the app stopped reading a little past its 1 MiB limit
+
+
+def test_events_with_unreadable_times_are_refused_and_old_ones_pruned(
+    store: Store, connection_id: int
+) -> None:
+    """An event whose time cannot be read would never be recognised when replayed; handed-on
+    events are dropped once they are a month old."""
+    from datetime import timedelta
+
+    from xerobridge.store.xero_events import KEPT, record_events
+
+    with store.transaction() as s:
+        tenant = s.get(Connection, connection_id).tenant_id  # type: ignore[union-attr]
+    event = {"tenantId": tenant, "eventCategory": "CONTACT", "eventType": "UPDATE",
+             "resourceId": "c-1", "eventDateUtc": "2026-11-30T10:00:00.000"}  # fmt: skip
+    assert record_events(store, [{**event, "eventDateUtc": "yesterday"}], {tenant}) == 0
+    assert record_events(store, [event], {tenant}) == 1
+    assert record_events(store, [event], {tenant}) == 0  # a replay
+    with store.transaction() as s:
+        (row,) = s.exec(select(XeroEventRow)).all()
+        row.processed_at = store.clock.now() - KEPT - timedelta(minutes=1)
+        s.add(row)
+    later = {**event, "resourceId": "c-2"}
+    assert record_events(store, [later], {tenant}) == 1
+    assert [r.resource_id for r in events(store)] == ["c-2"]
