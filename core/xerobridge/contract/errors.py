@@ -31,6 +31,12 @@ class NeedsPerson(XerobridgeError):
         super().__init__(message)
         self.candidates = candidates
 
+    def choices(self) -> list[dict[str, str]]:
+        """The candidates as the queue keeps them for a person to choose from."""
+        return [
+            {"xero_id": c.xero_id, "label": c.label, "reason": c.reason} for c in self.candidates
+        ]
+
 
 class Permanent(XerobridgeError):
     """The record is wrong and retrying will not help until someone changes it at the source."""

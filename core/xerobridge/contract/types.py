@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from xerobridge.contract.settings import SourceSettings
 
 from xerobridge.contract.errors import UserError
-from xerobridge.xero.objects import DOCUMENT_KEYS
+from xerobridge.xero.objects import DOCUMENT_KEYS, xero_object
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -131,6 +131,15 @@ class SourceSpec:
                     f"stream {stream.name!r}: unknown Xero object {stream.xero_object!r}; "
                     f"use one of {known}"
                 )
+            if stream.direction is Direction.FROM_XERO:
+                try:
+                    xero_object(stream.xero_object)
+                except KeyError:
+                    raise ValueError(
+                        f"stream {stream.name!r}: unknown Xero object {stream.xero_object!r}"
+                    ) from None
+            elif stream.where:
+                raise ValueError(f"stream {stream.name!r}: only a stream from Xero has `where`")
             for dep in stream.depends_on:
                 if dep not in names:
                     raise ValueError(f"stream {stream.name!r} depends on unknown stream {dep!r}")

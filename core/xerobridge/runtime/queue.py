@@ -401,7 +401,7 @@ class Queue:
                     col(Job.source_id) == job.source_id,
                     col(Job.stream).in_({st for st, _k in records}),
                     col(Job.record_key).in_({k for _st, k in records}),
-                    col(Job.kind) == JobKind.PUSH,
+                    col(Job.kind).in_((JobKind.PUSH, JobKind.APPLY)),
                     col(Job.state) == JobState.HELD,
                 )
             ).all()
@@ -446,6 +446,7 @@ class Queue:
         retry_after: float | None = None,
         permanent: bool = False,
         needs_person: bool = False,
+        candidates: Sequence[Mapping[str, str]] = (),
         session: Session | None = None,
     ) -> str:
         """Record a failed attempt; returns the job's new state (queued, held or dead), or
@@ -467,6 +468,11 @@ class Queue:
             job.updated_at = now
             if needs_person:
                 job.state, job.hold_reason = "held", "mapping"
+                if candidates:  # what a person chooses from (`xerobridge map`)
+                    job.payload = {
+                        **(job.payload or {}),
+                        "candidates": [dict(c) for c in candidates],
+                    }
             elif permanent or job.attempts >= job.max_attempts:
                 job.state = "dead"
             else:

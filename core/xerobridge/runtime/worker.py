@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -22,11 +23,13 @@ from sqlmodel import col, select
 from xerobridge.clock import Clock
 from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
 from xerobridge.contract.plugins import Plugins
+from xerobridge.contract.types import Direction
 from xerobridge.runtime import crashpoints
-from xerobridge.runtime.queue import Queue
+from xerobridge.runtime.queue import NewJob, Queue
 from xerobridge.store import synclog
 from xerobridge.store.models import Job
-from xerobridge.sync import from_xero as events
+from xerobridge.store.states import JobKind
+from xerobridge.sync import from_xero
 from xerobridge.sync.intake import read_records, read_stream, reconcile_stream
 from xerobridge.sync.push import BatchStats, Pusher
 from xerobridge.sync.recovery import Recovery
@@ -35,6 +38,9 @@ from xerobridge.xero.client import XeroClient
 from xerobridge.xero.mirror import Mirror
 from xerobridge.xero.objects import BATCH_SIZE
 from xerobridge.xero.polling import Poller
+from xerobridge.xero.reading import IDS_PER_CALL
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +120,9 @@ class Worker:
             worker_id=worker_id,
             mirror=mirror,
         )
+        self.apply = from_xero.Apply(
+            queue=queue, plugins=plugins, runtimes=runtimes, worker_id=worker_id
+        )
         self.progress = Progress()
         self.on_progress = on_progress
 
@@ -178,11 +187,12 @@ class Worker:
             for stage, spent in self.pusher.take_seconds().items():
                 seconds[stage] += spent
         await self._poll_xero()
-        events.dispatch(self.queue, self.plugins)
-        inbound = self.queue.claim(self.worker_id, limit=20, kinds=["apply", "write"])
-        for job in inbound:
-            await self._inbound(job)
-        if self.on_progress is not None and (fetches or pushes):
+        from_xero.dispatch(self.queue, self.plugins)
+        # As many as one `IDs=` read carries: records named by events come back in one call.
+        inbound = self.queue.claim(self.worker_id, limit=IDS_PER_CALL, kinds=[JobKind.APPLY])
+        if inbound:
+            await self._inbound(inbound)
+        if self.on_progress is not None and (fetches or pushes or inbound):
             self.on_progress(self.progress)
         return bool(fetches or pushes or inbound)
 
@@ -205,20 +215,31 @@ class Worker:
         except Exception:  # a poll is a safety net; its failure must not stop the pushes
             log.exception("polling Xero for changes failed; the next check tries again")
 
-    async def _inbound(self, job: Job) -> None:
-        """An `apply` (Xero event) or `write` (to the source) job."""
-        if job.kind == "apply":
-            work = events.apply_event(
-                job, runtimes=self.runtimes, plugins=self.plugins, client=self.client,
-                queue=self.queue,
-            )  # fmt: skip
-        else:
-            work = events.apply_write(job, runtimes=self.runtimes, plugins=self.plugins)
-        message = await self._attempt(job, work)
-        if message is not None:
+    async def _inbound(self, jobs: list[Job]) -> None:
+        """`apply` jobs: their Xero records, read back together where needed, into the sources."""
+        records = await from_xero.fill(jobs, runtimes=self.runtimes, client=self.client)
+        for job in jobs:
+            record = records.get(job.id)  # type: ignore[arg-type]
+
+            async def failed(exc: Exception = record) -> tuple[str, str]:  # type: ignore[assignment]
+                raise exc
+
+            work = failed() if isinstance(record, Exception) else self.apply.run(job, record)
+            done = await self._attempt(job, work)
+            runtime = self.runtimes.get(job.source_id)
+            counts = self.progress.counts(runtime.source.name, job.stream)
+            if done is None:
+                counts.failed += 1
+                continue
+            outcome, message = done
+            if not outcome:
+                counts.waiting += 1
+                continue
+            counts.read += 1
+            setattr(counts, outcome, getattr(counts, outcome) + 1)
             self._finish(job, "applied", message)
 
-    async def _attempt(self, job: Job, work: Awaitable[str]) -> str | None:
+    async def _attempt(self, job: Job, work: Awaitable[T]) -> T | None:
         """Await a job's work; a failure is recorded on the job (retry, held or dead)."""
         try:
             return await work
@@ -232,6 +253,7 @@ class Worker:
                 retry_after=exc.retry_after if isinstance(exc, RetryLater) else None,
                 permanent=not isinstance(exc, (RetryLater, NeedsPerson)),
                 needs_person=isinstance(exc, NeedsPerson),
+                candidates=exc.choices() if isinstance(exc, NeedsPerson) else (),
             )  # fmt: skip
             log.warning("%s %s %s: %s (%s)", job.kind, job.stream, job.record_key, exc, state)
             return None
@@ -282,6 +304,20 @@ class Worker:
         counts = self.progress.counts(runtime.source.name, job.stream)
         if not runtime.ctx.settings.stream_enabled(stream.name):
             return "stream is switched off"
+        if stream.direction is Direction.FROM_XERO:
+            read = await from_xero.read_stream(
+                runtime, stream, client=self.client, queue=self.queue,
+                full=bool(payload.get("full")),
+            )  # fmt: skip
+            if read.paused.startswith("writes"):
+                # Take history up again once the writes queued now have gone.
+                self.queue.enqueue([NewJob(
+                    source_id=job.source_id, stream=job.stream, record_key=job.record_key,
+                    kind=JobKind.FETCH, connection_id=job.connection_id, priority=job.priority - 5,
+                )])  # fmt: skip
+            return f"read {read.read} changed record(s) from Xero" + (
+                f"; history paused: {read.paused}" if read.paused else ""
+            )
         if payload.get("reconcile"):
             gone = await reconcile_stream(runtime, stream, plugins=self.plugins, queue=self.queue)
             return f"searched for deletions: {len(gone)} gone" + (

@@ -1,33 +1,87 @@
-"""From Xero back to the sources: webhook events become `on_xero_update` jobs, and the writes
-plugins ask for become queued, retried `apply_write` jobs.
+"""From Xero into the sources: Xero's records become `apply` jobs, and each job makes its writes
+in the source exactly once.
 
-An event is handed to the queue exactly once: the rows are taken and the jobs enqueued in one
-transaction. A job fetches the changed object once, drops it if it is the echo of our own write
-(the record's link was written at or after the event), and asks the plugin what to change in
-the source.
+Three things feed the same jobs, one per Xero record and source: the read of a from-Xero stream
+(its records come with the job, so nothing is read twice), webhook events and polls (`dispatch`;
+their records are read back 50 ids a call by `fill`). A job then
+
+1. drops the record if it is the echo of our own write to Xero;
+2. asks the plugin, while the record is not linked, whether it is an existing source record
+   (`match_xero_record`: link, create, a person's choice, or skip), and waits for the records it
+   needs (an invoice's contact) to be linked first;
+3. asks the plugin what to write (`on_xero_update`, pure), leaves out each write the link says is
+   already made (same fingerprint), and makes the rest (`apply_write`);
+4. stores the link of each write (source stream and key to the Xero object, with the write's
+   fingerprint) in the transaction that ends the job.
+
+A create is exactly once: before its call the link is written provisionally (key `?<xero id>`,
+in flight), so a retry after a crash or a lost answer asks the plugin to find what the earlier
+try made (`find_written`, by the Xero id the create carried) before it creates anything.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from xerobridge.contract.errors import Permanent
+from xerobridge.contract.errors import NeedsPerson, Permanent
 from xerobridge.contract.plugins import Plugins
-from xerobridge.contract.types import SourceWrite, XeroEvent
+from xerobridge.contract.types import (
+    Direction,
+    Resolution,
+    SourceSpec,
+    SourceWrite,
+    StreamSpec,
+    XeroEvent,
+)
+from xerobridge.runtime import crashpoints
 from xerobridge.runtime.queue import NewJob, Queue
+from xerobridge.store import cursors, links
 from xerobridge.store.models import Connection, Job, Link, Source, XeroEventRow
-from xerobridge.sync.runtimes import Runtimes
+from xerobridge.store.states import JobKind, JobState, LinkMethod
+from xerobridge.sync.intake import stream_priority
+from xerobridge.sync.runtimes import Runtimes, SourceRuntime
 from xerobridge.xero.client import XeroClient
-from xerobridge.xero.objects import by_category
+from xerobridge.xero.mirror import parse_xero_datetime
+from xerobridge.xero.objects import by_category, xero_object
+from xerobridge.xero.reading import by_ids, changed_at, changed_before, changed_since
 
 log = logging.getLogger(__name__)
 
 #: Our own write, seen back through a webhook, arrives within this of the link's update.
 ECHO_WINDOW = timedelta(seconds=5)
+#: History is read only while the connection has this many calls left today (a fifth of Xero's
+#: 5,000), so that the day's writes never wait for an import of old records.
+HISTORY_RESERVE = 1000
+#: The key prefix of a link written before a create's call, until the source's key is known.
+PROVISIONAL = "?"
+
+
+def from_xero_stream(spec: SourceSpec, kind: str) -> StreamSpec | None:
+    """The source's stream that reads a Xero object, if it has one."""
+    for stream in spec.streams:
+        if stream.direction is Direction.FROM_XERO and stream.xero_object == kind:
+            return stream
+    return None
+
+
+def _wants(spec: SourceSpec, category: str) -> StreamSpec | str | None:
+    """Where a source takes a Xero event: its stream of the object, the event's own stream
+    (`xero:contact`, for a plugin that hears of it, `xero_events`), or nowhere."""
+    obj = by_category(category)
+    stream = from_xero_stream(spec, obj.kind) if obj else None
+    if stream is not None:
+        return stream
+    return f"xero:{category.lower()}" if category in spec.xero_events else None
+
+
+# -- what is read --------------------------------------------------------------------------------
 
 
 def dispatch(queue: Queue, plugins: Plugins, *, limit: int = 200) -> int:
@@ -55,19 +109,21 @@ def dispatch(queue: Queue, plugins: Plugins, *, limit: int = 200) -> int:
                 )
             )
         for event in events:
+            obj = by_category(event.category)
             for source in by_tenant.get(event.tenant_id, []):
                 info = plugins.infos.get(source.plugin)
-                if info is None or info.spec is None or event.category not in info.spec.xero_events:
+                wanted = _wants(info.spec, event.category) if info and info.spec else None
+                if wanted is None or obj is None:
                     continue
+                stream = wanted if isinstance(wanted, str) else wanted.name
                 jobs.append(
                     NewJob(
                         source_id=source.id,  # type: ignore[arg-type]
-                        stream=f"xero:{event.category.lower()}",
-                        record_key=event.resource_id,
-                        kind="apply",
+                        stream=stream,
+                        record_key=event.resource_id.lower(),
+                        kind=JobKind.APPLY,
                         payload={
-                            "tenant_id": event.tenant_id,
-                            "category": event.category,
+                            "kind": obj.kind,
                             "event_type": event.event_type,
                             "event_at": event.event_at.isoformat(),
                         },
@@ -80,64 +136,417 @@ def dispatch(queue: Queue, plugins: Plugins, *, limit: int = 200) -> int:
     return len(jobs)
 
 
-async def apply_event(
-    job: Job, *, runtimes: Runtimes, plugins: Plugins, client: XeroClient, queue: Queue
-) -> str:
-    """Run one `apply` job: fetch, drop echoes, ask the plugin, queue its writes. A message."""
-    payload = job.payload or {}
-    runtime = runtimes.get(job.source_id)
-    obj = by_category(str(payload.get("category", "")))
-    if obj is None:
-        raise Permanent(f"Xero event category {payload.get('category')!r} is not handled")
-    kind, plural = obj.kind, obj.plural
-    event_at = datetime.fromisoformat(payload["event_at"])
-    with queue.store.transaction() as s:
-        link = s.exec(
-            select(Link).where(
-                Link.source_id == runtime.id, Link.xero_type == kind, Link.xero_id == job.record_key
-            )
-        ).first()
-    if link is not None and link.updated_at and link.updated_at >= event_at - ECHO_WINDOW:
-        return "echo of our own write: dropped"
-    conn_id = runtime.source.connection_id
-    assert conn_id is not None
-    body = await client.get_json(conn_id, f"{plural}/{job.record_key}")
-    records = body.get(plural) or []
-    record: dict[str, Any] | None = records[0] if records else None
-    event = XeroEvent(
-        tenant_id=payload.get("tenant_id", ""),
-        resource=payload["category"],
-        resource_id=job.record_key,
-        event_type=payload.get("event_type", "UPDATE"),
-        event_time=event_at,
-        record=record,
-        linked=(link.stream, link.record_key) if link else None,
+@dataclass
+class ReadResult:
+    """What one read of a from-Xero stream found."""
+
+    read: int = 0
+    paused: str = ""  # why the history read stopped before its end
+
+
+def _apply_job(runtime: SourceRuntime, stream: StreamSpec, record: dict[str, Any]) -> NewJob:
+    obj = xero_object(stream.xero_object)
+    at = changed_at(record)
+    return NewJob(
+        source_id=runtime.id,
+        stream=stream.name,
+        record_key=str(record.get(obj.id_field, "")).lower(),
+        kind=JobKind.APPLY,
+        payload={
+            "kind": obj.kind,
+            "event_type": "UPDATE",
+            "event_at": at.isoformat() if at else None,
+            "record": record,
+        },
+        connection_id=runtime.source.connection_id,
+        priority=stream_priority(runtime, stream.name),
     )
-    writes = await plugins.acall(runtime.source.plugin, "on_xero_update", ctx=runtime.ctx,
-                                 event=event) or []  # fmt: skip
-    jobs = []
-    for write in writes:
-        if not isinstance(write, SourceWrite):
-            raise TypeError(f"on_xero_update returned {type(write).__name__}, not a SourceWrite")
-        jobs.append(
+
+
+async def read_stream(
+    runtime: SourceRuntime,
+    stream: StreamSpec,
+    *,
+    client: XeroClient,
+    queue: Queue,
+    full: bool = False,
+) -> ReadResult:
+    """Read a from-Xero stream's changed records into `apply` jobs, each page with its cursor.
+
+    The cursor is the newest `UpdatedDateUTC` read (Xero's clock); a read starts the stream's
+    lookback before it. With a `backfill` span the first read takes the span, then history
+    newest first, a page at a time; history yields after each page to the connection's queued
+    writes and stops while fewer than `HISTORY_RESERVE` calls are left of Xero's day.
+    """
+    store = queue.store
+    conn_id = runtime.source.connection_id
+    if conn_id is None:
+        raise Permanent(f"source {runtime.source.name!r} has no Xero connection to read from")
+    started = queue.clock.now()
+    with store.transaction() as s:
+        saved = None if full else cursors.read(s, runtime.id, stream.name)
+        older = None if full else cursors.read(s, runtime.id, cursors.backfill_key(stream.name))
+    since: datetime | None = None
+    if saved:
+        since = _parse(saved) - stream.lookback
+    elif stream.backfill is not None and older is None and not full:
+        since = started - stream.backfill
+        older = since.isoformat()
+    newest = _parse(saved) if saved else None
+    result = ReadResult()
+    async for page in changed_since(client, conn_id, stream.xero_object, since=since,
+                                    where=stream.where):  # fmt: skip
+        for record in page:
+            at = changed_at(record)
+            if at is not None and (newest is None or at > newest):
+                newest = at
+        with store.transaction() as s:
+            queue.enqueue([_apply_job(runtime, stream, r) for r in page], session=s)
+            if newest is not None:
+                cursors.save(s, runtime.id, stream.name, newest.isoformat(), started)
+        result.read += len(page)
+    if newest is None:
+        # Nothing there yet: the stream counts as read up to the start of this read.
+        cursors.save_now(store, runtime.id, stream.name, (since or started).isoformat(), started)
+    if older is None or older == cursors.BACKFILL_DONE:
+        return result
+    progress = cursors.backfill_key(stream.name)
+    cursors.save_now(store, runtime.id, progress, older, started)
+    result.paused = _history_waits(queue, client, conn_id)
+    if result.paused:
+        return result
+    async for page, rest in changed_before(client, conn_id, stream.xero_object,
+                                           before=_parse(older), where=stream.where):  # fmt: skip
+        with store.transaction() as s:
+            queue.enqueue([_apply_job(runtime, stream, r) for r in page], session=s)
+            cursors.save(s, runtime.id, progress, rest.isoformat(), started)
+        result.read += len(page)
+        result.paused = _history_waits(queue, client, conn_id)
+        if result.paused:
+            return result
+    cursors.save_now(store, runtime.id, progress, cursors.BACKFILL_DONE, started)
+    return result
+
+
+def _history_waits(queue: Queue, client: XeroClient, connection_id: int) -> str:
+    """Why a history read should stop for now, or ""."""
+    left = client.limiter.day_left(connection_id)
+    if left < HISTORY_RESERVE:
+        return f"{left} calls left of Xero's day, kept for writes"
+    with queue.store.transaction() as s:
+        writes = s.exec(
+            select(Job.id)
+            .where(
+                Job.connection_id == connection_id,
+                Job.kind == JobKind.PUSH,
+                Job.state == JobState.QUEUED,
+            )
+            .limit(1)
+        ).first()
+    return "writes to Xero are queued" if writes is not None else ""
+
+
+async def fill(
+    jobs: Iterable[Job], *, runtimes: Runtimes, client: XeroClient
+) -> dict[int, dict[str, Any] | Exception | None]:
+    """The Xero record of each `apply` job (None when Xero no longer has it, or an error):
+    the job's own, else read back with as few calls as Xero allows."""
+    found: dict[int, dict[str, Any] | Exception | None] = {}
+    wanted: dict[tuple[int, str, str | None], list[Job]] = defaultdict(list)
+    for job in jobs:
+        payload = job.payload or {}
+        if payload.get("record") is not None:
+            found[job.id] = dict(payload["record"])  # type: ignore[index]
+            continue
+        runtime = runtimes.get(job.source_id)
+        stream = _stream_of(runtime.spec, job.stream)
+        where = stream.where if stream is not None else None
+        wanted[(job.connection_id or 0, str(payload.get("kind", "")), where)].append(job)
+    for (conn_id, kind, where), group in wanted.items():
+        try:
+            records = await by_ids(client, conn_id, kind, [j.record_key for j in group],
+                                   where=where)  # fmt: skip
+        except Exception as exc:  # each job of the read fails with it, as its own attempt
+            for job in group:
+                found[job.id] = exc  # type: ignore[index]
+            continue
+        for job in group:
+            found[job.id] = records.get(job.record_key.lower())  # type: ignore[index]
+    return found
+
+
+# -- what is written -----------------------------------------------------------------------------
+
+
+def _stream_of(spec: SourceSpec, name: str) -> StreamSpec | None:
+    """The from-Xero stream a job is for; None for an event's own stream (`xero:invoice`)."""
+    if name.startswith("xero:"):
+        return None
+    stream = spec.stream(name)
+    return stream if stream.direction is Direction.FROM_XERO else None
+
+
+def fingerprint(write: SourceWrite) -> str:
+    """What a write leaves in the source record: a create and a later update that carries the
+    same data leave the same, so the update is not made."""
+    return links.payload_hash(dict(write.data))
+
+
+class Apply:
+    """Runs `apply` jobs for one worker."""
+
+    def __init__(self, *, queue: Queue, plugins: Plugins, runtimes: Runtimes, worker_id: str):
+        self.queue = queue
+        self.store = queue.store
+        self.plugins = plugins
+        self.runtimes = runtimes
+        self.worker_id = worker_id
+
+    async def run(self, job: Job, record: dict[str, Any] | None) -> tuple[str, str]:
+        """Apply one Xero record to its source: (outcome, message) for the counts and the log.
+
+        The outcome is created, updated or skipped, or "" when the job is not finished (it was
+        given back to wait for another record).
+        """
+        runtime = self.runtimes.get(job.source_id)
+        payload = job.payload or {}
+        kind = str(payload.get("kind", ""))
+        if record is None:
+            return "skipped", f"{kind} {job.record_key} is not in Xero (deleted, or filtered out)"
+        xero_id = str(record.get(xero_object(kind).id_field) or job.record_key)
+        stream = _stream_of(runtime.spec, job.stream)
+        with self.store.transaction() as s:
+            known = list(
+                s.exec(
+                    select(Link).where(
+                        Link.source_id == runtime.id, Link.xero_type == kind,
+                        col(Link.xero_id).in_({xero_id, xero_id.lower()}),
+                    )
+                ).all()
+            )  # fmt: skip
+        mine = [lk for lk in known if stream is not None and lk.stream == stream.name]
+        settled = [lk for lk in mine if not lk.record_key.startswith(PROVISIONAL)]
+        pushed = [lk for lk in known if lk not in mine and lk.role == "main"]
+        at = changed_at(record) or _event_at(payload) or self.queue.clock.now()
+        if not settled and pushed:
+            ours = pushed[0]
+            if ours.updated_at is not None and ours.updated_at >= at - ECHO_WINDOW:
+                return "skipped", "echo of our own write: dropped"
+        linked = settled[0] if settled else (pushed[0] if pushed else None)
+        event = XeroEvent(
+            tenant_id=runtime.connection.tenant_id if runtime.connection else "",
+            resource=kind.upper(),
+            resource_id=xero_id,
+            event_type="CREATE" if payload.get("event_type") == "CREATE" else "UPDATE",
+            event_time=at,
+            record=record,
+            linked=(linked.stream, linked.record_key) if linked else None,
+            stream=stream.name if stream is not None else None,
+        )
+        if linked is None and stream is not None and payload.get("choice") != "create":
+            resolution = await self.plugins.acall(
+                runtime.source.plugin, "match_xero_record", ctx=runtime.ctx, event=event
+            )
+            step = self._resolved(job, runtime, stream, xero_id, resolution)
+            if isinstance(step, tuple):
+                return step
+            if step is not None:
+                event = XeroEvent(**{**event.__dict__, "linked": (stream.name, step)})
+        writes = await self.plugins.acall(
+            runtime.source.plugin, "on_xero_update", ctx=runtime.ctx, event=event
+        ) or []  # fmt: skip
+        made, kept = 0, 0
+        provisional = mine[0] if mine and not settled else None
+        for write in writes:
+            if not isinstance(write, SourceWrite):
+                raise TypeError(f"on_xero_update gave {type(write).__name__}, not a SourceWrite")
+            done = await self._write(job, runtime, kind, xero_id, write, provisional)
+            made, kept = made + done, kept + (not done)
+        if made == 0:
+            return "skipped", "unchanged: nothing to write" if kept else "nothing to write"
+        created = event.linked is None
+        return ("created" if created else "updated"), f"{made} write(s) made in the source"
+
+    def _resolved(
+        self,
+        job: Job,
+        runtime: SourceRuntime,
+        stream: StreamSpec,
+        xero_id: str,
+        resolution: Resolution,
+    ) -> str | tuple[str, str] | None:
+        """Act on the plugin's match: the source key it linked, None to create, or the job's
+        outcome when it ends (skipped) or waits (a person, a record it needs)."""
+        if not isinstance(resolution, Resolution):
+            raise TypeError(f"match_xero_record returned {type(resolution).__name__}")
+        if resolution.action == "skip":
+            return "skipped", resolution.reason or "skipped by the plugin"
+        if resolution.action == "choose":
+            raise NeedsPerson(resolution.reason, candidates=resolution.candidates)
+        missing = self._missing(runtime, resolution)
+        if missing:
+            return self._wait(job, runtime, missing)
+        if resolution.action == "link" and resolution.xero_id:
+            with self.store.transaction() as s:
+                links.set_link(
+                    s, source_id=runtime.id, key=(stream.name, resolution.xero_id, "main"),
+                    xero_type=stream.xero_object, xero_id=xero_id, method=LinkMethod.MATCHED,
+                    now=self.queue.clock.now(),
+                )  # fmt: skip
+            return resolution.xero_id
+        return None
+
+    def _missing(self, runtime: SourceRuntime, resolution: Resolution) -> list[tuple[str, str]]:
+        """The records from Xero the resolution needs that are not linked yet (stream, id)."""
+        needs = [
+            (need.stream, need.key)
+            for need in resolution.needs
+            if runtime.spec.stream(need.stream).direction is Direction.FROM_XERO
+        ]
+        if not needs:
+            return []
+        ids = {k for _s, k in needs} | {k.lower() for _s, k in needs}
+        with self.store.transaction() as s:
+            have = {
+                (lk.stream, (lk.xero_id or "").lower())
+                for lk in s.exec(
+                    select(Link).where(Link.source_id == runtime.id, col(Link.xero_id).in_(ids))
+                ).all()
+                if not lk.record_key.startswith(PROVISIONAL)
+            }
+        return [(st, key) for st, key in needs if (st, key.lower()) not in have]
+
+    def _wait(
+        self, job: Job, runtime: SourceRuntime, missing: list[tuple[str, str]]
+    ) -> tuple[str, str]:
+        """Give the job back until the records it needs are in; queue their reads (no attempt
+        spent). A need held for a person holds this job too, until that is decided."""
+        wanted = [
             NewJob(
                 source_id=runtime.id,
-                stream=write.stream,
-                record_key=write.key,
-                kind="write",
-                payload={"action": write.action, "data": dict(write.data)},
-                connection_id=conn_id,
+                stream=stream,
+                record_key=key.lower(),
+                kind=JobKind.APPLY,
+                payload={
+                    "kind": runtime.spec.stream(stream).xero_object,
+                    "event_type": "UPDATE",
+                    "event_at": None,
+                },
+                connection_id=runtime.source.connection_id,
+                priority=job.priority + 10,
             )
-        )
-    queue.enqueue(jobs)
-    return f"{len(jobs)} write(s) for the source"
+            for stream, key in missing
+        ]
+        with self.store.transaction() as s:
+            pending = {
+                (j.stream, j.record_key)
+                for j in s.exec(
+                    select(Job).where(
+                        Job.source_id == runtime.id,
+                        Job.kind == JobKind.APPLY,
+                        col(Job.record_key).in_({k.lower() for _s, k in missing}),
+                    )
+                ).all()
+            }
+        self.queue.enqueue(j for j in wanted if (j.stream, j.record_key) not in pending)
+        names = ", ".join(f"{st} {key}" for st, key in missing)
+        # Queued again at once (behind the records it needs, which go first), or held while
+        # one of them waits for a person.
+        self.queue.hold(
+            self.worker_id, job.id,  # type: ignore[arg-type]
+            f"waits for {names} from Xero", awaited=[(st, k.lower()) for st, k in missing],
+        )  # fmt: skip
+        return "", f"waits for {names}"
+
+    async def _write(
+        self,
+        job: Job,
+        runtime: SourceRuntime,
+        kind: str,
+        xero_id: str,
+        write: SourceWrite,
+        provisional: Link | None,
+    ) -> bool:
+        """Make one write unless its link says it is made; whether a write was made."""
+        print_ = fingerprint(write)
+        target = runtime.spec.stream(write.stream)
+        linked = target.direction is Direction.FROM_XERO
+        write = SourceWrite(write.stream, write.key, write.action, write.data,
+                            xero_id=write.xero_id or xero_id, create=write.create)  # fmt: skip
+        with self.store.transaction() as s:
+            link = None if write.create else links.get(s, runtime.id, write.stream, write.key)
+            if linked and link is not None and link.pushed_hash == print_:
+                return False
+        ctx = runtime.ctx
+        key: str | None = None
+        if write.create:
+            if provisional is not None and provisional.in_flight_at is not None:
+                # An earlier try may have made it and died (or lost the answer) before its link.
+                key = await self.plugins.acall(runtime.source.plugin, "find_written", ctx=ctx,
+                                               write=write)  # fmt: skip
+            if key is None:
+                self._provisional(runtime, write, kind, xero_id, print_)
+                crashpoints.reached("before_source_write")
+        if key is None:
+            key = await self.plugins.acall(runtime.source.plugin, "apply_write", ctx=ctx,
+                                           write=write)  # fmt: skip
+            crashpoints.reached("after_source_write")
+        if write.create and not key:
+            raise Permanent(
+                f"plugin {runtime.source.plugin!r}: apply_write made {write.stream} for Xero "
+                f"{kind} {xero_id} but returned no key; return the new record's key"
+            )
+        if linked:
+            with self.store.transaction() as s:
+                self._settle(s, runtime, write, str(key or write.key), kind, xero_id, print_)
+        return True
+
+    def _provisional(
+        self, runtime: SourceRuntime, write: SourceWrite, kind: str, xero_id: str, print_: str
+    ) -> None:
+        """The link of a create about to be made, kept until the source's key is known."""
+        now = self.queue.clock.now()
+        with self.store.transaction() as s:
+            key = PROVISIONAL + xero_id.lower()
+            link = links.get(s, runtime.id, write.stream, key) or Link(
+                source_id=runtime.id, stream=write.stream, record_key=key, xero_type=kind
+            )
+            link.xero_id, link.method, link.updated_at = xero_id, LinkMethod.CREATED, now
+            link.in_flight_at, link.in_flight_hash = now, print_
+            s.add(link)
+
+    def _settle(
+        self,
+        s: Session,
+        runtime: SourceRuntime,
+        write: SourceWrite,
+        key: str,
+        kind: str,
+        xero_id: str,
+        print_: str,
+    ) -> None:
+        """Store the link of a write made, replacing a provisional one."""
+        now = self.queue.clock.now()
+        if write.create:
+            stale = links.get(s, runtime.id, write.stream, PROVISIONAL + xero_id.lower())
+            if stale is not None:
+                s.delete(stale)
+                s.flush()
+        link = links.get(s, runtime.id, write.stream, key) or Link(
+            source_id=runtime.id, stream=write.stream, record_key=key, xero_type=kind,
+            method=LinkMethod.CREATED if write.create else LinkMethod.MATCHED,
+        )  # fmt: skip
+        link.xero_type, link.xero_id, link.pushed_hash, link.updated_at = kind, xero_id, print_, now
+        link.in_flight_at, link.in_flight_hash = None, ""
+        s.add(link)
 
 
-async def apply_write(job: Job, *, runtimes: Runtimes, plugins: Plugins) -> str:
-    """Run one `write` job through the plugin's `apply_write`."""
-    runtime = runtimes.get(job.source_id)
-    payload = job.payload or {}
-    write = SourceWrite(job.stream, job.record_key, payload.get("action", ""),
-                        payload.get("data") or {})  # fmt: skip
-    await plugins.acall(runtime.source.plugin, "apply_write", ctx=runtime.ctx, write=write)
-    return f"{write.action} done"
+def _event_at(payload: dict[str, Any]) -> datetime | None:
+    return parse_xero_datetime(payload.get("event_at"))
+
+
+def _parse(value: str) -> datetime:
+    moment = parse_xero_datetime(value)
+    if moment is None:
+        raise ValueError(f"not a time: {value!r}")
+    return moment

@@ -95,16 +95,9 @@ class Settle(Stage):
                 permanent=isinstance(exc, Permanent)
                 or not isinstance(exc, (RetryLater, NeedsPerson)),
                 needs_person=isinstance(exc, NeedsPerson),
+                candidates=exc.choices() if isinstance(exc, NeedsPerson) else (),
                 session=s,
             )
-            if isinstance(exc, NeedsPerson) and exc.candidates:
-                fresh = s.get(Job, job.id)
-                if fresh is not None:
-                    fresh.payload = {**(fresh.payload or {}), "candidates": [
-                        {"xero_id": c.xero_id, "label": c.label, "reason": c.reason}
-                        for c in exc.candidates
-                    ]}  # fmt: skip
-                    s.add(fresh)
             if state in ("dead", "held"):
                 s.add(ActionLog(
                     at=self.clock.now(), source_id=job.source_id,

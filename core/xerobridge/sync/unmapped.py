@@ -21,6 +21,8 @@ from xerobridge.contract.plugins import Plugins
 from xerobridge.store import links
 from xerobridge.store.db import Store
 from xerobridge.store.models import Job, MirrorRecord
+from xerobridge.store.states import JobKind
+from xerobridge.xero.objects import xero_object
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def decide(
         job = s.exec(
             select(Job).where(
                 Job.source_id == src.id,
-                Job.kind == "push",
+                col(Job.kind).in_((JobKind.PUSH, JobKind.APPLY)),
                 Job.stream == stream,
                 Job.record_key == key,
                 Job.state == "held",
@@ -87,19 +89,32 @@ def decide(
                 f"{source} {stream} {key} is not waiting for a decision; "
                 "`xerobridge map` lists those that are"
             )
-        if to:
-            check_choice(s, plugins, _unmapped(job, source), to)
         xero_type = plugins.spec(src.plugin).stream(stream).xero_object
-        link = links.set_link(
-            s,
-            source_id=src.id,  # type: ignore[arg-type]
-            key=(stream, key, "main"),
-            xero_type=xero_type,
-            xero_id=to or "",
-            method="chosen" if to else "create",
-            now=store.clock.now(),
-        )
-        link.xero_id = to or None
+        if job.kind == JobKind.APPLY:
+            # A record from Xero: `to` names the source record it is.
+            if to:
+                record = (job.payload or {}).get("record") or {}
+                links.set_link(
+                    s, source_id=src.id, key=(stream, to, "main"),  # type: ignore[arg-type]
+                    xero_type=xero_type,
+                    xero_id=str(record.get(xero_object(xero_type).id_field) or key),
+                    method="chosen", now=store.clock.now(),
+                )  # fmt: skip
+            else:
+                job.payload = {**(job.payload or {}), "choice": "create"}
+        else:
+            if to:
+                check_choice(s, plugins, _unmapped(job, source), to)
+            link = links.set_link(
+                s,
+                source_id=src.id,  # type: ignore[arg-type]
+                key=(stream, key, "main"),
+                xero_type=xero_type,
+                xero_id=to or "",
+                method="chosen" if to else "create",
+                now=store.clock.now(),
+            )
+            link.xero_id = to or None
         job.state, job.hold_reason, job.attempts, job.last_error = "queued", "", 0, ""
         job.run_after = store.clock.now()
         s.add(job)

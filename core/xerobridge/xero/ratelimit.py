@@ -113,6 +113,20 @@ class RateLimiter:
             assert call.id is not None
             return Slot(call.id, connection_id, now), 0.0
 
+    def day_left(self, connection_id: int) -> int:
+        """Calls left of the connection's daily limit today, by our own count."""
+        now = self.clock.now()
+        with self.store.transaction() as s:
+            limit = s.exec(
+                select(Connection.daily_limit).where(Connection.id == connection_id)
+            ).first()
+            spent = s.exec(
+                select(ApiUsage.calls).where(
+                    ApiUsage.connection_id == connection_id, ApiUsage.day == now.date()
+                )
+            ).first()
+        return max(0, (limit or 0) - (spent or 0))
+
     async def acquire(self, connection_id: int, holder: str) -> Slot:
         """Wait, by the injected clock, until a slot is free, and take it."""
         while True:

@@ -1,0 +1,193 @@
+"""Streams whose records come from Xero: read by the core, applied to the source exactly once,
+history first and newest first, with webhook events read back 50 a call."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from xerobridge.clock import FakeClock
+from xerobridge.config import sources
+from xerobridge.contract.plugins import Plugins
+from xerobridge.sandboxes.xero import SandboxState
+from xerobridge.store import cursors
+from xerobridge.store.db import Store
+from xerobridge.store.models import Connection, Job, Link
+from xerobridge.store.xero_events import record_events
+from xerobridge.sync import unmapped
+from xerobridge.sync.engine import Engine
+
+import ledger_plugin
+from inbound_helpers import contacts, invoices, run
+
+DATA, WRITES = ledger_plugin.DATA, ledger_plugin.WRITES
+
+
+def by_xero_id(stream: str) -> dict[str, dict]:
+    return {str(r["xero_id"]): r for r in DATA[stream].values()}
+
+
+def test_a_first_sync_writes_each_xero_record_once_and_a_second_writes_nothing(
+    engine: Engine, sandbox: SandboxState, store: Store
+) -> None:
+    acme, bolt = contacts(sandbox, "Acme Ltd", "Bolt & Co")
+    bills = invoices(sandbox, acme, [100, 250]) + invoices(sandbox, bolt, [75])
+    invoices(sandbox, bolt, [30], kind="ACCPAY")  # a bill to pay: not the stream's
+
+    summary = run(engine.sync())
+
+    clients = by_xero_id("clients")
+    assert {c["name"] for c in clients.values()} == {"Acme Ltd", "Bolt & Co"}
+    assert len(DATA["clients"]) == 2
+    ledger = by_xero_id("bills")
+    assert set(ledger) == {b["InvoiceID"] for b in bills}
+    acme_key = next(k for k, c in DATA["clients"].items() if c["name"] == "Acme Ltd")
+    assert sorted(b["total"] for b in ledger.values() if b["client"] == acme_key) == [100, 250]
+    assert summary.streams["books.clients"]["created"] == 2
+    assert summary.streams["books.bills"]["created"] == 3
+    with store.transaction() as s:
+        assert s.exec(select(Job)).all() == []
+        linked = {(lk.stream, lk.xero_id) for lk in s.exec(select(Link)).all()}
+    assert linked == {("clients", c["ContactID"]) for c in (acme, bolt)} | {
+        ("bills", b["InvoiceID"]) for b in bills
+    }
+
+    writes, calls = len(WRITES), engine.client.read_calls
+    run(engine.sync())
+    assert len(WRITES) == writes  # nothing changed in Xero: nothing written
+    # One read a stream (nothing changed since the cursor); no read back of any record.
+    assert engine.client.read_calls - calls <= 2 + 4  # + the mirror's look at its own kinds
+
+
+def test_an_edit_in_xero_updates_the_one_linked_record(
+    engine: Engine, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    (acme,) = contacts(sandbox, "Acme Ltd")
+    run(engine.sync())
+    (key,) = DATA["clients"]
+    clock.advance(600)
+    sandbox.seed("Contacts", [{"ContactID": acme["ContactID"], "Name": "Acme Group"}], upsert=True)
+
+    run(engine.sync())
+
+    assert list(DATA["clients"]) == [key]
+    assert DATA["clients"][key]["name"] == "Acme Group"
+    assert WRITES[-1] == ("clients", "update", key)
+
+
+def test_history_comes_after_the_last_year_newest_first_and_keeps_a_reserve_of_calls(
+    engine: Engine, sandbox: SandboxState, store: Store, clock: FakeClock
+) -> None:
+    old = contacts(sandbox, "Old One", "Old Two")
+    clock.advance(timedelta(days=400).total_seconds())
+    recent = contacts(sandbox, "New One")
+    with store.transaction() as s:
+        conn = s.exec(select(Connection)).one()
+        conn.daily_limit = 1000  # less than history's reserve is left of the day
+        s.add(conn)
+
+    run(engine.sync())
+
+    assert {c["name"] for c in DATA["clients"].values()} == {"New One"}
+    with store.transaction() as s:
+        assert sources.get(s, "books").id is not None
+        state = cursors.reading_state(s, sources.get(s, "books").id, ["clients", "bills"])  # type: ignore[arg-type]
+    assert state == "pending"
+
+    with store.transaction() as s:
+        conn = s.exec(select(Connection)).one()
+        conn.daily_limit = 5000
+        s.add(conn)
+    run(engine.sync())
+    names = [DATA["clients"][key]["name"] for _st, action, key in WRITES if action == "create"]
+    assert names[0] == "New One" and sorted(names[1:]) == ["Old One", "Old Two"]
+    assert {c["ContactID"] for c in old + recent} == set(by_xero_id("clients"))
+    with store.transaction() as s:
+        state = cursors.reading_state(s, sources.get(s, "books").id, ["clients", "bills"])  # type: ignore[arg-type]
+    assert state == "connected"
+
+
+def test_webhook_events_are_read_back_fifty_a_call(
+    engine: Engine, sandbox: SandboxState, store: Store, clock: FakeClock
+) -> None:
+    (acme,) = contacts(sandbox, "Acme Ltd")
+    bills = invoices(sandbox, acme, list(range(1, 121)))
+    run(engine.sync())
+    clock.advance(60)
+    changed = sandbox.seed(
+        "Invoices",
+        [{"InvoiceID": b["InvoiceID"], "Reference": f"R{i}"} for i, b in enumerate(bills)],
+        upsert=True,
+    )
+    with store.transaction() as s:
+        tenant = s.exec(select(Connection)).one().tenant_id
+    events = [
+        {"tenantId": tenant, "eventCategory": "INVOICE", "eventType": "UPDATE",
+         "resourceId": b["InvoiceID"], "eventDateUtc": clock.now().isoformat()}
+        for b in changed
+    ]  # fmt: skip
+    assert record_events(store, events, {tenant}) == 120
+    calls = engine.client.read_calls
+    before = engine.worker.apply  # the same worker reads them back
+
+    # Read the events only: no stream read, so every call counted is a read back.
+    engine.worker.progress.streams.clear()
+    run(engine.worker.run_until_idle())
+
+    assert before is engine.worker.apply
+    assert engine.client.read_calls - calls == 3  # 120 ids, 50 a call
+    assert all(WRITES.count(("bills", "update", k)) == 1 for k in DATA["bills"])
+
+
+def test_a_create_whose_answer_was_lost_is_found_not_made_again(
+    engine: Engine, sandbox: SandboxState
+) -> None:
+    acme, _bolt = contacts(sandbox, "Acme Ltd", "Bolt & Co")
+    ledger_plugin.LOSE.add(acme["ContactID"])
+
+    run(engine.sync())
+
+    assert sorted(c["name"] for c in DATA["clients"].values()) == ["Acme Ltd", "Bolt & Co"]
+    # The lost answer's retry asked the ledger and found Acme: two creates, one a client.
+    assert [a for _st, a, _k in WRITES] == ["create", "create"]
+    assert by_xero_id("clients")[acme["ContactID"]]["name"] == "Acme Ltd"
+
+
+def test_a_client_of_the_same_name_is_linked_and_two_ask_a_person(
+    engine: Engine, sandbox: SandboxState, store: Store, plugins: Plugins
+) -> None:
+    DATA["clients"]["K1"] = {"name": "Acme Ltd"}
+    DATA["clients"]["K2"] = {"name": "Bolt & Co"}
+    DATA["clients"]["K3"] = {"name": "Bolt & Co"}
+    acme, bolt = contacts(sandbox, "Acme Ltd", "Bolt & Co")
+
+    summary = run(engine.sync())
+
+    assert DATA["clients"]["K1"]["xero_id"] == acme["ContactID"]
+    assert len(DATA["clients"]) == 3  # nothing created
+    assert summary.waiting == 1
+    with store.transaction() as s:
+        (held,) = unmapped.waiting(s, "books")
+    assert (held.stream, held.key) == ("clients", bolt["ContactID"].lower())
+    assert sorted(c["xero_id"] for c in held.candidates) == ["K2", "K3"]
+
+    unmapped.decide(store, plugins, "books", "clients", held.key, to="K3", create=False)
+    run(engine.sync())
+
+    assert DATA["clients"]["K3"]["xero_id"] == bolt["ContactID"]
+    assert "xero_id" not in DATA["clients"]["K2"]
+    assert len(DATA["clients"]) == 3
+
+
+def test_a_bill_waits_for_its_client_without_spending_an_attempt(
+    engine: Engine, sandbox: SandboxState, store: Store
+) -> None:
+    (acme,) = contacts(sandbox, "Acme Ltd")
+    (bill,) = invoices(sandbox, acme, [40])
+
+    run(engine.sync(stream="bills"))  # the bills alone: each needs its client read first
+
+    assert [(st, a) for st, a, _k in WRITES] == [("clients", "create"), ("bills", "create")]
+    (client_key,) = DATA["clients"]
+    assert by_xero_id("bills")[bill["InvoiceID"]]["client"] == client_key
