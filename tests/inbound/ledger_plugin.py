@@ -10,7 +10,10 @@ found again.
 from __future__ import annotations
 
 import itertools
+import json
+import os
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from xerobridge.sdk import (
@@ -33,7 +36,22 @@ DATA: dict[str, dict[str, dict[str, Any]]] = {"clients": {}, "bills": {}}
 WRITES: list[tuple[str, str, str]] = []
 #: Xero ids whose next create is made but its answer lost.
 LOSE: set[str] = set()
+#: Names the JSON file the ledger lives in, for tests with several processes (else memory).
+DATA_ENV = "LEDGER_DATA"
 _keys = itertools.count(1)
+
+
+def _load() -> None:
+    """Take up the file's ledger, when there is one: another process may have written to it."""
+    path = os.environ.get(DATA_ENV)
+    if path and Path(path).exists():
+        DATA.update(json.loads(Path(path).read_text()))
+
+
+def _save() -> None:
+    path = os.environ.get(DATA_ENV)
+    if path:
+        Path(path).write_text(json.dumps(DATA))
 
 
 def reset() -> None:
@@ -65,20 +83,26 @@ class FromXero(Stream[LedgerSettings]):
         return [SourceWrite(self.name, "", "create", data, create=True)]
 
     async def apply(self, ctx: SourceContext[LedgerSettings], write: SourceWrite) -> str | None:
+        _load()
         records = DATA[self.name]
         if write.create:
             key = f"{self.name[0].upper()}{next(_keys)}"
+            while key in records:  # keys another process gave out
+                key = f"{self.name[0].upper()}{next(_keys)}"
             records[key] = {**write.data, "xero_id": write.xero_id}
+            _save()
             WRITES.append((self.name, "create", key))
             if write.xero_id in LOSE:
                 LOSE.discard(write.xero_id)
                 raise RetryLater("the ledger did not answer")
             return key
         records[write.key].update({**write.data, "xero_id": write.xero_id})
+        _save()
         WRITES.append((self.name, "update", write.key))
         return write.key
 
     async def find(self, ctx: SourceContext[LedgerSettings], write: SourceWrite) -> str | None:
+        _load()
         found = [k for k, r in DATA[self.name].items() if r.get("xero_id") == write.xero_id]
         return found[0] if found else None
 
