@@ -128,3 +128,28 @@ def test_the_command_writes_the_plugin_and_says_what_next(tmp_path: Path) -> Non
         "0-9 and _ (at most 40), e.g. tickets or help_desk"
     ]
     assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.slow
+def test_a_plugin_with_a_stream_from_xero_passes_its_own_tests_and_ruff(tmp_path: Path) -> None:
+    """`new-plugin --from-xero`: suppliers from Xero become vendors, the tests it writes for
+    that pass untouched, and the code is lint clean."""
+    root = tmp_path / "xerobridge-tickets"
+    scaffold.render("tickets", root, from_xero=True)
+    streams = (root / "xerobridge_tickets" / "streams.py").read_text()
+    assert "class Vendors(" in streams and "Direction.FROM_XERO" in streams
+    for args in (["check", "--no-cache", "."], ["format", "--no-cache", "--check", "."]):
+        done = subprocess.run([str(RUFF), *args], cwd=root, capture_output=True, text=True,
+                              check=False)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XEROBRIDGE_")}
+    env["PYTHONPATH"] = str(root)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "."],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert (
+        "supplier_in_xero_becomes_one_vendor"
+        in (root / "tests" / "test_tickets_sync.py").read_text()
+    )

@@ -40,6 +40,10 @@ def new_plugin_command(
         str | None,
         typer.Option("--dir", help="Where to write it, new or empty (default ./xerobridge-NAME)."),
     ] = None,
+    from_xero: Annotated[
+        bool,
+        typer.Option("--from-xero", help="Add a stream from Xero: its suppliers as vendors."),
+    ] = False,
 ) -> None:
     """Create a source plugin package (hooks, client, sandbox, tests) to install and build on."""
     from pathlib import Path
@@ -47,7 +51,7 @@ def new_plugin_command(
     from xerobridge.cli import scaffold
 
     dest = Path(directory) if directory else scaffold.default_directory(name)
-    written = scaffold.render(name, dest)
+    written = scaffold.render(name, dest, from_xero=from_xero)
     root.out.print(f"wrote plugin {name} to {dest} ({len(written)} files); next:")
     for step in scaffold.next_steps(name, dest):
         root.out.print(f"  {escape(step)}", soft_wrap=True)

@@ -90,8 +90,9 @@ def _target(relative: Path, names: PluginNames) -> Path:
     return Path(*parts)
 
 
-def render(name: str, directory: Path | None = None) -> list[Path]:
-    """Write plugin `name` into `directory` (new or empty); return the files written."""
+def render(name: str, directory: Path | None = None, *, from_xero: bool = False) -> list[Path]:
+    """Write plugin `name` into `directory` (new or empty); return the files written. With
+    `from_xero` the example has a stream from Xero too (Xero's suppliers as vendors)."""
     names = names_for(name)
     dest = directory if directory is not None else default_directory(name)
     if dest.exists() and not dest.is_dir():
@@ -104,7 +105,7 @@ def render(name: str, directory: Path | None = None) -> list[Path]:
         keep_trailing_newline=True,
         autoescape=False,  # Python, TOML and Markdown, never HTML
     )
-    values = asdict(names)
+    values = {**asdict(names), "from_xero": from_xero}
     written: list[Path] = []
     for template in sorted(TEMPLATES.rglob("*.j2")):
         relative = template.relative_to(TEMPLATES)

@@ -190,8 +190,8 @@ def status(session: Session, source: Source, spec: SourceSpec) -> str:
     streams = [
         stream.name
         for stream in spec.streams
-        if stream.direction is Direction.TO_XERO
-        and stream.cursor is not CursorKind.NONE
+        # A stream from Xero always keeps a cursor: the core reads it.
+        if (stream.direction is Direction.FROM_XERO or stream.cursor is not CursorKind.NONE)
         and settings.stream_enabled(stream.name)
     ]
     assert source.id is not None

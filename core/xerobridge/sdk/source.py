@@ -8,7 +8,7 @@ that creates a `Source` is registered through it, and may still implement any ho
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from xerobridge.contract.context import SourceContext
@@ -137,7 +137,9 @@ class Source:
         return self.stream(change.stream).build(ctx, change, links)
 
     @hookimpl
-    def match_xero_record(self, ctx: SourceContext[Any], event: XeroEvent) -> Resolution:
+    def match_xero_record(
+        self, ctx: SourceContext[Any], event: XeroEvent
+    ) -> Resolution | Awaitable[Resolution]:
         """The from-Xero stream's `match`."""
         stream = self._from_xero(event)
         if stream is None:

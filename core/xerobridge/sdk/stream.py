@@ -9,7 +9,7 @@ was lost (`find`). The core owns cursors, links, queues and every call to Xero.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, ClassVar, Generic
 
@@ -99,8 +99,10 @@ class Stream(Generic[SettingsT]):
 
     # -- from Xero ---------------------------------------------------------------------------
 
-    def match(self, ctx: SourceContext[SettingsT], event: XeroEvent) -> Resolution:
-        """Whether a Xero record not yet linked is an existing source record.
+    def match(
+        self, ctx: SourceContext[SettingsT], event: XeroEvent
+    ) -> Resolution | Awaitable[Resolution]:
+        """Whether a Xero record not yet linked is an existing source record (may be async).
 
         `Resolution.link(source_key)` links it, `Resolution.create()` makes a new source record,
         `Resolution.choose(...)` asks a person, `Resolution.skip(...)` ignores it.

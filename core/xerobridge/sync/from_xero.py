@@ -328,6 +328,10 @@ class Apply:
         settled = [lk for lk in mine if not lk.record_key.startswith(PROVISIONAL)]
         pushed = [lk for lk in known if lk not in mine and lk.role == "main"]
         at = changed_at(record) or _event_at(payload) or self.queue.clock.now()
+        if stream is not None and not settled and pushed:
+            # The source put this object into Xero: it is not news for its stream from Xero.
+            ours = pushed[0]
+            return "skipped", f"{kind} {xero_id} is {ours.stream} {ours.record_key} of this source"
         if not settled and pushed:
             ours = pushed[0]
             if ours.updated_at is not None and ours.updated_at >= at - ECHO_WINDOW:
