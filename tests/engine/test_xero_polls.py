@@ -17,7 +17,7 @@ from engine_helpers import run
 
 def applied(store: Store) -> list[str]:
     with store.transaction() as s:
-        return [r.message for r in s.exec(select(SyncLog)) if r.action == "applied"]
+        return [r.message for r in s.exec(select(SyncLog)) if r.stream.startswith("xero:")]
 
 
 def test_a_rename_in_xero_is_found_by_the_poll_and_our_echoes_are_dropped(

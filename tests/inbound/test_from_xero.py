@@ -12,7 +12,7 @@ from xerobridge.config import sources
 from xerobridge.contract.plugins import Plugins
 from xerobridge.sandboxes.xero import SandboxState
 from xerobridge.store.db import Store
-from xerobridge.store.models import Connection, Job, Link
+from xerobridge.store.models import Connection, Job, Link, SyncLog
 from xerobridge.store.xero_events import record_events
 from xerobridge.sync import unmapped
 from xerobridge.sync.engine import Engine
@@ -205,3 +205,22 @@ def test_what_the_source_put_into_xero_is_not_read_back_as_news(
     run(engine.sync())
 
     assert set(by_xero_id("clients")) == {theirs["ContactID"]}
+
+
+def test_the_sync_log_names_the_source_record_and_links_to_xero(
+    engine: Engine, sandbox: SandboxState, store: Store
+) -> None:
+    (acme,) = contacts(sandbox, "Acme Ltd")
+    run(engine.sync())
+    (key,) = DATA["clients"]
+    with store.transaction() as s:
+        (row,) = [r for r in s.exec(select(SyncLog)).all() if r.stream == "clients"
+                  and r.action != "fetched"]  # fmt: skip
+    assert (row.action, row.record_key, row.xero_type, row.xero_id) == (
+        "created",
+        key,
+        "Contact",
+        acme["ContactID"],
+    )
+    assert row.message == "1 write(s) made in the source"
+    assert acme["ContactID"] in row.xero_url

@@ -35,6 +35,7 @@ from xerobridge.sync.push import BatchStats, Pusher
 from xerobridge.sync.recovery import Recovery
 from xerobridge.sync.runtimes import Runtimes
 from xerobridge.xero.client import XeroClient
+from xerobridge.xero.deeplinks import view_url
 from xerobridge.xero.mirror import Mirror
 from xerobridge.xero.objects import BATCH_SIZE
 from xerobridge.xero.polling import Poller
@@ -221,7 +222,7 @@ class Worker:
         for job in jobs:
             record = records.get(job.id)  # type: ignore[arg-type]
 
-            async def failed(exc: Exception = record) -> tuple[str, str]:  # type: ignore[assignment]
+            async def failed(exc: Exception = record) -> from_xero.Applied:  # type: ignore[assignment]
                 raise exc
 
             work = failed() if isinstance(record, Exception) else self.apply.run(job, record)
@@ -231,13 +232,17 @@ class Worker:
             if done is None:
                 counts.failed += 1
                 continue
-            outcome, message = done
-            if not outcome:
+            if not done.outcome:
                 counts.waiting += 1
                 continue
             counts.read += 1
-            setattr(counts, outcome, getattr(counts, outcome) + 1)
-            self._finish(job, "applied", message)
+            setattr(counts, done.outcome, getattr(counts, done.outcome) + 1)
+            conn = runtime.connection
+            self._finish(
+                job, done.outcome, done.message, record_key=done.source_key or job.record_key,
+                xero_type=done.kind, xero_id=done.xero_id,
+                xero_url=view_url(conn.short_code if conn else "", done.kind, done.xero_id),
+            )  # fmt: skip
 
     async def _attempt(self, job: Job, work: Awaitable[T]) -> T | None:
         """Await a job's work; a failure is recorded on the job (retry, held or dead)."""
@@ -258,14 +263,17 @@ class Worker:
             log.warning("%s %s %s: %s (%s)", job.kind, job.stream, job.record_key, exc, state)
             return None
 
-    def _finish(self, job: Job, action: str, message: str, *, log_it: bool = True) -> None:
-        """Remove a finished job, with its sync-log row."""
+    def _finish(
+        self, job: Job, action: str, message: str, *, log_it: bool = True, **fields: str
+    ) -> None:
+        """Remove a finished job, with its sync-log row (`fields` override the job's key and
+        add the Xero object)."""
         with self.store.transaction() as s:
             if log_it:
                 synclog.write(
-                    s, at=self.clock.now(), source_id=job.source_id, stream=job.stream,
-                    record_key=job.record_key, action=action, status="success",
-                    message=message, job_id=job.id,
+                    s, **{"record_key": job.record_key, **fields}, at=self.clock.now(),
+                    source_id=job.source_id, stream=job.stream, action=action,
+                    status="success", message=message, job_id=job.id,
                 )  # fmt: skip
             self.queue.complete(self.worker_id, [job.id], session=s)  # type: ignore[list-item]
 

@@ -233,7 +233,7 @@ class SyncLog(SQLModel, table=True):
     source_id: int | None = Field(default=None)
     stream: str = ""
     record_key: str = ""
-    action: str = ""  # created | updated | skipped | failed | cancelled | fetched | applied
+    action: str = ""  # created | updated | skipped | failed | cancelled | fetched
     status: str = "success"  # success | error
     message: str = _text()
     xero_type: str = ""

@@ -278,6 +278,18 @@ async def fill(
 # -- what is written -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What became of one Xero record: created, updated or skipped in the source, or ""
+    while it waits (given back for a record it needs)."""
+
+    outcome: str
+    message: str
+    kind: str = ""
+    xero_id: str = ""
+    source_key: str = ""  # the source record it is, once known
+
+
 def _stream_of(spec: SourceSpec, name: str) -> StreamSpec | None:
     """The from-Xero stream a job is for; None for an event's own stream (`xero:invoice`)."""
     if name.startswith("xero:"):
@@ -302,17 +314,14 @@ class Apply:
         self.runtimes = runtimes
         self.worker_id = worker_id
 
-    async def run(self, job: Job, record: dict[str, Any] | None) -> tuple[str, str]:
-        """Apply one Xero record to its source: (outcome, message) for the counts and the log.
-
-        The outcome is created, updated or skipped, or "" when the job is not finished (it was
-        given back to wait for another record).
-        """
+    async def run(self, job: Job, record: dict[str, Any] | None) -> Applied:
+        """Apply one Xero record to its source."""
         runtime = self.runtimes.get(job.source_id)
         payload = job.payload or {}
         kind = str(payload.get("kind", ""))
         if record is None:
-            return "skipped", f"{kind} {job.record_key} is not in Xero (deleted, or filtered out)"
+            return Applied("skipped", f"{kind} {job.record_key} is not in Xero (deleted, or "
+                           "filtered out)", kind, job.record_key)  # fmt: skip
         xero_id = str(record.get(xero_object(kind).id_field) or job.record_key)
         stream = _stream_of(runtime.spec, job.stream)
         with self.store.transaction() as s:
@@ -331,11 +340,13 @@ class Apply:
         if stream is not None and not settled and pushed:
             # The source put this object into Xero: it is not news for its stream from Xero.
             ours = pushed[0]
-            return "skipped", f"{kind} {xero_id} is {ours.stream} {ours.record_key} of this source"
+            return Applied("skipped", f"{kind} {xero_id} is {ours.stream} {ours.record_key} of "
+                           "this source", kind, xero_id)  # fmt: skip
         if not settled and pushed:
             ours = pushed[0]
             if ours.updated_at is not None and ours.updated_at >= at - ECHO_WINDOW:
-                return "skipped", "echo of our own write: dropped"
+                return Applied("skipped", "echo of our own write: dropped", kind, xero_id,
+                               ours.record_key)  # fmt: skip
         linked = settled[0] if settled else (pushed[0] if pushed else None)
         event = XeroEvent(
             tenant_id=runtime.connection.tenant_id if runtime.connection else "",
@@ -353,23 +364,27 @@ class Apply:
             )
             step = self._resolved(job, runtime, stream, xero_id, resolution)
             if isinstance(step, tuple):
-                return step
+                return Applied(*step, kind, xero_id)
             if step is not None:
                 event = XeroEvent(**{**event.__dict__, "linked": (stream.name, step)})
         writes = await self.plugins.acall(
             runtime.source.plugin, "on_xero_update", ctx=runtime.ctx, event=event
         ) or []  # fmt: skip
-        made, kept = 0, 0
+        made, kept, key = 0, 0, event.linked[1] if event.linked else ""
         provisional = mine[0] if mine and not settled else None
         for write in writes:
             if not isinstance(write, SourceWrite):
                 raise TypeError(f"on_xero_update gave {type(write).__name__}, not a SourceWrite")
-            done = await self._write(job, runtime, kind, xero_id, write, provisional)
-            made, kept = made + done, kept + (not done)
+            written = await self._write(job, runtime, kind, xero_id, write, provisional)
+            if written is None:
+                kept += 1
+            else:
+                made, key = made + 1, key or written
         if made == 0:
-            return "skipped", "unchanged: nothing to write" if kept else "nothing to write"
-        created = event.linked is None
-        return ("created" if created else "updated"), f"{made} write(s) made in the source"
+            message = "unchanged: nothing to write" if kept else "nothing to write"
+            return Applied("skipped", message, kind, xero_id, key)
+        outcome = "updated" if event.linked else "created"
+        return Applied(outcome, f"{made} write(s) made in the source", kind, xero_id, key)
 
     def _resolved(
         self,
@@ -470,8 +485,8 @@ class Apply:
         xero_id: str,
         write: SourceWrite,
         provisional: Link | None,
-    ) -> bool:
-        """Make one write unless its link says it is made; whether a write was made."""
+    ) -> str | None:
+        """Make one write unless its link says it is made; the source key it wrote, or None."""
         print_ = fingerprint(write)
         target = runtime.spec.stream(write.stream)
         linked = target.direction is Direction.FROM_XERO
@@ -480,7 +495,7 @@ class Apply:
         with self.store.transaction() as s:
             link = None if write.create else links.get(s, runtime.id, write.stream, write.key)
             if linked and link is not None and link.pushed_hash == print_:
-                return False
+                return None
         ctx = runtime.ctx
         key: str | None = None
         if write.create:
@@ -500,10 +515,11 @@ class Apply:
                 f"plugin {runtime.source.plugin!r}: apply_write made {write.stream} for Xero "
                 f"{kind} {xero_id} but returned no key; return the new record's key"
             )
+        key = str(key or write.key)
         if linked:
             with self.store.transaction() as s:
-                self._settle(s, runtime, write, str(key or write.key), kind, xero_id, print_)
-        return True
+                self._settle(s, runtime, write, key, kind, xero_id, print_)
+        return key
 
     def _provisional(
         self, runtime: SourceRuntime, write: SourceWrite, kind: str, xero_id: str, print_: str

@@ -19,7 +19,7 @@ from xerobridge.web.dashboard.render import render
 
 PAGE_SIZE = 50
 STATUSES = ("success", "error")
-ACTIONS = ("created", "updated", "skipped", "failed", "cancelled", "fetched", "applied")
+ACTIONS = ("created", "updated", "skipped", "failed", "cancelled", "fetched")
 
 
 def register_routes() -> list[BaseRoute]:
