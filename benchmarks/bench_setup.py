@@ -97,8 +97,11 @@ def magento_app(customers: int, products: int, orders: int, *, seed: int = 3) ->
     return create_app(seed=seed, customers=customers, products=products, orders=orders)
 
 
-def xero_app(*, limits: bool, time_scale: float = 1.0) -> Any:
-    """The Xero sandbox (a UK organisation) with the benchmark's app registered.
+def xero_app(
+    *, limits: bool, time_scale: float = 1.0, history: Mapping[str, int] | None = None
+) -> Any:
+    """The Xero sandbox (a UK organisation) with the benchmark's app registered, holding the
+    contacts and sales invoices `history` asks for (see `seed_history`).
 
     With limits off, the minute and the day are made endless too, so that the headers never
     say "0 remaining" (a client rightly waits out a spent minute).
@@ -107,6 +110,8 @@ def xero_app(*, limits: bool, time_scale: float = 1.0) -> Any:
 
     app = create_app(region="UK", limits=limits, time_scale=time_scale)
     state = app.state.sandbox
+    if history:
+        seed_history(state, history["contacts"], history["invoices"], history["old_percent"])
     state.register_app(CLIENT_ID, CLIENT_SECRET, custom_tenant_id=state.default_tenant_id)
     if not limits:
         state.limiter.config.minute = state.limiter.config.app_minute = 10**9
@@ -114,6 +119,43 @@ def xero_app(*, limits: bool, time_scale: float = 1.0) -> Any:
     else:
         state.limiter.set_daily_limit(10**9)  # a benchmark's day is not the point
     return app
+
+
+def seed_history(state: Any, contacts: int, invoices: int, old_percent: int) -> None:
+    """Contacts and authorised sales invoices made in Xero; `old_percent` of each last changed
+    two years ago (history), the rest now. Invoices go round the contacts."""
+    from datetime import UTC, datetime
+
+    from xerobridge.clock import FakeClock
+
+    live = state.clock
+    two_years_ago = FakeClock(datetime.now(UTC) - timedelta(days=730))
+    ids: list[str] = []
+    for kind, total in (("Contacts", contacts), ("Invoices", invoices)):
+        old = total * old_percent // 100
+        for start in range(0, total, 500):
+            part = range(start, min(start + 500, total))
+            state.clock = two_years_ago if start < old else live
+            if kind == "Contacts":
+                made = state.seed("Contacts", [{"Name": f"Client {i:05}"} for i in part])
+                ids += [c["ContactID"] for c in made]
+                continue
+            state.seed("Invoices", [_invoice(ids[i % len(ids)], i) for i in part])
+    state.clock = live
+
+
+def _invoice(contact_id: str, i: int) -> dict[str, Any]:
+    return {
+        "Type": "ACCREC",
+        "Contact": {"ContactID": contact_id},
+        "Date": "2025-11-02",
+        "DueDate": "2025-12-02",
+        "Status": "AUTHORISED",
+        "LineAmountTypes": "NoTax",
+        "LineItems": [
+            {"Description": "Work", "Quantity": 1, "UnitAmount": 10 + i % 90, "AccountCode": "200"}
+        ],
+    }
 
 
 def _serve_child(which: str, options: dict[str, Any], pipe: Any) -> None:
@@ -178,12 +220,7 @@ async def install(
 
     `xero_url` is the served sandbox's address; without it `xero_http` routes to an app.
     """
-    urls = {}
-    if xero_url:
-        urls = {"api_url": f"{xero_url}/api.xro/2.0", "identity_url": xero_url}
-    await connect_client_credentials(
-        store, name="org", client_id=CLIENT_ID, client_secret=CLIENT_SECRET, http=xero_http, **urls
-    )
+    await connect(store, xero_http=xero_http, xero_url=xero_url)
     plugins = plugin_set()
     settings = {"base_url": magento_url, "token": "sandbox-integration-token", **MAGENTO_SETTINGS}
     source = sources.add(store, plugins, "magento", "shop", connection="org", values=settings)
@@ -191,6 +228,16 @@ async def install(
     engine = Engine(store, plugins, xero_http=xero_http, **extra)
     await ensure_accounts(engine, source)
     return engine, source
+
+
+async def connect(store: Store, *, xero_http: httpx.AsyncClient, xero_url: str | None) -> None:
+    """The custom connection `org` to the sandbox's organisation."""
+    urls = {}
+    if xero_url:
+        urls = {"api_url": f"{xero_url}/api.xro/2.0", "identity_url": xero_url}
+    await connect_client_credentials(
+        store, name="org", client_id=CLIENT_ID, client_secret=CLIENT_SECRET, http=xero_http, **urls
+    )
 
 
 def plugin_set() -> Plugins:

@@ -18,6 +18,7 @@ from typing import Any
 
 from xerobridge.sdk import (
     Candidate,
+    Change,
     Dependency,
     Direction,
     Resolution,
@@ -27,13 +28,16 @@ from xerobridge.sdk import (
     SourceSettings,
     SourceWrite,
     Stream,
+    XeroDocument,
     XeroEvent,
 )
 
 #: stream -> key -> record.
-DATA: dict[str, dict[str, dict[str, Any]]] = {"clients": {}, "bills": {}}
+DATA: dict[str, dict[str, dict[str, Any]]] = {"clients": {}, "bills": {}, "receipts": {}}
 #: Every write made: (stream, action, key).
 WRITES: list[tuple[str, str, str]] = []
+#: Per Xero id, whether its last change came with the stream's first read or history.
+INITIAL: dict[str, bool] = {}
 #: Xero ids whose next create is made but its answer lost.
 LOSE: set[str] = set()
 #: Names the JSON file the ledger lives in, for tests with several processes (else memory).
@@ -60,6 +64,7 @@ def reset() -> None:
         records.clear()
     WRITES.clear()
     LOSE.clear()
+    INITIAL.clear()
 
 
 class LedgerSettings(SourceSettings):
@@ -77,6 +82,7 @@ class FromXero(Stream[LedgerSettings]):
 
     def on_xero(self, ctx: SourceContext[LedgerSettings], event: XeroEvent) -> list[SourceWrite]:
         assert event.record is not None
+        INITIAL[event.resource_id] = event.initial
         data = self.data(ctx, dict(event.record))
         if event.linked:
             return [SourceWrite(self.name, event.linked[1], "update", data)]
@@ -158,10 +164,40 @@ class Bills(FromXero):
         }
 
 
+class Receipts(Stream[LedgerSettings]):
+    """Money the ledger received from a client, to Xero as a sales invoice of its contact."""
+
+    name = "receipts"
+    xero_object = "Invoice"
+
+    def fetch(
+        self, ctx: SourceContext[LedgerSettings], cursor: str | None, until: str | None
+    ) -> list[Change]:
+        return [Change(self.name, key, r) for key, r in DATA["receipts"].items()]
+
+    def resolve(self, ctx: SourceContext[LedgerSettings], change: Change) -> Resolution:
+        missing = "make its contact in Xero (the ledger takes clients from it)"
+        client = Dependency("clients", str(change.data["client"]), missing=missing)
+        return Resolution.create(needs=(client,))
+
+    def build(
+        self, ctx: SourceContext[LedgerSettings], change: Change, links: Any
+    ) -> list[XeroDocument]:
+        number = f"{ctx.key_prefix}-R-{change.key}"
+        body = {
+            "Type": "ACCREC", "InvoiceNumber": number, "Status": "AUTHORISED",
+            "Contact": {"ContactID": links[("clients", str(change.data["client"]), "main")]},
+            "Date": "2026-11-02", "DueDate": "2026-12-02", "LineAmountTypes": "NoTax",
+            "LineItems": [{"Description": "Receipt", "Quantity": 1,
+                           "UnitAmount": change.data["amount"], "AccountCode": "200"}],
+        }  # fmt: skip
+        return [XeroDocument("Invoice", body, number, "InvoiceNumber")]
+
+
 source = Source(
     name="ledger",
     title="Ledger",
     settings=LedgerSettings,
-    streams=[Clients(), Bills()],
+    streams=[Clients(), Bills(), Receipts()],
     description="Clients and bills from Xero, for the tests.",
 )

@@ -57,3 +57,32 @@ def test_records_named_by_id_come_fifty_a_call(engine: Engine, sandbox: SandboxS
     found = run(reading.by_ids(engine.client, conn, "Contact", [c["ContactID"] for c in made]))
     assert engine.client.read_calls - calls == 3
     assert set(found) == {c["ContactID"].lower() for c in made}
+
+
+def test_an_edit_between_pages_is_caught_by_the_count_and_read_by_time(
+    engine: Engine, sandbox: SandboxState, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Editing a record of page 1 moves it to the end, and page 2 would start one later: the
+    read sees fewer records than Xero counts and reads on by time, missing none."""
+    monkeypatch.setattr(reading, "PAGE_SIZE", 10)
+    made = []
+    for i in range(25):
+        clock.advance(1)
+        made += contacts(sandbox, f"Client {i}")
+    conn = engine.sources("books")[0].connection_id
+    assert conn is not None
+
+    async def read_with_an_edit() -> list[str]:
+        ids: list[str] = []
+        pages = reading.changed_since(engine.client, conn, "Contact", since=None)
+        async for page in pages:
+            if not ids:  # between the first page and the second
+                clock.advance(5)
+                edited = {"ContactID": page[0]["ContactID"], "Name": "Edited"}
+                sandbox.seed("Contacts", [edited], upsert=True)
+            ids += [r["ContactID"] for r in page]
+        return ids
+
+    ids = run(read_with_an_edit())
+    assert set(ids) == {c["ContactID"] for c in made}
+    assert len(ids) == len(set(ids))

@@ -68,7 +68,10 @@ def map_command(
     source: Annotated[str | None, typer.Argument(help="The source.")] = None,
     stream: Annotated[str | None, typer.Argument(help="The stream.")] = None,
     key: Annotated[str | None, typer.Argument(help="The record's key.")] = None,
-    to: Annotated[str | None, typer.Option("--to", help="The Xero id it is.")] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="The Xero id it is (from Xero: the source key it is)."),
+    ] = None,
     create: Annotated[bool, typer.Option("--create", help="Make a new Xero object.")] = False,
     as_json: JsonOpt = False,
 ) -> None:

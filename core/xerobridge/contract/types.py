@@ -208,11 +208,17 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Dependency:
-    """A record that must be in Xero before this one (an order's customer, its products)."""
+    """A record that must be in Xero before this one (an order's customer, its products).
+
+    A record of a stream from Xero (a worklog's type) is named by its source key; until it has
+    come from Xero, the record needing it fails with `missing` (what a person should do), and is
+    tried again by itself once it has.
+    """
 
     stream: str
     key: str
     role: str = "main"
+    missing: str = ""
 
 
 @dataclass(frozen=True)
@@ -299,6 +305,9 @@ class XeroEvent:
     linked: tuple[str, str] | None = None
     #: The from-Xero stream this record is read for, when it belongs to one.
     stream: str | None = None
+    #: Read by the stream's first read or its history: a record that was in Xero before the
+    #: source was added (a plugin may treat those apart, e.g. link by name but not create).
+    initial: bool = False
 
 
 @dataclass(frozen=True)

@@ -366,7 +366,7 @@ class Queue:
                     col(Job.state) == "running",
                 )
             )
-            self._wake(s, {(row[0], row[1], row[2]) for row in done})
+            self.wake(s, {(row[0], row[1], row[2]) for row in done})
             return _count(result)
 
     def waiting_for_people(self, source: str | None = None) -> int:
@@ -417,15 +417,20 @@ class Queue:
             s.add(job)
             return job.state
 
-    def _wake(self, s: Session, done: set[tuple[int, str, str]]) -> int:
-        """Queue again the jobs held waiting for any of these records (source, stream, key)."""
+    def wake(self, s: Session, done: set[tuple[int, str, str]]) -> int:
+        """Queue again the jobs waiting for any of these records (source, stream, key): held
+        for them, or failed because they had not come from Xero (`AwaitsXero`)."""
         if not done:
             return 0
         waiting = s.exec(
             select(Job).where(
                 col(Job.source_id).in_({source for source, _st, _k in done}),
-                col(Job.state) == JobState.HELD,
-                col(Job.hold_reason) == HoldReason.WAITING,
+                sa.or_(
+                    sa.and_(
+                        col(Job.state) == JobState.HELD, col(Job.hold_reason) == HoldReason.WAITING
+                    ),
+                    col(Job.state) == JobState.DEAD,
+                ),
             )
         ).all()
         now, woken = self.clock.now(), 0
@@ -433,6 +438,8 @@ class Queue:
             awaited = {tuple(r) for r in (job.payload or {}).get("waiting_for") or []}
             if any((job.source_id, st, k) in done for st, k in awaited):
                 job.state, job.hold_reason, job.run_after = JobState.QUEUED, "", now
+                job.attempts, job.last_error = 0, ""
+                job.payload = {k: v for k, v in (job.payload or {}).items() if k != "waiting_for"}
                 s.add(job)
                 woken += 1
         return woken
@@ -447,6 +454,7 @@ class Queue:
         permanent: bool = False,
         needs_person: bool = False,
         candidates: Sequence[Mapping[str, str]] = (),
+        awaited: Sequence[tuple[str, str]] = (),
         session: Session | None = None,
     ) -> str:
         """Record a failed attempt; returns the job's new state (queued, held or dead), or
@@ -475,6 +483,9 @@ class Queue:
                     }
             elif permanent or job.attempts >= job.max_attempts:
                 job.state = "dead"
+                if awaited:  # woken (`wake`) once one of these records is in
+                    waits = [list(r) for r in awaited]
+                    job.payload = {**(job.payload or {}), "waiting_for": waits}
             else:
                 delay = self.backoff.delay(job.attempts)
                 if retry_after is not None:

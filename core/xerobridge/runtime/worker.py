@@ -29,7 +29,7 @@ from xerobridge.runtime.queue import NewJob, Queue
 from xerobridge.store import synclog
 from xerobridge.store.models import Job
 from xerobridge.store.states import JobKind
-from xerobridge.sync import from_xero
+from xerobridge.sync import failures, from_xero
 from xerobridge.sync.intake import read_records, read_stream, reconcile_stream
 from xerobridge.sync.push import BatchStats, Pusher
 from xerobridge.sync.recovery import Recovery
@@ -249,17 +249,8 @@ class Worker:
         try:
             return await work
         except Exception as exc:
-            known = isinstance(exc, (RetryLater, NeedsPerson, Permanent))
-            if not known:
-                log.exception("%s job %s failed", job.kind, job.id)
-            state = self.queue.fail(
-                self.worker_id, job.id,  # type: ignore[arg-type]
-                str(exc) if known else f"{type(exc).__name__}: {exc}",
-                retry_after=exc.retry_after if isinstance(exc, RetryLater) else None,
-                permanent=not isinstance(exc, (RetryLater, NeedsPerson)),
-                needs_person=isinstance(exc, NeedsPerson),
-                candidates=exc.choices() if isinstance(exc, NeedsPerson) else (),
-            )  # fmt: skip
+            with self.store.transaction() as s:
+                state = failures.record(s, self.queue, self.worker_id, job, exc)
             log.warning("%s %s %s: %s (%s)", job.kind, job.stream, job.record_key, exc, state)
             return None
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from xerobridge.clock import Clock
+from xerobridge.contract.errors import Permanent
 from xerobridge.contract.plugins import Plugins
 from xerobridge.contract.types import Change, Resolution, XeroDocument
 from xerobridge.runtime.queue import Queue
@@ -31,6 +32,15 @@ OwnLinks = dict[Record, dict[str, Link]]
 DEPENDENCY_WAIT = 0.2
 #: The sync log's message for a record whose documents are as last pushed.
 UNCHANGED = "unchanged since the last push"
+
+
+class AwaitsXero(Permanent):
+    """The record needs records of a stream from Xero that have not come: it fails (a person
+    sees why) and is tried again by itself once one of them is linked (`Queue.wake`)."""
+
+    def __init__(self, message: str, *, awaited: tuple[tuple[str, str], ...]) -> None:
+        super().__init__(message)
+        self.awaited = awaited
 
 
 class HoldBack(Exception):

@@ -144,7 +144,9 @@ class ReadResult:
     paused: str = ""  # why the history read stopped before its end
 
 
-def _apply_job(runtime: SourceRuntime, stream: StreamSpec, record: dict[str, Any]) -> NewJob:
+def _apply_job(
+    runtime: SourceRuntime, stream: StreamSpec, record: dict[str, Any], *, initial: bool
+) -> NewJob:
     obj = xero_object(stream.xero_object)
     at = changed_at(record)
     return NewJob(
@@ -157,6 +159,7 @@ def _apply_job(runtime: SourceRuntime, stream: StreamSpec, record: dict[str, Any
             "event_type": "UPDATE",
             "event_at": at.isoformat() if at else None,
             "record": record,
+            **({"initial": True} if initial else {}),
         },
         connection_id=runtime.source.connection_id,
         priority=stream_priority(runtime, stream.name),
@@ -201,7 +204,8 @@ async def read_stream(
             if at is not None and (newest is None or at > newest):
                 newest = at
         with store.transaction() as s:
-            queue.enqueue([_apply_job(runtime, stream, r) for r in page], session=s)
+            jobs = [_apply_job(runtime, stream, r, initial=saved is None) for r in page]
+            queue.enqueue(jobs, session=s)
             if newest is not None:
                 cursors.save(s, runtime.id, stream.name, newest.isoformat(), started)
         result.read += len(page)
@@ -218,7 +222,7 @@ async def read_stream(
     async for page, rest in changed_before(client, conn_id, stream.xero_object,
                                            before=_parse(older), where=stream.where):  # fmt: skip
         with store.transaction() as s:
-            queue.enqueue([_apply_job(runtime, stream, r) for r in page], session=s)
+            queue.enqueue([_apply_job(runtime, stream, r, initial=True) for r in page], session=s)
             cursors.save(s, runtime.id, progress, rest.isoformat(), started)
         result.read += len(page)
         result.paused = _history_waits(queue, client, conn_id)
@@ -357,6 +361,7 @@ class Apply:
             record=record,
             linked=(linked.stream, linked.record_key) if linked else None,
             stream=stream.name if stream is not None else None,
+            initial=bool(payload.get("initial")),
         )
         if linked is None and stream is not None and payload.get("choice") != "create":
             resolution = await self.plugins.acall(
@@ -412,6 +417,7 @@ class Apply:
                     xero_type=stream.xero_object, xero_id=xero_id, method=LinkMethod.MATCHED,
                     now=self.queue.clock.now(),
                 )  # fmt: skip
+                self.queue.wake(s, {(runtime.id, stream.name, resolution.xero_id)})
             return resolution.xero_id
         return None
 
@@ -559,6 +565,8 @@ class Apply:
         link.xero_type, link.xero_id, link.pushed_hash, link.updated_at = kind, xero_id, print_, now
         link.in_flight_at, link.in_flight_hash = None, ""
         s.add(link)
+        # Records that failed for want of this one go again now (`AwaitsXero`).
+        self.queue.wake(s, {(runtime.id, write.stream, key)})
 
 
 def _event_at(payload: dict[str, Any]) -> datetime | None:

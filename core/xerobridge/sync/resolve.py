@@ -17,10 +17,11 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from xerobridge.contract.errors import NeedsPerson, Permanent
-from xerobridge.contract.types import Change, Resolution, XeroDocument
+from xerobridge.contract.types import Change, Direction, Resolution, XeroDocument
 from xerobridge.store import links as linkstore
 from xerobridge.store.models import Job, Link
 from xerobridge.sync.batch import (
+    AwaitsXero,
     HoldBack,
     OwnLinks,
     Stage,
@@ -132,6 +133,15 @@ class Resolve(Stage):
                     if link is not None and link.xero_id and link.in_flight_at is None:
                         work.links[(dep.stream, dep.key, dep.role)] = link.xero_id
                         continue
+                    if runtime.spec.stream(dep.stream).direction is Direction.FROM_XERO:
+                        problems[id(work)] = AwaitsXero(
+                            f"{work.change.stream} {work.change.key} needs {dep.stream} "
+                            f"{dep.key}, which has not come from Xero"
+                            + (f": {dep.missing}" if dep.missing else "")
+                            + "; it is tried again by itself once that has",
+                            awaited=((dep.stream, dep.key),),
+                        )
+                        break
                     if link is None or link.in_flight_at is None:
                         queued = jobs.get((dep.stream, dep.key), [])
                         dead = [error for state, error in queued if state == "dead"]

@@ -7,10 +7,10 @@ import logging
 import time
 from typing import Any
 
-from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
 from xerobridge.contract.settings import NotifyLevel
 from xerobridge.store import synclog
 from xerobridge.store.models import ActionLog, Job
+from xerobridge.sync import failures
 from xerobridge.sync.batch import (
     UNCHANGED,
     BatchStats,
@@ -82,39 +82,8 @@ class Settle(Stage):
         )
 
     def _fail(self, job: Job, work: Work | None, exc: Exception, stats: BatchStats) -> None:
-        message = str(exc) or type(exc).__name__
-        if not isinstance(exc, (RetryLater, NeedsPerson, Permanent)):
-            log.exception("%s %s: unexpected error", job.stream, job.record_key, exc_info=exc)
-            message = f"{job.stream} {job.record_key}: {type(exc).__name__}: {exc}"
         with self.store.transaction() as s:
-            state = self.queue.fail(
-                self.worker_id,
-                job.id,  # type: ignore[arg-type]
-                message,
-                retry_after=exc.retry_after if isinstance(exc, RetryLater) else None,
-                permanent=isinstance(exc, Permanent)
-                or not isinstance(exc, (RetryLater, NeedsPerson)),
-                needs_person=isinstance(exc, NeedsPerson),
-                candidates=exc.choices() if isinstance(exc, NeedsPerson) else (),
-                session=s,
-            )
-            if state in ("dead", "held"):
-                s.add(ActionLog(
-                    at=self.clock.now(), source_id=job.source_id,
-                    level="action" if state == "held" else "error",
-                    message=message, stream=job.stream, record_key=job.record_key,
-                ))  # fmt: skip
-                synclog.write(
-                    s,
-                    at=self.clock.now(),
-                    source_id=job.source_id,
-                    stream=job.stream,
-                    record_key=job.record_key,
-                    action="failed",
-                    status="error",
-                    message=message,
-                    api_calls=work.calls if work else 0,
-                    job_id=job.id,
-                )
+            state = failures.record(s, self.queue, self.worker_id, job, exc,
+                                    api_calls=work.calls if work else 0)  # fmt: skip
         outcome = {"held": "held", "dead": "failed"}.get(state, "retry")
         stats.outcomes.append((job.source_id, job.stream, outcome))

@@ -14,7 +14,9 @@ It checks what the core relies on and a unit test of one hook cannot see: the pl
 its spec and settings are complete; a first sync against its sandbox creates Xero documents
 whose natural keys carry the source's key prefix; a second sync with nothing changed sends Xero
 no write at all; and a bad record fails on its own, with a message that names it and says what
-to change, while the records around it sync.
+to change, while the records around it sync. A plugin with streams from Xero implements
+`add_xero_records`; then its Xero records reach the source each once, linked once, and a second
+sync makes no write in the source.
 """
 
 from __future__ import annotations
@@ -66,6 +68,14 @@ class SourceContract:
             f"{type(self).__name__} must implement add_bad_record(sandbox): plant one record that "
             "cannot sync (a line with quantity 0, a customer without a name ...) in the sandbox "
             "and return its (stream, key), so the suite can check it fails alone"
+        )
+
+    def add_xero_records(self, harness: SyncHarness) -> None:
+        """For a plugin with streams from Xero: make records of their Xero objects (through
+        `harness.xero_write`, as a person working in Xero would) for the suite to read."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has streams from Xero: implement add_xero_records(harness) "
+            "and make a few records of their Xero objects with harness.xero_write"
         )
 
     # -- fixtures ---------------------------------------------------------------------------------
@@ -171,6 +181,38 @@ class SourceContract:
         synced = [link for link in xb_contract.links(stream) if link.xero_id]
         assert synced, f"no other {stream} record synced beside the bad one"
         assert summary.failed == 1, f"expected one failure, got {summary.failed}"
+
+    def test_records_from_xero_reach_the_source_once_and_stay_once(
+        self, xb_contract: SyncHarness
+    ) -> None:
+        """Each Xero record of a stream from Xero is linked to one source record; a second sync
+        writes nothing to the source."""
+        spec = xb_contract.info.spec
+        assert spec is not None
+        inbound = {s.name for s in spec.streams if s.direction is Direction.FROM_XERO}
+        if not inbound:
+            pytest.skip("the plugin has no stream from Xero")
+        self.add_xero_records(xb_contract)
+        xb_contract.sync()
+        failed = [f"{r.stream} {r.record_key}: {r.message}" for r in xb_contract.failures()]
+        assert not failed, "records from Xero failed:\n" + "\n".join(failed)
+        links = [link for link in xb_contract.links() if link.stream in inbound]
+        assert links, f"no record of {', '.join(sorted(inbound))} came from Xero"
+        for stream in inbound:
+            ids = [link.xero_id for link in links if link.stream == stream]
+            twice = sorted({str(i) for i in ids if ids.count(i) > 1})
+            assert not twice, f"{stream}: Xero records linked to two source records: {twice}"
+        unsettled = [link.record_key for link in links if link.in_flight_at is not None]
+        assert not unsettled, f"creates left unsettled: {unsettled}"
+        done = len(xb_contract.log())
+        xb_contract.sync()
+        made = [f"{r.stream} {r.record_key}: {r.action}" for r in xb_contract.log()[done:]
+                if r.stream in inbound and r.action in ("created", "updated")]  # fmt: skip
+        assert not made, (
+            "a second sync with nothing changed in Xero wrote to the source:\n"
+            + "\n".join(made)
+            + "\non_xero must give the same data for the same Xero record"
+        )
 
 
 def _entry_points(name: str) -> list[Any]:

@@ -1,11 +1,13 @@
 """Reading a Xero object's records by their change time, a page at a time, skipping none.
 
-Page numbers are not a safe way through a list that changes while it is read: a record edited
-between two pages moves to the end, the records after it move up one, and the one that crosses
-the page boundary is never seen. So each page asks again from the change time the last page
-ended on (`If-Modified-Since` going forward, `UpdatedDateUTC<DateTime(...)` going back into
-history), and a page number counts up only while one second holds more records than a page.
-Records read twice at a boundary are dropped by id. Both header and filter are whole seconds.
+Page numbers are the cheapest way through a list (one call per 1,000 records) but not a safe
+one while it changes: a record edited between two pages moves to the end, the records after it
+move up one, and the one that crosses the page boundary is never seen. So a read by page checks
+at its end that it saw as many records as Xero counts (`pagination.itemCount`); if not, it reads
+again from the change time each page ended on (`If-Modified-Since` going forward,
+`UpdatedDateUTC<DateTime(...)` going back into history), leaving out what it has. Both header
+and filter are whole seconds, so a page number counts up only while one second holds more
+records than a page.
 
 Records that changed since a moment come oldest first; history comes newest first. Records
 named by id come 50 a call where Xero takes `IDs=` (more GUIDs make the URL too long for Xero),
@@ -14,13 +16,16 @@ else one call each.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from xerobridge.xero.client import PAGE_SIZE, XeroClient
 from xerobridge.xero.mirror import parse_xero_datetime
-from xerobridge.xero.objects import xero_object
+from xerobridge.xero.objects import XeroObject, xero_object
+
+log = logging.getLogger(__name__)
 
 #: Most ids one `IDs=` read carries.
 IDS_PER_CALL = 50
@@ -42,6 +47,27 @@ def _joined(where: str | None, condition: str) -> str:
     return f"({where}) AND {condition}" if where else condition
 
 
+def _query(obj: XeroObject, where: str | None, order: str) -> dict[str, Any]:
+    query: dict[str, Any] = {"order": f"UpdatedDateUTC {order}"}
+    if where:
+        query["where"] = where
+    if obj.unitdp:
+        query["unitdp"] = 4
+    return query
+
+
+def _ids(obj: XeroObject, records: list[dict[str, Any]]) -> set[str]:
+    return {str(r.get(obj.id_field)) for r in records}
+
+
+def _complete(obj: XeroObject, body: dict[str, Any], seen: set[str]) -> bool:
+    """Whether a page-numbered read saw every record the list holds now (Xero's count)."""
+    if not obj.paged:
+        return True
+    count = (body.get("pagination") or {}).get("itemCount")
+    return isinstance(count, int) and len(seen) >= count
+
+
 async def changed_since(
     client: XeroClient,
     connection_id: int,
@@ -52,13 +78,9 @@ async def changed_since(
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Pages of the records changed at or after `since` (all, when None), oldest change first."""
     obj = xero_object(kind)
-    query: dict[str, Any] = {"order": "UpdatedDateUTC ASC"}
-    if where:
-        query["where"] = where
-    if obj.unitdp:
-        query["unitdp"] = 4
+    query = _query(obj, where, "ASC")
     seen: set[str] = set()
-    page = 1
+    page, body = 1, {}
     while True:
         if obj.paged:
             query.update(page=page, pageSize=PAGE_SIZE)
@@ -67,17 +89,46 @@ async def changed_since(
         )
         items = body.get(obj.plural) or []
         fresh = [r for r in items if str(r.get(obj.id_field)) not in seen]
+        seen |= _ids(obj, items)
         if fresh:
             yield fresh
-        if not obj.paged or len(items) < PAGE_SIZE:
+        if _last_page(obj.paged, body, items, page):
+            break
+        page += 1
+    if _complete(obj, body, seen):
+        return
+    log.info("the %s changed while they were read by page: reading them again by time", kind)
+    async for fresh in _since_by_time(client, connection_id, obj, query, since, seen):
+        yield fresh
+
+
+async def _since_by_time(
+    client: XeroClient,
+    connection_id: int,
+    obj: XeroObject,
+    query: dict[str, Any],
+    since: datetime | None,
+    seen: set[str],
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Each next page from the change time the last one ended on; what `seen` holds is left out."""
+    page = 1
+    while True:
+        query.update(page=page, pageSize=PAGE_SIZE)
+        body = await client.get_json(
+            connection_id, obj.plural, params=query, if_modified_since=since
+        )
+        items = body.get(obj.plural) or []
+        fresh = [r for r in items if str(r.get(obj.id_field)) not in seen]
+        seen |= _ids(obj, items)
+        if fresh:
+            yield fresh
+        if _last_page(obj.paged, body, items, page):
             return
         last = changed_at(items[-1])
         if last is not None and (since is None or int(last.timestamp()) > int(since.timestamp())):
-            since, page = last, 1  # the next page starts where this one ended
-            seen = {str(r.get(obj.id_field)) for r in items if _same_second(r, last)}
+            since, page = last, 1
         else:
             page += 1  # a page of one second: page on within it
-            seen |= {str(r.get(obj.id_field)) for r in items}
 
 
 async def changed_before(
@@ -88,37 +139,52 @@ async def changed_before(
     before: datetime,
     where: str | None = None,
 ) -> AsyncIterator[tuple[list[dict[str, Any]], datetime]]:
-    """Pages of the records last changed before `before`, newest first, each with the moment
-    the rest of history lies at or before (where a resumed read starts)."""
+    """Pages of the records last changed at or before `before`, newest first, each with the
+    moment the rest of history lies at or before (where a resumed read starts)."""
     obj = xero_object(kind)
-    query: dict[str, Any] = {"order": "UpdatedDateUTC DESC"}
-    if obj.unitdp:
-        query["unitdp"] = 4
+    query = _query(obj, _joined(where, f"UpdatedDateUTC<{_datetime_literal(before)}"), "DESC")
     seen: set[str] = set()
-    bound, page = before, 1
+    page, body = 1, {}
     while True:
-        query["where"] = _joined(where, f"UpdatedDateUTC<{_datetime_literal(bound)}")
         if obj.paged:
             query.update(page=page, pageSize=PAGE_SIZE)
         body = await client.get_json(connection_id, obj.plural, params=query)
         items = body.get(obj.plural) or []
-        fresh = [
-            r for r in items
-            if str(r.get(obj.id_field)) not in seen and (changed_at(r) or before) <= before
-        ]  # fmt: skip
+        fresh = [r for r in items
+                 if str(r.get(obj.id_field)) not in seen and _at_or_before(r, before)]  # fmt: skip
+        seen |= _ids(obj, items)
         last = changed_at(items[-1]) if items else None
-        done = not obj.paged or len(items) < PAGE_SIZE
-        rest = bound if done or last is None else min(bound, last)
-        if fresh or done:
-            yield fresh, rest
+        done = _last_page(obj.paged, body, items, page)
+        yield fresh, (before if done or last is None else min(before, last))
+        if done:
+            break
+        page += 1
+    if _complete(obj, body, seen):
+        return
+    log.info("the %s changed while they were read by page: reading them again by time", kind)
+    bound, page = before, 1
+    while True:
+        query["where"] = _joined(where, f"UpdatedDateUTC<{_datetime_literal(bound)}")
+        query.update(page=page, pageSize=PAGE_SIZE)
+        body = await client.get_json(connection_id, obj.plural, params=query)
+        items = body.get(obj.plural) or []
+        fresh = [r for r in items
+                 if str(r.get(obj.id_field)) not in seen and _at_or_before(r, before)]  # fmt: skip
+        seen |= _ids(obj, items)
+        last = changed_at(items[-1]) if items else None
+        done = _last_page(obj.paged, body, items, page)
+        yield fresh, (bound if done or last is None else min(bound, last))
         if done:
             return
         if last is not None and int(last.timestamp()) < int(bound.timestamp()):
-            bound, page = rest, 1
-            seen = {str(r.get(obj.id_field)) for r in items if _same_second(r, last)}
+            bound, page = last, 1
         else:
             page += 1
-            seen |= {str(r.get(obj.id_field)) for r in items}
+
+
+def _at_or_before(record: dict[str, Any], moment: datetime) -> bool:
+    at = changed_at(record)
+    return at is None or at <= moment
 
 
 async def by_ids(
@@ -153,6 +219,10 @@ async def by_ids(
     return found
 
 
-def _same_second(record: dict[str, Any], moment: datetime) -> bool:
-    at = changed_at(record)
-    return at is not None and int(at.timestamp()) == int(moment.timestamp())
+def _last_page(paged: bool, body: dict[str, Any], items: list[Any], page: int) -> bool:
+    """Whether no page follows: a short page, or the last Xero counts (`pagination`, sent
+    since 2024), which saves asking for an empty page after an exact multiple of the size."""
+    if not paged or len(items) < PAGE_SIZE:
+        return True
+    count = (body.get("pagination") or {}).get("pageCount")
+    return isinstance(count, int) and page >= count

@@ -1,0 +1,57 @@
+"""What a failed job leaves: its new state in the queue (tried again, held for a person, or
+dead), and, when a person must act, a line in the action log and a failed row in the sync log.
+
+Every kind of job fails this way (a push in a batch, a fetch, a record from Xero), so that the
+dashboard's action log and sync log show them all alike.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlmodel import Session
+
+from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
+from xerobridge.runtime.queue import Queue
+from xerobridge.store import synclog
+from xerobridge.store.models import ActionLog, Job
+
+log = logging.getLogger(__name__)
+
+
+def message_of(job: Job, exc: BaseException) -> str:
+    """The line a person reads: the error's own for the kinds the core knows, else one naming
+    the record and the unexpected error (logged with its traceback for the developers)."""
+    if isinstance(exc, (RetryLater, NeedsPerson, Permanent)):
+        return str(exc) or type(exc).__name__
+    log.error("%s %s %s: unexpected error", job.kind, job.stream, job.record_key, exc_info=exc)
+    return f"{job.stream} {job.record_key}: {type(exc).__name__}: {exc}"
+
+
+def record(
+    s: Session, queue: Queue, worker_id: str, job: Job, exc: BaseException, *, api_calls: int = 0
+) -> str:
+    """Record a failed attempt in the caller's transaction; the job's new state."""
+    message = message_of(job, exc)
+    state = queue.fail(
+        worker_id,
+        job.id,  # type: ignore[arg-type]
+        message,
+        retry_after=exc.retry_after if isinstance(exc, RetryLater) else None,
+        permanent=not isinstance(exc, (RetryLater, NeedsPerson)),
+        needs_person=isinstance(exc, NeedsPerson),
+        candidates=exc.choices() if isinstance(exc, NeedsPerson) else (),
+        awaited=getattr(exc, "awaited", ()) if isinstance(exc, Permanent) else (),
+        session=s,
+    )
+    if state in ("dead", "held"):
+        now = queue.clock.now()
+        s.add(ActionLog(
+            at=now, source_id=job.source_id, level="action" if state == "held" else "error",
+            message=message, stream=job.stream, record_key=job.record_key,
+        ))  # fmt: skip
+        synclog.write(
+            s, at=now, source_id=job.source_id, stream=job.stream, record_key=job.record_key,
+            action="failed", status="error", message=message, api_calls=api_calls, job_id=job.id,
+        )  # fmt: skip
+    return state
