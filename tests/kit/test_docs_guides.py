@@ -95,6 +95,8 @@ def test_the_user_guide_covers_install_to_upgrade() -> None:
         "Install",
         "Connect to Xero",
         "Add a source",
+        "Records from Xero",
+        "ServiceDesk Plus MSP",
         "Run",
         "Scale out on PostgreSQL",
         "Upgrade",

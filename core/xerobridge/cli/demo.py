@@ -77,6 +77,8 @@ async def prepare(plugins: Plugins, *, path: Path | None = None) -> Demo:
             continue
         sandbox = info.spec.sandbox()
         sandboxes[info.name] = sandbox
+        for plural, records in sandbox.xero.items():
+            state.seed(plural, list(records))  # what the source takes from Xero
         sources.add(store, plugins, info.name, f"demo-{info.name}".replace("_", "-"),
                     connection="demo", values=dict(sandbox.settings))  # fmt: skip
     engine = Engine(store, plugins, xero_http=xero_http, source_http=_routed(sandboxes))

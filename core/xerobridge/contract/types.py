@@ -79,10 +79,15 @@ class AccountNeed:
 @dataclass(frozen=True)
 class SourceSandbox:
     """A fresh emulator of a source, for the demo and tests: its ASGI app, and the source
-    settings (base_url, token ...) that reach it when requests are routed to the app."""
+    settings (base_url, token ...) that reach it when requests are routed to the app.
+
+    `xero` holds what a source with streams from Xero expects the organisation to have (by
+    plural: `{"Contacts": [...], "Items": [...]}`); the demo makes it in its Xero sandbox.
+    """
 
     app: Any
     settings: Mapping[str, str]
+    xero: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

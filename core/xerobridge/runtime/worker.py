@@ -126,6 +126,8 @@ class Worker:
         )
         self.progress = Progress()
         self.on_progress = on_progress
+        #: The state the last failed attempt left its job in (queued, held, dead ...).
+        self._failed_as = ""
 
     # -- loops ------------------------------------------------------------------------------------
 
@@ -230,7 +232,8 @@ class Worker:
             runtime = self.runtimes.get(job.source_id)
             counts = self.progress.counts(runtime.source.name, job.stream)
             if done is None:
-                counts.failed += 1
+                outcome = {"held": "held", "queued": "retry"}.get(self._failed_as, "failed")
+                setattr(counts, outcome, getattr(counts, outcome) + 1)
                 continue
             if not done.outcome:
                 counts.waiting += 1
@@ -251,6 +254,7 @@ class Worker:
         except Exception as exc:
             with self.store.transaction() as s:
                 state = failures.record(s, self.queue, self.worker_id, job, exc)
+            self._failed_as = state
             log.warning("%s %s %s: %s (%s)", job.kind, job.stream, job.record_key, exc, state)
             return None
 

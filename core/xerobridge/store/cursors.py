@@ -2,7 +2,9 @@
 
 A stream's cursor row is keyed by the stream's name. A stream with a `backfill` span also has a
 row keyed `<stream>#backfill` while its older history is read: its value is the moment before
-which that history is still to be read, and `done` once it has been.
+which that history is still to be read, and `done` once it has been. A stream from Xero has a
+row keyed `<stream>#initial`: the newest change its first read found, at or before which a
+record was in Xero before the source was added.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from xerobridge.store.db import Store
 from xerobridge.store.models import Cursor
 
 BACKFILL_SUFFIX = "#backfill"
+INITIAL_SUFFIX = "#initial"
 BACKFILL_DONE = "done"
 
 
@@ -38,6 +41,11 @@ def save_now(store: Store, source_id: int, stream: str, value: str, at: datetime
 def backfill_key(stream: str) -> str:
     """The cursor row of a stream's backfill."""
     return f"{stream}{BACKFILL_SUFFIX}"
+
+
+def initial_key(stream: str) -> str:
+    """The row of the newest change a stream from Xero's first read found."""
+    return f"{stream}{INITIAL_SUFFIX}"
 
 
 def reading_state(session: Session, source_id: int, streams: list[str]) -> str:

@@ -144,9 +144,7 @@ class ReadResult:
     paused: str = ""  # why the history read stopped before its end
 
 
-def _apply_job(
-    runtime: SourceRuntime, stream: StreamSpec, record: dict[str, Any], *, initial: bool
-) -> NewJob:
+def _apply_job(runtime: SourceRuntime, stream: StreamSpec, record: dict[str, Any]) -> NewJob:
     obj = xero_object(stream.xero_object)
     at = changed_at(record)
     return NewJob(
@@ -159,7 +157,6 @@ def _apply_job(
             "event_type": "UPDATE",
             "event_at": at.isoformat() if at else None,
             "record": record,
-            **({"initial": True} if initial else {}),
         },
         connection_id=runtime.source.connection_id,
         priority=stream_priority(runtime, stream.name),
@@ -204,14 +201,17 @@ async def read_stream(
             if at is not None and (newest is None or at > newest):
                 newest = at
         with store.transaction() as s:
-            jobs = [_apply_job(runtime, stream, r, initial=saved is None) for r in page]
-            queue.enqueue(jobs, session=s)
+            queue.enqueue([_apply_job(runtime, stream, r) for r in page], session=s)
             if newest is not None:
                 cursors.save(s, runtime.id, stream.name, newest.isoformat(), started)
         result.read += len(page)
     if newest is None:
         # Nothing there yet: the stream counts as read up to the start of this read.
         cursors.save_now(store, runtime.id, stream.name, (since or started).isoformat(), started)
+    if saved is None and not full:
+        # What the first read found was in Xero before the source (`XeroEvent.initial`).
+        mark = (newest or started).isoformat()
+        cursors.save_now(store, runtime.id, cursors.initial_key(stream.name), mark, started)
     if older is None or older == cursors.BACKFILL_DONE:
         return result
     progress = cursors.backfill_key(stream.name)
@@ -222,7 +222,7 @@ async def read_stream(
     async for page, rest in changed_before(client, conn_id, stream.xero_object,
                                            before=_parse(older), where=stream.where):  # fmt: skip
         with store.transaction() as s:
-            queue.enqueue([_apply_job(runtime, stream, r, initial=True) for r in page], session=s)
+            queue.enqueue([_apply_job(runtime, stream, r) for r in page], session=s)
             cursors.save(s, runtime.id, progress, rest.isoformat(), started)
         result.read += len(page)
         result.paused = _history_waits(queue, client, conn_id)
@@ -361,9 +361,12 @@ class Apply:
             record=record,
             linked=(linked.stream, linked.record_key) if linked else None,
             stream=stream.name if stream is not None else None,
-            initial=bool(payload.get("initial")),
+            initial=stream is not None and self._initial(runtime, stream, at),
         )
-        if linked is None and stream is not None and payload.get("choice") != "create":
+        # A person asked for a new source record (`xerobridge map --create`), or a create began
+        # (then `find` looks for what it made): either way there is nothing to match.
+        decided = any(lk not in settled for lk in mine)
+        if linked is None and stream is not None and not decided:
             resolution = await self.plugins.acall(
                 runtime.source.plugin, "match_xero_record", ctx=runtime.ctx, event=event
             )
@@ -390,6 +393,13 @@ class Apply:
             return Applied("skipped", message, kind, xero_id, key)
         outcome = "updated" if event.linked else "created"
         return Applied(outcome, f"{made} write(s) made in the source", kind, xero_id, key)
+
+    def _initial(self, runtime: SourceRuntime, stream: StreamSpec, at: datetime) -> bool:
+        """Whether a record last changed at `at` was in Xero before the source was added: its
+        change is no newer than what the stream's first read found (all, until that is in)."""
+        with self.store.transaction() as s:
+            mark = cursors.read(s, runtime.id, cursors.initial_key(stream.name))
+        return mark is None or at <= _parse(mark)
 
     def _resolved(
         self,

@@ -20,6 +20,7 @@ from xerobridge.contract.errors import NeedsPerson, Permanent
 from xerobridge.contract.types import Change, Direction, Resolution, XeroDocument
 from xerobridge.store import links as linkstore
 from xerobridge.store.models import Job, Link
+from xerobridge.store.states import JobKind, JobState
 from xerobridge.sync.batch import (
     AwaitsXero,
     HoldBack,
@@ -121,6 +122,7 @@ class Resolve(Stage):
                         Job.kind == "push",
                     )
                 ).all()
+            coming = self._coming_from_xero(runtime, group)
             jobs: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
             for stream_name, key, state, error in rows:
                 jobs[(stream_name, key)].append((state, error))
@@ -134,6 +136,9 @@ class Resolve(Stage):
                         work.links[(dep.stream, dep.key, dep.role)] = link.xero_id
                         continue
                     if runtime.spec.stream(dep.stream).direction is Direction.FROM_XERO:
+                        if dep.stream in coming:
+                            unresolved[id(work)].append(f"{dep.stream} {dep.key} from Xero")
+                            continue
                         problems[id(work)] = AwaitsXero(
                             f"{work.change.stream} {work.change.key} needs {dep.stream} "
                             f"{dep.key}, which has not come from Xero"
@@ -186,6 +191,28 @@ class Resolve(Stage):
                 elif unresolved.get(id(work)):
                     problems[id(work)] = HoldBack("waiting for " + ", ".join(unresolved[id(work)]))
         return problems
+
+    def _coming_from_xero(self, runtime: SourceRuntime, group: list[Work]) -> set[str]:
+        """The streams from Xero the batch needs that are still being read or applied: a need
+        of theirs not linked yet may be on its way, so the record waits instead of failing."""
+        wanted = {
+            d.stream for w in group for d in w.resolution.needs
+            if runtime.spec.stream(d.stream).direction is Direction.FROM_XERO
+        }  # fmt: skip
+        if not wanted:
+            return set()
+        with self.store.transaction() as s:
+            busy = s.exec(
+                select(Job.stream)
+                .where(
+                    Job.source_id == runtime.id,
+                    col(Job.stream).in_(wanted),
+                    col(Job.kind).in_((JobKind.FETCH, JobKind.APPLY)),
+                    col(Job.state).in_((JobState.QUEUED, JobState.RUNNING)),
+                )
+                .distinct()
+            ).all()
+        return set(busy)
 
     async def _look_ahead(self, runtime: SourceRuntime, group: list[Work]) -> dict[str, set[str]]:
         """What the jobs queued behind this batch need that is neither in Xero nor queued.

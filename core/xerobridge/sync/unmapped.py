@@ -22,6 +22,7 @@ from xerobridge.store import links
 from xerobridge.store.db import Store
 from xerobridge.store.models import Job, MirrorRecord
 from xerobridge.store.states import JobKind
+from xerobridge.sync.from_xero import PROVISIONAL
 from xerobridge.xero.objects import xero_object
 
 
@@ -101,7 +102,11 @@ def decide(
                     method="chosen", now=store.clock.now(),
                 )  # fmt: skip
             else:
-                job.payload = {**(job.payload or {}), "choice": "create"}
+                # Kept on a provisional link, as a create's is, so a re-read keeps the decision.
+                links.set_link(
+                    s, source_id=src.id, key=(stream, PROVISIONAL + key.lower(), "main"),  # type: ignore[arg-type]
+                    xero_type=xero_type, xero_id=key, method="create", now=store.clock.now(),
+                )  # fmt: skip
         else:
             if to:
                 check_choice(s, plugins, _unmapped(job, source), to)

@@ -103,6 +103,8 @@ class SyncHarness:
         self.xero_state.register_app(
             CLIENT_ID, CLIENT_SECRET, custom_tenant_id=self.xero_state.default_tenant_id
         )
+        for plural, records in sandbox.xero.items():
+            self.xero_state.seed(plural, list(records))  # what the source takes from Xero
         self.loop = asyncio.new_event_loop()
         xero_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.xero_app))
         self.plugins = Plugins([self.info])

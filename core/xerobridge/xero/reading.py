@@ -80,55 +80,33 @@ async def changed_since(
     obj = xero_object(kind)
     query = _query(obj, where, "ASC")
     seen: set[str] = set()
-    page, body = 1, {}
+    start, page, by_time = since, 1, False
     while True:
         if obj.paged:
             query.update(page=page, pageSize=PAGE_SIZE)
         body = await client.get_json(
-            connection_id, obj.plural, params=query, if_modified_since=since
+            connection_id, obj.plural, params=query, if_modified_since=start
         )
         items = body.get(obj.plural) or []
         fresh = [r for r in items if str(r.get(obj.id_field)) not in seen]
         seen |= _ids(obj, items)
         if fresh:
             yield fresh
+        last = changed_at(items[-1]) if items else None
         if _last_page(obj.paged, body, items, page):
-            break
-        page += 1
-    if _complete(obj, body, seen):
-        return
-    log.info("the %s changed while they were read by page: reading them again by time", kind)
-    async for fresh in _since_by_time(client, connection_id, obj, query, since, seen):
-        yield fresh
-
-
-async def _since_by_time(
-    client: XeroClient,
-    connection_id: int,
-    obj: XeroObject,
-    query: dict[str, Any],
-    since: datetime | None,
-    seen: set[str],
-) -> AsyncIterator[list[dict[str, Any]]]:
-    """Each next page from the change time the last one ended on; what `seen` holds is left out."""
-    page = 1
-    while True:
-        query.update(page=page, pageSize=PAGE_SIZE)
-        body = await client.get_json(
-            connection_id, obj.plural, params=query, if_modified_since=since
-        )
-        items = body.get(obj.plural) or []
-        fresh = [r for r in items if str(r.get(obj.id_field)) not in seen]
-        seen |= _ids(obj, items)
-        if fresh:
-            yield fresh
-        if _last_page(obj.paged, body, items, page):
-            return
-        last = changed_at(items[-1])
-        if last is not None and (since is None or int(last.timestamp()) > int(since.timestamp())):
-            since, page = last, 1
+            if by_time or _complete(obj, body, seen):
+                return
+            log.info("the %s changed while they were read by page: reading them again by time",
+                     kind)  # fmt: skip
+            start, page, by_time = since, 1, True
+        elif (
+            by_time
+            and last is not None
+            and (start is None or int(last.timestamp()) > int(start.timestamp()))
+        ):
+            start, page = last, 1  # the next page starts where this one ended
         else:
-            page += 1  # a page of one second: page on within it
+            page += 1
 
 
 async def changed_before(
@@ -142,10 +120,11 @@ async def changed_before(
     """Pages of the records last changed at or before `before`, newest first, each with the
     moment the rest of history lies at or before (where a resumed read starts)."""
     obj = xero_object(kind)
-    query = _query(obj, _joined(where, f"UpdatedDateUTC<{_datetime_literal(before)}"), "DESC")
+    query = _query(obj, None, "DESC")
     seen: set[str] = set()
-    page, body = 1, {}
+    bound, page, by_time = before, 1, False
     while True:
+        query["where"] = _joined(where, f"UpdatedDateUTC<{_datetime_literal(bound)}")
         if obj.paged:
             query.update(page=page, pageSize=PAGE_SIZE)
         body = await client.get_json(connection_id, obj.plural, params=query)
@@ -155,29 +134,15 @@ async def changed_before(
         seen |= _ids(obj, items)
         last = changed_at(items[-1]) if items else None
         done = _last_page(obj.paged, body, items, page)
-        yield fresh, (before if done or last is None else min(before, last))
-        if done:
-            break
-        page += 1
-    if _complete(obj, body, seen):
-        return
-    log.info("the %s changed while they were read by page: reading them again by time", kind)
-    bound, page = before, 1
-    while True:
-        query["where"] = _joined(where, f"UpdatedDateUTC<{_datetime_literal(bound)}")
-        query.update(page=page, pageSize=PAGE_SIZE)
-        body = await client.get_json(connection_id, obj.plural, params=query)
-        items = body.get(obj.plural) or []
-        fresh = [r for r in items
-                 if str(r.get(obj.id_field)) not in seen and _at_or_before(r, before)]  # fmt: skip
-        seen |= _ids(obj, items)
-        last = changed_at(items[-1]) if items else None
-        done = _last_page(obj.paged, body, items, page)
         yield fresh, (bound if done or last is None else min(bound, last))
         if done:
-            return
-        if last is not None and int(last.timestamp()) < int(bound.timestamp()):
-            bound, page = last, 1
+            if by_time or _complete(obj, body, seen):
+                return
+            log.info("the %s changed while they were read by page: reading them again by time",
+                     kind)  # fmt: skip
+            bound, page, by_time = before, 1, True
+        elif by_time and last is not None and int(last.timestamp()) < int(bound.timestamp()):
+            bound, page = last, 1  # the next page starts where this one ended
         else:
             page += 1
 

@@ -565,6 +565,11 @@ class ServiceDeskClient:
         """Every MSP account, with its additional fields (`udf_fields`)."""
         return self.iter_module("accounts")
 
+    async def accounts_named(self, name: str) -> list[dict[str, Any]]:
+        """The accounts of a name (names are unique in MSP, in any case)."""
+        criteria = {"field": "name", "condition": "is", "value": name}
+        return [a async for a in self.iter_module("accounts", search_criteria=criteria)]
+
     async def account(self, account_id: str) -> dict[str, Any]:
         """One account by id."""
         body = await self.call("GET", f"accounts/{account_id}", what=f"account {account_id}")
@@ -606,6 +611,11 @@ class ServiceDeskClient:
     def worklog_types(self) -> AsyncIterator[dict[str, Any]]:
         """Every worklog type."""
         return self.iter_module("worklog_types")
+
+    async def worklog_types_named(self, name: str) -> list[dict[str, Any]]:
+        """The worklog types of a name (unique in MSP, in any case)."""
+        criteria = {"field": "name", "condition": "is", "value": name}
+        return [t async for t in self.iter_module("worklog_types", search_criteria=criteria)]
 
     async def create_worklog_type(self, worklog_type: Mapping[str, Any]) -> dict[str, Any]:
         """Add a worklog type; returns it with its new id."""
