@@ -422,17 +422,17 @@ class Queue:
         for them, or failed because they had not come from Xero (`AwaitsXero`)."""
         if not done:
             return 0
-        waiting = s.exec(
-            select(Job).where(
-                col(Job.source_id).in_({source for source, _st, _k in done}),
-                sa.or_(
-                    sa.and_(
-                        col(Job.state) == JobState.HELD, col(Job.hold_reason) == HoldReason.WAITING
-                    ),
-                    col(Job.state) == JobState.DEAD,
-                ),
-            )
-        ).all()
+        # By state first, so that `ix_job_due` finds the few held and dead jobs: the source's
+        # index would walk every job the source has queued (thousands, in a history import).
+        sources = {source for source, _st, _k in done}
+        waiting = [
+            job
+            for job in s.exec(
+                select(Job).where(col(Job.state).in_((JobState.HELD, JobState.DEAD)))
+            ).all()
+            if job.source_id in sources
+            and (job.state == JobState.DEAD or job.hold_reason == HoldReason.WAITING)
+        ]
         now, woken = self.clock.now(), 0
         for job in waiting:
             awaited = {tuple(r) for r in (job.payload or {}).get("waiting_for") or []}
