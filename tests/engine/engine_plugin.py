@@ -25,6 +25,7 @@ from xerobridge.contract.types import (
     SourceSpec,
     SourceWrite,
     StreamSpec,
+    Written,
     XeroDocument,
     XeroEvent,
 )
@@ -42,6 +43,9 @@ READS: list[tuple[str, str | None, str | None]] = []
 FAIL_READS: set[str] = set()
 #: Streams whose reads of older history (a backfill's second read) fail.
 FAIL_HISTORY: set[str] = set()
+#: When set, a rename from Xero moves the customer's updated_at to this time, as most systems
+#: would, and says so (`Written`).
+TOUCH_AT: list[datetime] = []
 
 
 class EngineSettings(SourceSettings):
@@ -58,6 +62,7 @@ def reset() -> None:
     READS.clear()
     FAIL_READS.clear()
     FAIL_HISTORY.clear()
+    TOUCH_AT.clear()
 
 
 def put(stream: str, key: str, when: datetime, **fields: Any) -> None:
@@ -214,7 +219,12 @@ def on_xero_update(event: XeroEvent) -> list[SourceWrite]:
 
 
 @hookimpl
-def apply_write(write: SourceWrite) -> None:
-    """Rename a customer (without touching its updated_at: that would echo back to Xero)."""
+def apply_write(write: SourceWrite) -> Written | None:
+    """Rename a customer; with TOUCH_AT its updated_at moves too, and the write says to what,
+    so that the core knows the record read back then for the echo of this write."""
     if write.action == "rename":
         DATA[write.stream][write.key]["name"] = write.data["name"]
+        if TOUCH_AT:
+            DATA[write.stream][write.key]["updated_at"] = TOUCH_AT[0]
+            return Written(write.key, TOUCH_AT[0])
+    return None

@@ -324,6 +324,35 @@ def test_a_change_in_xero_reaches_the_source_and_our_echoes_do_not(
     assert engine_plugin.DATA["customers"]["1"]["name"] == "Renamed in Xero"
 
 
+def test_a_change_from_xero_written_into_the_source_is_not_pushed_back(
+    engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """A rename in Xero moves the customer's updated_at at the source; read back, it is the
+    echo of our write and goes nowhere; a person's edit after it goes to Xero as ever."""
+    seed(clock, 2, 0)
+    run(engine.sync())
+    clock.advance(120)
+    contact = next(c for c in sandbox.records("Contacts") if c["ContactNumber"] == "SHOP-C-1")
+    sandbox.seed("Contacts", [{"ContactID": contact["ContactID"], "Name": "Renamed in Xero"}],
+                 upsert=True)  # fmt: skip
+    engine_plugin.TOUCH_AT.append(clock.now())
+    _deliver_webhooks(store, sandbox)
+    run(engine.sync())
+    assert engine_plugin.DATA["customers"]["1"]["name"] == "Renamed in Xero"
+
+    clock.advance(180)
+    writes = engine.client.write_calls
+    summary = run(engine.sync())
+    assert summary.streams["shop.customers"]["read"] >= 1  # customer 1 read back ...
+    assert engine.client.write_calls == writes  # ... as the echo it is, and not pushed
+
+    engine_plugin.put("customers", "1", clock.now(), name="Edited here")
+    run(engine.sync())
+    assert engine.client.write_calls == writes + 1
+    edited = next(c for c in sandbox.records("Contacts") if c["ContactNumber"] == "SHOP-C-1")
+    assert edited["Name"] == "Edited here"
+
+
 def test_change_data_that_is_not_json_is_refused_naming_the_field(
     engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
 ) -> None:

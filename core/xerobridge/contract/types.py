@@ -327,3 +327,13 @@ class SourceWrite:
     xero_id: str | None = None
     #: Whether it creates a record (then the core asks `find_written` before a retry).
     create: bool = False
+
+
+@dataclass(frozen=True)
+class Written:
+    """What `apply_write` may return instead of a bare key: the key of the record it wrote and
+    the source's change time of that record after the write. A record of a stream to Xero read
+    back at exactly that time is the echo of this write, and is not pushed to Xero again."""
+
+    key: str
+    updated_at: datetime | None = None

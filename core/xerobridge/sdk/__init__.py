@@ -32,6 +32,7 @@ from xerobridge.contract.types import (
     SourceSpec,
     SourceWrite,
     StreamSpec,
+    Written,
     XeroDocument,
     XeroEvent,
 )
@@ -94,6 +95,7 @@ __all__ = [
     "StreamSpec",
     "SystemClock",
     "UserError",
+    "Written",
     "XeroDocument",
     "XeroEvent",
     "XeroMirror",

@@ -192,6 +192,9 @@ class Link(SQLModel, table=True):
     in_flight_hash: str = ""
     attempt_id: int | None = Field(default=None, foreign_key="write_attempt.id")
     updated_at: datetime | None = _ts()
+    #: The source's change time of the record as our own write into it left it (from Xero):
+    #: a change read back at exactly that time is our echo, and is not pushed.
+    source_version: str = Field(default="", sa_column_kwargs={"server_default": ""})
 
 
 class WriteAttempt(SQLModel, table=True):

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from xerobridge.contract.errors import NeedsPerson, Permanent
@@ -38,6 +39,7 @@ from xerobridge.contract.types import (
     SourceSpec,
     SourceWrite,
     StreamSpec,
+    Written,
     XeroEvent,
 )
 from xerobridge.runtime import crashpoints
@@ -522,10 +524,16 @@ class Apply:
             if key is None:
                 self._provisional(runtime, write, kind, xero_id, print_)
                 crashpoints.reached("before_source_write")
+        version = ""
         if key is None:
-            key = await self.plugins.acall(runtime.source.plugin, "apply_write", ctx=ctx,
-                                           write=write)  # fmt: skip
+            answer = await self.plugins.acall(runtime.source.plugin, "apply_write", ctx=ctx,
+                                              write=write)  # fmt: skip
             crashpoints.reached("after_source_write")
+            if isinstance(answer, Written):
+                key = answer.key
+                version = answer.updated_at.isoformat() if answer.updated_at else ""
+            else:
+                key = answer
         if write.create and not key:
             raise Permanent(
                 f"plugin {runtime.source.plugin!r}: apply_write made {write.stream} for Xero "
@@ -535,6 +543,15 @@ class Apply:
         if linked:
             with self.store.transaction() as s:
                 self._settle(s, runtime, write, key, kind, xero_id, print_)
+        elif version:
+            # A record the source pushes to Xero: its echo, read back, is not pushed.
+            with self.store.transaction() as s:
+                s.execute(
+                    sa.update(Link)
+                    .where(col(Link.source_id) == runtime.id, col(Link.stream) == write.stream,
+                           col(Link.record_key) == key)
+                    .values(source_version=version)
+                )  # fmt: skip
         return key
 
     def _provisional(

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from xerobridge.contract.errors import Permanent
 from xerobridge.contract.plugins import Plugins, aiterate
@@ -174,6 +174,7 @@ async def _read(
 
     def flush(cursor: str | None) -> None:
         with store.transaction() as s:
+            chunk[:] = _without_echoes(s, runtime.id, stream.name, chunk)
             result.queued += queue.enqueue(chunk, session=s)
             if cursor is not None and until is None:
                 cursors.save(s, runtime.id, stream.name, cursor, started)
@@ -263,6 +264,32 @@ async def reconcile_stream(
         push_job(runtime, Change(stream.name, key, {}, op="delete"), held=False) for key in missing
     )
     return missing
+
+
+def _without_echoes(s: Session, source_id: int, stream: str, jobs: list[NewJob]) -> list[NewJob]:
+    """The jobs less the echoes of our own writes into the source: a record read back at the
+    very change time our write left it with (`Written`, kept on its link)."""
+    if not jobs:
+        return jobs
+    query = select(Link.record_key, Link.source_version).where(
+        Link.source_id == source_id,
+        Link.stream == stream,
+        col(Link.record_key).in_({j.record_key for j in jobs}),
+        Link.source_version != "",
+    )
+    versions: dict[str, str] = dict(s.exec(query).all())
+    if not versions:
+        return jobs
+    kept = []
+    for job in jobs:
+        version = versions.get(job.record_key)
+        at = (job.payload or {}).get("updated_at")
+        if version and at and _parse(at) == _parse(version):
+            log.info("%s %s: the echo of our own write into the source, not pushed", stream,
+                     job.record_key)  # fmt: skip
+            continue
+        kept.append(job)
+    return kept
 
 
 def _cursor_value(stream: StreamSpec, newest: datetime | None, token: str | None) -> str | None:
