@@ -166,30 +166,18 @@ def install_source(
     """Write `customers` and `invoices` records (changed in the past, 10 s apart, the newest a
     minute ago) to the file `data`, connect the served sandbox's custom connection `org`, and
     add source `shop` of this plugin to the store."""
-    import asyncio
     import sys
-
-    import httpx
 
     from xerobridge.config import sources
     from xerobridge.contract.plugins import Plugins, register_module
+    from xerobridge.sandboxes.xero.testing import connect_served
     from xerobridge.store.db import Store
-    from xerobridge.xero.connect import connect_client_credentials
 
     start = datetime.now(UTC) - timedelta(seconds=10 * (customers + invoices) + 60)
     data.write_text(json.dumps(dataset(customers, invoices, start)))
     store = Store(store_url)
     try:
-
-        async def connect() -> None:
-            async with httpx.AsyncClient(timeout=30) as http:
-                await connect_client_credentials(
-                    store, name="org", client_id=sandbox["client_id"],
-                    client_secret=sandbox["client_secret"], api_url=sandbox["api_url"],
-                    identity_url=sandbox["identity_url"], http=http,
-                )  # fmt: skip
-
-        asyncio.run(connect())
+        connect_served(store, sandbox)
         info = register_module(sys.modules[__name__], "crashtest")
         assert info.status == "ok", info.error
         sources.add(store, Plugins([info]), "crashtest", "shop", connection="org",

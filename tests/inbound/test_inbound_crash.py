@@ -4,7 +4,6 @@ provisionally but before the create was made; the ledger ends with every Xero re
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -21,10 +20,9 @@ from sqlmodel import select
 
 from xerobridge.config import sources
 from xerobridge.contract.plugins import Plugins, register_module
-from xerobridge.sandboxes.xero.testing import served
+from xerobridge.sandboxes.xero.testing import connect_served, served
 from xerobridge.store.db import Store
 from xerobridge.store.models import Job, Link
-from xerobridge.xero.connect import connect_client_credentials
 
 import ledger_plugin
 
@@ -60,16 +58,7 @@ def _install(store_url: str, sandbox: dict[str, Any]) -> None:
     _control(sandbox, "POST", "/tenants/default/Invoices", json={"Invoices": invoices})
     store = Store(store_url)
     try:
-
-        async def connect() -> None:
-            async with httpx.AsyncClient(timeout=30) as http:
-                await connect_client_credentials(
-                    store, name="org", client_id=sandbox["client_id"],
-                    client_secret=sandbox["client_secret"], api_url=sandbox["api_url"],
-                    identity_url=sandbox["identity_url"], http=http,
-                )  # fmt: skip
-
-        asyncio.run(connect())
+        connect_served(store, sandbox)
         info = register_module(ledger_plugin, "ledger")
         sources.add(store, Plugins([info]), "ledger", "books", connection="org", key_prefix="LG")
     finally:

@@ -20,7 +20,7 @@ from guide_helpers import guide_steps, guide_tests_pass, make_throwaway
 pytestmark = pytest.mark.slow
 
 STEPS = [
-    "xerobridge new-plugin tickets",
+    "xerobridge new-plugin tickets --from-xero",
     "pip install -e ./xerobridge-tickets",
     "xerobridge plugins",
     "python -m pytest xerobridge-tickets",
@@ -62,4 +62,4 @@ def test_the_guide_walks_from_new_plugin_to_synced_records(tmp_path: Path) -> No
     tickets = next(p for p in json.loads(listed.stdout) if p["name"] == "tickets")
     assert tickets["status"] == "ok", tickets
     assert tickets["distribution"] == "xerobridge-tickets"
-    assert tickets["streams"] == ["customers", "invoices"]
+    assert tickets["streams"] == ["customers", "invoices", "vendors"]

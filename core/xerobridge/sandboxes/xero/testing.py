@@ -24,7 +24,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -130,3 +130,23 @@ def served(*args: str) -> Iterator[dict[str, Any]]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def connect_served(store: Any, sandbox: Mapping[str, Any], name: str = "org") -> None:
+    """Connect a store to a served sandbox's organisation (`served()`'s line) as the custom
+    connection `name`, for tests whose workers run in processes of their own."""
+    import asyncio
+
+    import httpx
+
+    from xerobridge.xero.connect import connect_client_credentials
+
+    async def connect() -> None:
+        async with httpx.AsyncClient(timeout=30) as http:
+            await connect_client_credentials(
+                store, name=name, client_id=sandbox["client_id"],
+                client_secret=sandbox["client_secret"], api_url=sandbox["api_url"],
+                identity_url=sandbox["identity_url"], http=http,
+            )  # fmt: skip
+
+    asyncio.run(connect())
