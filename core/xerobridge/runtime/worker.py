@@ -29,7 +29,7 @@ from xerobridge.runtime.queue import NewJob, Queue
 from xerobridge.store import synclog
 from xerobridge.store.models import Job
 from xerobridge.store.states import JobKind
-from xerobridge.sync import failures, from_xero
+from xerobridge.sync import failures, from_xero, xero_intake
 from xerobridge.sync.intake import read_records, read_stream, reconcile_stream
 from xerobridge.sync.push import BatchStats, Pusher
 from xerobridge.sync.recovery import Recovery
@@ -190,7 +190,7 @@ class Worker:
             for stage, spent in self.pusher.take_seconds().items():
                 seconds[stage] += spent
         await self._poll_xero()
-        from_xero.dispatch(self.queue, self.plugins)
+        xero_intake.dispatch(self.queue, self.plugins)
         # As many as one `IDs=` read carries: records named by events come back in one call.
         inbound = self.queue.claim(self.worker_id, limit=IDS_PER_CALL, kinds=[JobKind.APPLY])
         if inbound:
@@ -220,7 +220,7 @@ class Worker:
 
     async def _inbound(self, jobs: list[Job]) -> None:
         """`apply` jobs: their Xero records, read back together where needed, into the sources."""
-        records = await from_xero.fill(jobs, runtimes=self.runtimes, client=self.client)
+        records = await xero_intake.fill(jobs, runtimes=self.runtimes, client=self.client)
         for job in jobs:
             record = records.get(job.id)  # type: ignore[arg-type]
 
@@ -308,7 +308,7 @@ class Worker:
         if not runtime.ctx.settings.stream_enabled(stream.name):
             return "stream is switched off"
         if stream.direction is Direction.FROM_XERO:
-            read = await from_xero.read_stream(
+            read = await xero_intake.read_stream(
                 runtime, stream, client=self.client, queue=self.queue,
                 full=bool(payload.get("full")),
             )  # fmt: skip

@@ -1,9 +1,5 @@
-"""From Xero into the sources: Xero's records become `apply` jobs, and each job makes its writes
-in the source exactly once.
-
-Three things feed the same jobs, one per Xero record and source: the read of a from-Xero stream
-(its records come with the job, so nothing is read twice), webhook events and polls (`dispatch`;
-their records are read back 50 ids a call by `fill`). A job then
+"""From Xero into the sources: each `apply` job (one per Xero record and source, queued by
+`xero_intake`) makes its writes in the source exactly once. A job
 
 1. drops the record if it is the echo of our own write to Xero;
 2. asks the plugin, while the record is not linked, whether it is an existing source record
@@ -12,7 +8,7 @@ their records are read back 50 ids a call by `fill`). A job then
 3. asks the plugin what to write (`on_xero_update`, pure), leaves out each write the link says is
    already made (same fingerprint), and makes the rest (`apply_write`);
 4. stores the link of each write (source stream and key to the Xero object, with the write's
-   fingerprint) in the transaction that ends the job.
+   fingerprint) as soon as it is made, so a job run again makes none of them twice.
 
 A create is exactly once: before its call the link is written provisionally (key `?<xero id>`,
 in flight), so a retry after a crash or a lost answer asks the plugin to find what the earlier
@@ -22,8 +18,6 @@ try made (`find_written`, by the Xero id the create carried) before it creates a
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,7 +30,6 @@ from xerobridge.contract.plugins import Plugins
 from xerobridge.contract.types import (
     Direction,
     Resolution,
-    SourceSpec,
     SourceWrite,
     StreamSpec,
     Written,
@@ -45,243 +38,20 @@ from xerobridge.contract.types import (
 from xerobridge.runtime import crashpoints
 from xerobridge.runtime.queue import NewJob, Queue
 from xerobridge.store import cursors, links
-from xerobridge.store.models import Connection, Job, Link, Source, XeroEventRow
-from xerobridge.store.states import JobKind, JobState, LinkMethod
-from xerobridge.sync.intake import stream_priority
+from xerobridge.store.models import Job, Link
+from xerobridge.store.states import JobKind, LinkMethod
+from xerobridge.sync import xero_intake
 from xerobridge.sync.runtimes import Runtimes, SourceRuntime
-from xerobridge.xero.client import XeroClient
 from xerobridge.xero.mirror import parse_xero_datetime
-from xerobridge.xero.objects import by_category, xero_object
-from xerobridge.xero.reading import by_ids, changed_at, changed_before, changed_since
+from xerobridge.xero.objects import xero_object
+from xerobridge.xero.reading import changed_at
 
 log = logging.getLogger(__name__)
 
 #: Our own write, seen back through a webhook, arrives within this of the link's update.
 ECHO_WINDOW = timedelta(seconds=5)
-#: History is read only while the connection has this many calls left today (a fifth of Xero's
-#: 5,000), so that the day's writes never wait for an import of old records.
-HISTORY_RESERVE = 1000
 #: The key prefix of a link written before a create's call, until the source's key is known.
 PROVISIONAL = "?"
-
-
-def from_xero_stream(spec: SourceSpec, kind: str) -> StreamSpec | None:
-    """The source's stream that reads a Xero object, if it has one."""
-    for stream in spec.streams:
-        if stream.direction is Direction.FROM_XERO and stream.xero_object == kind:
-            return stream
-    return None
-
-
-def _wants(spec: SourceSpec, category: str) -> StreamSpec | str | None:
-    """Where a source takes a Xero event: its stream of the object, the event's own stream
-    (`xero:contact`, for a plugin that hears of it, `xero_events`), or nowhere."""
-    obj = by_category(category)
-    stream = from_xero_stream(spec, obj.kind) if obj else None
-    if stream is not None:
-        return stream
-    return f"xero:{category.lower()}" if category in spec.xero_events else None
-
-
-# -- what is read --------------------------------------------------------------------------------
-
-
-def dispatch(queue: Queue, plugins: Plugins, *, limit: int = 200) -> int:
-    """Turn received events into one `apply` job per interested source; returns how many."""
-    store = queue.store
-    now = queue.clock.now()
-    jobs: list[NewJob] = []
-    with store.transaction() as s:
-        query = select(XeroEventRow).where(col(XeroEventRow.processed_at).is_(None))
-        query = query.order_by(col(XeroEventRow.id)).limit(limit)
-        if not store.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        events = list(s.exec(query).all())
-        if not events:
-            return 0
-        tenants = {e.tenant_id for e in events}
-        by_tenant: dict[str, list[Source]] = {}
-        for conn in s.exec(select(Connection).where(col(Connection.tenant_id).in_(tenants))):
-            by_tenant[conn.tenant_id] = list(
-                s.exec(
-                    select(Source).where(
-                        Source.connection_id == conn.id,
-                        Source.enabled == True,  # noqa: E712
-                    )
-                )
-            )
-        for event in events:
-            obj = by_category(event.category)
-            for source in by_tenant.get(event.tenant_id, []):
-                info = plugins.infos.get(source.plugin)
-                wanted = _wants(info.spec, event.category) if info and info.spec else None
-                if wanted is None or obj is None:
-                    continue
-                stream = wanted if isinstance(wanted, str) else wanted.name
-                jobs.append(
-                    NewJob(
-                        source_id=source.id,  # type: ignore[arg-type]
-                        stream=stream,
-                        record_key=event.resource_id.lower(),
-                        kind=JobKind.APPLY,
-                        payload={
-                            "kind": obj.kind,
-                            "event_type": event.event_type,
-                            "event_at": event.event_at.isoformat(),
-                        },
-                        connection_id=source.connection_id,
-                    )
-                )
-            event.processed_at = now
-            s.add(event)
-        queue.enqueue(jobs, session=s)
-    return len(jobs)
-
-
-@dataclass
-class ReadResult:
-    """What one read of a from-Xero stream found."""
-
-    read: int = 0
-    paused: str = ""  # why the history read stopped before its end
-
-
-def _apply_job(runtime: SourceRuntime, stream: StreamSpec, record: dict[str, Any]) -> NewJob:
-    obj = xero_object(stream.xero_object)
-    at = changed_at(record)
-    return NewJob(
-        source_id=runtime.id,
-        stream=stream.name,
-        record_key=str(record.get(obj.id_field, "")).lower(),
-        kind=JobKind.APPLY,
-        payload={
-            "kind": obj.kind,
-            "event_type": "UPDATE",
-            "event_at": at.isoformat() if at else None,
-            "record": record,
-        },
-        connection_id=runtime.source.connection_id,
-        priority=stream_priority(runtime, stream.name),
-    )
-
-
-async def read_stream(
-    runtime: SourceRuntime,
-    stream: StreamSpec,
-    *,
-    client: XeroClient,
-    queue: Queue,
-    full: bool = False,
-) -> ReadResult:
-    """Read a from-Xero stream's changed records into `apply` jobs, each page with its cursor.
-
-    The cursor is the newest `UpdatedDateUTC` read (Xero's clock); a read starts the stream's
-    lookback before it. With a `backfill` span the first read takes the span, then history
-    newest first, a page at a time; history yields after each page to the connection's queued
-    writes and stops while fewer than `HISTORY_RESERVE` calls are left of Xero's day.
-    """
-    store = queue.store
-    conn_id = runtime.source.connection_id
-    if conn_id is None:
-        raise Permanent(f"source {runtime.source.name!r} has no Xero connection to read from")
-    started = queue.clock.now()
-    with store.transaction() as s:
-        saved = None if full else cursors.read(s, runtime.id, stream.name)
-        older = None if full else cursors.read(s, runtime.id, cursors.backfill_key(stream.name))
-    since: datetime | None = None
-    if saved:
-        since = _parse(saved) - stream.lookback
-    elif stream.backfill is not None and older is None and not full:
-        since = started - stream.backfill
-        older = since.isoformat()
-    newest = _parse(saved) if saved else None
-    result = ReadResult()
-    async for page in changed_since(client, conn_id, stream.xero_object, since=since,
-                                    where=stream.where):  # fmt: skip
-        for record in page:
-            at = changed_at(record)
-            if at is not None and (newest is None or at > newest):
-                newest = at
-        with store.transaction() as s:
-            queue.enqueue([_apply_job(runtime, stream, r) for r in page], session=s)
-            if newest is not None:
-                cursors.save(s, runtime.id, stream.name, newest.isoformat(), started)
-        result.read += len(page)
-    if newest is None:
-        # Nothing there yet: the stream counts as read up to the start of this read.
-        cursors.save_now(store, runtime.id, stream.name, (since or started).isoformat(), started)
-    if saved is None and not full:
-        # What the first read found was in Xero before the source (`XeroEvent.initial`).
-        mark = (newest or started).isoformat()
-        cursors.save_now(store, runtime.id, cursors.initial_key(stream.name), mark, started)
-    if older is None or older == cursors.BACKFILL_DONE:
-        return result
-    progress = cursors.backfill_key(stream.name)
-    cursors.save_now(store, runtime.id, progress, older, started)
-    result.paused = _history_waits(queue, client, conn_id)
-    if result.paused:
-        return result
-    async for page, rest in changed_before(client, conn_id, stream.xero_object,
-                                           before=_parse(older), where=stream.where):  # fmt: skip
-        with store.transaction() as s:
-            queue.enqueue([_apply_job(runtime, stream, r) for r in page], session=s)
-            cursors.save(s, runtime.id, progress, rest.isoformat(), started)
-        result.read += len(page)
-        result.paused = _history_waits(queue, client, conn_id)
-        if result.paused:
-            return result
-    cursors.save_now(store, runtime.id, progress, cursors.BACKFILL_DONE, started)
-    return result
-
-
-def _history_waits(queue: Queue, client: XeroClient, connection_id: int) -> str:
-    """Why a history read should stop for now, or ""."""
-    left = client.limiter.day_left(connection_id)
-    if left < HISTORY_RESERVE:
-        return f"{left} calls left of Xero's day, kept for writes"
-    with queue.store.transaction() as s:
-        writes = s.exec(
-            select(Job.id)
-            .where(
-                Job.connection_id == connection_id,
-                Job.kind == JobKind.PUSH,
-                Job.state == JobState.QUEUED,
-            )
-            .limit(1)
-        ).first()
-    return "writes to Xero are queued" if writes is not None else ""
-
-
-async def fill(
-    jobs: Iterable[Job], *, runtimes: Runtimes, client: XeroClient
-) -> dict[int, dict[str, Any] | Exception | None]:
-    """The Xero record of each `apply` job (None when Xero no longer has it, or an error):
-    the job's own, else read back with as few calls as Xero allows."""
-    found: dict[int, dict[str, Any] | Exception | None] = {}
-    wanted: dict[tuple[int, str, str | None], list[Job]] = defaultdict(list)
-    for job in jobs:
-        payload = job.payload or {}
-        if payload.get("record") is not None:
-            found[job.id] = dict(payload["record"])  # type: ignore[index]
-            continue
-        runtime = runtimes.get(job.source_id)
-        stream = _stream_of(runtime.spec, job.stream)
-        where = stream.where if stream is not None else None
-        wanted[(job.connection_id or 0, str(payload.get("kind", "")), where)].append(job)
-    for (conn_id, kind, where), group in wanted.items():
-        try:
-            records = await by_ids(client, conn_id, kind, [j.record_key for j in group],
-                                   where=where)  # fmt: skip
-        except Exception as exc:  # each job of the read fails with it, as its own attempt
-            for job in group:
-                found[job.id] = exc  # type: ignore[index]
-            continue
-        for job in group:
-            found[job.id] = records.get(job.record_key.lower())  # type: ignore[index]
-    return found
-
-
-# -- what is written -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -294,14 +64,6 @@ class Applied:
     kind: str = ""
     xero_id: str = ""
     source_key: str = ""  # the source record it is, once known
-
-
-def _stream_of(spec: SourceSpec, name: str) -> StreamSpec | None:
-    """The from-Xero stream a job is for; None for an event's own stream (`xero:invoice`)."""
-    if name.startswith("xero:"):
-        return None
-    stream = spec.stream(name)
-    return stream if stream.direction is Direction.FROM_XERO else None
 
 
 def fingerprint(write: SourceWrite) -> str:
@@ -329,7 +91,7 @@ class Apply:
             return Applied("skipped", f"{kind} {job.record_key} is not in Xero (deleted, or "
                            "filtered out)", kind, job.record_key)  # fmt: skip
         xero_id = str(record.get(xero_object(kind).id_field) or job.record_key)
-        stream = _stream_of(runtime.spec, job.stream)
+        stream = xero_intake.stream_of(runtime.spec, job.stream)
         with self.store.transaction() as s:
             known = list(
                 s.exec(
@@ -401,7 +163,7 @@ class Apply:
         change is no newer than what the stream's first read found (all, until that is in)."""
         with self.store.transaction() as s:
             mark = cursors.read(s, runtime.id, cursors.initial_key(stream.name))
-        return mark is None or at <= _parse(mark)
+        return mark is None or at <= xero_intake.parse(mark)
 
     def _resolved(
         self,
@@ -598,10 +360,3 @@ class Apply:
 
 def _event_at(payload: dict[str, Any]) -> datetime | None:
     return parse_xero_datetime(payload.get("event_at"))
-
-
-def _parse(value: str) -> datetime:
-    moment = parse_xero_datetime(value)
-    if moment is None:
-        raise ValueError(f"not a time: {value!r}")
-    return moment

@@ -5,7 +5,7 @@ each connection whose sources asked for a category (`SourceSpec.xero_events`) is
 every 5 minutes without a webhook key, hourly with one. One call per category and interval asks
 Xero for what changed since the newest `UpdatedDateUTC` seen (Xero's clock, not ours), and each
 changed object becomes an event row; the unique key on events drops what a webhook already
-brought, and `events.dispatch` takes it from there (echoes of our own writes included).
+brought, and `xero_intake.dispatch` takes it from there (echoes of our own writes included).
 
 Any worker may poll. A poll is claimed by moving the category's cursor row forward only if it
 is due, in one statement, so that workers racing for it poll once. The first poll of a category
