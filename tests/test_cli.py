@@ -453,7 +453,7 @@ def test_sync_ends_with_its_own_code_when_only_decisions_remain(
 
     monkeypatch.setattr(Engine, "sync", one_pass)
     said = run("sync", code=3)
-    assert "2 records wait for a person's decision: `xerobridge map` lists them" in said
+    assert "2 records wait for a person: `xerobridge map` lists the choices" in said
     (line,) = [ln for ln in run("sync", "--json", code=3).splitlines() if ln.startswith("{")]
     assert json.loads(line)["waiting"] == 2
     outcome.failed = 1

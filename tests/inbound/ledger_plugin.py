@@ -21,6 +21,7 @@ from xerobridge.sdk import (
     Change,
     Dependency,
     Direction,
+    NeedsPerson,
     Resolution,
     RetryLater,
     Source,
@@ -40,6 +41,8 @@ WRITES: list[tuple[str, str, str]] = []
 INITIAL: dict[str, bool] = {}
 #: Xero ids whose next create is made but its answer lost.
 LOSE: set[str] = set()
+#: While set, the ledger refuses every write as a source refuses a revoked token.
+REFUSE: list[str] = []
 #: Names the JSON file the ledger lives in, for tests with several processes (else memory).
 DATA_ENV = "LEDGER_DATA"
 _keys = itertools.count(1)
@@ -65,6 +68,7 @@ def reset() -> None:
     WRITES.clear()
     LOSE.clear()
     INITIAL.clear()
+    REFUSE.clear()
 
 
 class LedgerSettings(SourceSettings):
@@ -89,6 +93,8 @@ class FromXero(Stream[LedgerSettings]):
         return [SourceWrite(self.name, "", "create", data, create=True)]
 
     async def apply(self, ctx: SourceContext[LedgerSettings], write: SourceWrite) -> str | None:
+        if REFUSE:
+            raise NeedsPerson(REFUSE[0])
         _load()
         records = DATA[self.name]
         if write.create:

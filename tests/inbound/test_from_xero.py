@@ -13,7 +13,7 @@ from xerobridge.contract.plugins import Plugins
 from xerobridge.runtime.queue import NewJob
 from xerobridge.sandboxes.xero import SandboxState
 from xerobridge.store.db import Store
-from xerobridge.store.models import Connection, Job, Link, SyncLog
+from xerobridge.store.models import ActionLog, Connection, Job, Link, SyncLog
 from xerobridge.store.xero_events import record_events
 from xerobridge.sync import unmapped
 from xerobridge.sync.engine import Engine
@@ -293,3 +293,27 @@ def test_a_record_needing_one_from_xero_fails_saying_so_and_goes_on_once_it_come
     assert DATA["bills"] == {}  # the receipt's invoice is the ledger's own, not a bill
     with store.transaction() as s:
         assert s.exec(select(Job).where(Job.stream == "receipts")).all() == []
+
+
+def test_a_source_refusing_its_credentials_holds_for_the_setup_not_for_a_mapping(
+    engine: Engine, sandbox: SandboxState, store: Store
+) -> None:
+    """Credentials refused wait for the setup: not on the Unmapped page, no attempt spent, one
+    line in the action log; `queue retry` (or saving the settings) sends them again."""
+    contacts(sandbox, "Acme Ltd")
+    ledger_plugin.REFUSE.append("the ledger refused its token: set a valid one")
+
+    summary = run(engine.sync())
+
+    assert summary.waiting == 1 and DATA["clients"] == {}
+    with store.transaction() as s:
+        (job,) = s.exec(select(Job).where(Job.stream == "clients")).all()
+        assert (job.state, job.hold_reason, job.attempts) == ("held", "setup", 0)
+        assert unmapped.waiting(s, "books") == []
+        (action,) = s.exec(select(ActionLog)).all()
+    assert action.message == "the ledger refused its token: set a valid one"
+
+    ledger_plugin.REFUSE.clear()
+    assert engine.queue.retry_failed(source_id=job.source_id) == 1
+    run(engine.sync())
+    assert [c["name"] for c in DATA["clients"].values()] == ["Acme Ltd"]

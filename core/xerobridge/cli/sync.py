@@ -29,7 +29,7 @@ def sync_command(
     """Run one sync pass in the foreground and say how it went.
 
     Exit codes: 0 all done; 1 a record failed (`xerobridge log --status error`); 3 nothing
-    failed but records wait for a person's decision (`xerobridge map`).
+    failed but records wait for a person (a choice, `xerobridge map`, or the setup).
     """
     import asyncio
 
@@ -57,8 +57,8 @@ def sync_command(
     waiting = summary.waiting  # type: ignore[attr-defined]
     if waiting:
         root.err.print(
-            f"{waiting} record{'s' if waiting != 1 else ''} wait for a person's decision: "
-            "`xerobridge map` lists them"
+            f"{waiting} record{'s' if waiting != 1 else ''} wait for a person: `xerobridge map` "
+            "lists the choices, `xerobridge queue list --state held` the setups to fix"
         )
         raise typer.Exit(3)
 

@@ -38,5 +38,11 @@ class NeedsPerson(XerobridgeError):
         ]
 
 
+class NeedsChoice(NeedsPerson):
+    """Which object a record is needs a person's choice (`Resolution.choose`): the record waits
+    on the Unmapped page (`xerobridge map`). Any other `NeedsPerson` (credentials refused, an
+    account missing, a setting wrong) holds the record until the setup is fixed."""
+
+
 class Permanent(XerobridgeError):
     """The record is wrong and retrying will not help until someone changes it at the source."""

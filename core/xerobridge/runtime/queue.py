@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 WAITING = ("queued", "held", "dead")
 
 
+#: Why a held job waits for a person (a choice, a record behind one, the setup).
+_FOR_PEOPLE = (HoldReason.MAPPING, HoldReason.WAITING, HoldReason.SETUP)
+
+
 @dataclass(frozen=True)
 class NewJob:
     """A job to enqueue; a pending job of the same record absorbs it instead."""
@@ -370,13 +374,16 @@ class Queue:
             return _count(result)
 
     def waiting_for_people(self, source: str | None = None) -> int:
-        """How many jobs wait for a person's decision or behind one (of one source, or all)."""
+        """How many jobs wait for a person (a choice, a record behind one, the setup), of one
+        source or all."""
         query = (
             sa.select(sa.func.count())
             .select_from(Job)
             .where(
                 col(Job.state) == JobState.HELD,
-                col(Job.hold_reason).in_((HoldReason.MAPPING, HoldReason.WAITING)),
+                col(Job.hold_reason).in_(
+                    (HoldReason.MAPPING, HoldReason.WAITING, HoldReason.SETUP)
+                ),
             )
         )
         if source is not None:
@@ -453,6 +460,7 @@ class Queue:
         retry_after: float | None = None,
         permanent: bool = False,
         needs_person: bool = False,
+        hold_reason: str = HoldReason.MAPPING,
         candidates: Sequence[Mapping[str, str]] = (),
         awaited: Sequence[tuple[str, str]] = (),
         session: Session | None = None,
@@ -475,7 +483,9 @@ class Queue:
             job.lease_until = None
             job.updated_at = now
             if needs_person:
-                job.state, job.hold_reason = "held", "mapping"
+                job.state, job.hold_reason = JobState.HELD, hold_reason
+                if hold_reason != HoldReason.MAPPING:
+                    job.attempts = max(job.attempts - 1, 0)  # a setup to fix is not an attempt
                 if candidates:  # what a person chooses from (`xerobridge map`)
                     job.payload = {
                         **(job.payload or {}),
@@ -563,9 +573,11 @@ class Queue:
             return _count(result)
 
     def retry_failed(self, *, source_id: int | None = None, stream: str | None = None) -> int:
-        """Make the failed (dead) jobs of a source or stream due again with fresh attempts:
-        what a person does once the cause is fixed (a setting, an account in Xero)."""
-        query = sa.update(Job).where(col(Job.state) == JobState.DEAD)
+        """Make the failed (dead) jobs of a source or stream, and those held for its setup, due
+        again with fresh attempts: what a person does once the cause is fixed (a setting, an
+        account in Xero, a credential)."""
+        setup = sa.and_(col(Job.state) == JobState.HELD, col(Job.hold_reason) == HoldReason.SETUP)
+        query = sa.update(Job).where(sa.or_(col(Job.state) == JobState.DEAD, setup))
         if source_id is not None:
             query = query.where(col(Job.source_id) == source_id)
         if stream is not None:

@@ -30,6 +30,7 @@ class HoldReason(StrEnum):
     APPROVAL = "approval"  # a person approves each task (`require_approval`)
     MAPPING = "mapping"  # a person decides which Xero object the record is (`xerobridge map`)
     WAITING = "waiting"  # it needs a record that waits for a person; it wakes when that is done
+    SETUP = "setup"  # a person must fix the setup (credentials, an account, a setting) first
 
 
 class SyncStatus(StrEnum):

@@ -11,10 +11,11 @@ import logging
 
 from sqlmodel import Session
 
-from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
+from xerobridge.contract.errors import NeedsChoice, NeedsPerson, Permanent, RetryLater
 from xerobridge.runtime.queue import Queue
 from xerobridge.store import synclog
 from xerobridge.store.models import ActionLog, Job
+from xerobridge.store.states import HoldReason
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ def record(
         retry_after=exc.retry_after if isinstance(exc, RetryLater) else None,
         permanent=not isinstance(exc, (RetryLater, NeedsPerson)),
         needs_person=isinstance(exc, NeedsPerson),
+        # Only a choice of object is a mapping; credentials or an account wait for the setup.
+        hold_reason=HoldReason.MAPPING if isinstance(exc, NeedsChoice) else HoldReason.SETUP,
         candidates=exc.choices() if isinstance(exc, NeedsPerson) else (),
         awaited=getattr(exc, "awaited", ()) if isinstance(exc, Permanent) else (),
         session=s,

@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from xerobridge.contract.errors import NeedsPerson, Permanent
+from xerobridge.contract.errors import NeedsChoice, Permanent
 from xerobridge.contract.plugins import Plugins
 from xerobridge.contract.types import (
     Direction,
@@ -180,7 +180,7 @@ class Apply:
         if resolution.action == "skip":
             return "skipped", resolution.reason or "skipped by the plugin"
         if resolution.action == "choose":
-            raise NeedsPerson(resolution.reason, candidates=resolution.candidates)
+            raise NeedsChoice(resolution.reason, candidates=resolution.candidates)
         missing = self._missing(runtime, resolution)
         if missing:
             return self._wait(job, runtime, missing)

@@ -16,7 +16,7 @@ from collections import defaultdict
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from xerobridge.contract.errors import NeedsPerson, Permanent
+from xerobridge.contract.errors import NeedsChoice, Permanent
 from xerobridge.contract.types import Change, Direction, Resolution, XeroDocument
 from xerobridge.store import links as linkstore
 from xerobridge.store.models import Job, Link
@@ -77,7 +77,7 @@ class Resolve(Stage):
             )
         resolution = work.resolution
         if resolution.action == "choose":
-            raise NeedsPerson(resolution.reason, candidates=resolution.candidates)
+            raise NeedsChoice(resolution.reason, candidates=resolution.candidates)
         matched = resolution.action == "link" and resolution.xero_id and decided is None
         if matched and (main is None or main.xero_id != resolution.xero_id):
             assert resolution.xero_id is not None
