@@ -10,6 +10,7 @@ from xerobridge import posting
 from xerobridge.clock import Clock, FakeClock, SystemClock
 from xerobridge.contract.context import LinkView, OrgFacts, SourceContext, XeroMirror
 from xerobridge.contract.errors import (
+    NeedsChoice,
     NeedsPerson,
     Permanent,
     RetryLater,
@@ -76,6 +77,7 @@ __all__ = [
     "Direction",
     "FakeClock",
     "LinkView",
+    "NeedsChoice",
     "NeedsPerson",
     "OrgFacts",
     "PageSource",
