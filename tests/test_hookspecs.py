@@ -54,6 +54,7 @@ def test_the_hooks_are_the_designed_set() -> None:
         "match_xero_record",
         "find_written",
         "check_source",
+        "read_notification",
     }
 
 
@@ -200,6 +201,7 @@ def _dispatched(hook: str) -> str | None:
         "links": {},
         "event": XeroEvent("t", "CONTACT", "c-1", "UPDATE", datetime.now(UTC), stream="things"),
         "write": SourceWrite("things", "1", "create", create=True),
+        "body": {},
     }
     method = getattr(source, hook)
     wanted = inspect.signature(method).parameters

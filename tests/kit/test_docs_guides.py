@@ -97,6 +97,7 @@ def test_the_user_guide_covers_install_to_upgrade() -> None:
         "Add a source",
         "Records from Xero",
         "ServiceDesk Plus MSP",
+        "Alternative Payments",
         "Run",
         "Scale out on PostgreSQL",
         "Upgrade",

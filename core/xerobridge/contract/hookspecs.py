@@ -16,6 +16,7 @@ from xerobridge.contract.context import SourceContext
 from xerobridge.contract.types import (
     Change,
     Checkpoint,
+    Notice,
     Resolution,
     SourceSpec,
     SourceWrite,
@@ -137,7 +138,7 @@ def to_xero(
 
 
 @hookspec(firstresult=True)
-def on_xero_update(ctx: SourceContext, event: XeroEvent) -> list[SourceWrite] | None:
+def on_xero_update(ctx: SourceContext, event: XeroEvent) -> list[SourceWrite | Notice] | None:
     """Say what to change in the source after a change in Xero.
 
     Called only for the resource types the spec's `xero_events` asks for. The plugin does not
@@ -149,7 +150,9 @@ def on_xero_update(ctx: SourceContext, event: XeroEvent) -> list[SourceWrite] | 
         event: the Xero change, with the object fetched once by the core.
 
     Returns:
-        The :class:`SourceWrite` list to make, or None for nothing.
+        The :class:`SourceWrite` list to make, or None for nothing; a
+        :class:`~xerobridge.contract.types.Notice` among them is something a person must do in
+        the source by hand (the core adds it to the action log once per record and message).
 
     .. versionadded:: 0.1
     """
@@ -213,6 +216,28 @@ def find_written(ctx: SourceContext, write: SourceWrite) -> str | None:
         The source key of the record found, or None when there is none (the core creates it).
 
     .. versionadded:: 0.2
+    """
+
+
+@hookspec(firstresult=True)
+def read_notification(body: Any) -> list[tuple[str, list[str]]] | None:
+    """Turn a webhook in the source's own format into the records to read now.
+
+    `POST /sources/<source>/notify` takes `{"stream": ..., "keys": [...]}`; a source whose
+    webhooks send their own body (an event naming a payment) says here what it names. The
+    route has checked the bearer secret already; the records are read from the source by the
+    usual fetch jobs, so a replayed event reads them again and changes nothing.
+
+    Args:
+        body: the request's JSON body.
+
+    Returns:
+        (stream, keys) pairs to read now (an empty list: nothing to read, e.g. a topic the
+        plugin ignores), or None when the body is in the core's own format. Raise
+        :class:`~xerobridge.contract.errors.Permanent` saying what is wrong with a body that
+        is neither (the sender gets 400 with the message).
+
+    .. versionadded:: 0.3
     """
 
 

@@ -330,6 +330,17 @@ class SourceWrite:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """What `on_xero` may return beside its writes: something a person must do in the source
+    by hand (archive a record the API cannot archive). The core adds it to the action log once
+    per Xero record and message, however often the record is read again."""
+
+    message: str
+    #: Where the person does it (the record's page in the source), if the plugin knows.
+    url: str = ""
+
+
+@dataclass(frozen=True)
 class Written:
     """What `apply_write` may return instead of a bare key: the key of the record it wrote and
     the source's change time of that record after the write. A record of a stream to Xero read

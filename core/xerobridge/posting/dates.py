@@ -38,3 +38,18 @@ def document_date(org: OrgFacts, value: Any, *, record: str, source: str) -> str
     if _DATE_ONLY.match(text):
         return text
     return org.date_of(moment(value, record=record, source=source)).isoformat()
+
+
+_MS_JSON = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
+
+
+def xero_date(value: Any, *, record: str) -> date:
+    """A date Xero sent (`/Date(ms+0000)/`, or ISO 8601 as its `...String` fields have it) as
+    the plain date it names: Xero's dates are midnight of the organisation's day, sent as UTC."""
+    text = str(value or "").strip()
+    if found := _MS_JSON.match(text):
+        return datetime.fromtimestamp(int(found.group(1)) / 1000, tz=UTC).date()
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        raise Permanent(f"{record}: {value!r} is not a date Xero writes") from None

@@ -19,6 +19,7 @@ from xerobridge.contract.types import (
     AccountNeed,
     Change,
     Direction,
+    Notice,
     Resolution,
     SourceSandbox,
     SourceSpec,
@@ -49,6 +50,7 @@ class Source:
         sandbox: Callable[[], SourceSandbox] | None = None,
         description: str = "",
         check: Callable[[SourceContext[Any]], Any] | None = None,
+        notification: Callable[[Any], list[tuple[str, list[str]]] | None] | None = None,
     ) -> None:
         self.name = name
         self.title = title
@@ -60,6 +62,8 @@ class Source:
         self.sandbox = sandbox
         self.description = description
         self.check = check
+        #: Reads the source's own webhook body (`read_notification`).
+        self.notification = notification
 
     def stream(self, name: str) -> Stream[Any]:
         """The stream called `name`."""
@@ -147,10 +151,12 @@ class Source:
         return stream.match(ctx, event)
 
     @hookimpl
-    def on_xero_update(self, ctx: SourceContext[Any], event: XeroEvent) -> list[SourceWrite]:
+    def on_xero_update(
+        self, ctx: SourceContext[Any], event: XeroEvent
+    ) -> list[SourceWrite | Notice]:
         """The from-Xero stream's `on_xero`; nothing for a record no stream is for."""
         stream = self._from_xero(event)
-        return [] if stream is None else stream.on_xero(ctx, event)
+        return [] if stream is None else list(stream.on_xero(ctx, event))
 
     @hookimpl
     async def apply_write(self, ctx: SourceContext[Any], write: SourceWrite) -> str | None:
@@ -161,3 +167,8 @@ class Source:
     async def find_written(self, ctx: SourceContext[Any], write: SourceWrite) -> str | None:
         """The write's stream's `find`."""
         return await self.stream(write.stream).find(ctx, write)
+
+    @hookimpl
+    def read_notification(self, body: Any) -> list[tuple[str, list[str]]] | None:
+        """The plugin's `notification`: its own webhook body as the records to read."""
+        return None if self.notification is None else self.notification(body)

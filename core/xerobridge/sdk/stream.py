@@ -9,7 +9,7 @@ was lost (`find`). The core owns cursors, links, queues and every call to Xero.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, ClassVar, Generic
 
@@ -21,6 +21,7 @@ from xerobridge.contract.types import (
     CursorKind,
     DeleteMode,
     Direction,
+    Notice,
     Resolution,
     SourceWrite,
     StreamSpec,
@@ -109,8 +110,11 @@ class Stream(Generic[SettingsT]):
         """
         return Resolution.create()
 
-    def on_xero(self, ctx: SourceContext[SettingsT], event: XeroEvent) -> list[SourceWrite]:
-        """The writes to make in the source for a change of a Xero record (pure)."""
+    def on_xero(
+        self, ctx: SourceContext[SettingsT], event: XeroEvent
+    ) -> Sequence[SourceWrite | Notice]:
+        """The writes to make in the source for a change of a Xero record (pure), and what a
+        person must do there by hand (`Notice`)."""
         return []
 
     async def apply(self, ctx: SourceContext[SettingsT], write: SourceWrite) -> str | None:

@@ -29,6 +29,7 @@ from xerobridge.contract.errors import NeedsChoice, Permanent
 from xerobridge.contract.plugins import Plugins
 from xerobridge.contract.types import (
     Direction,
+    Notice,
     Resolution,
     SourceWrite,
     StreamSpec,
@@ -38,9 +39,10 @@ from xerobridge.contract.types import (
 from xerobridge.runtime import crashpoints
 from xerobridge.runtime.queue import NewJob, Queue
 from xerobridge.store import cursors, links
-from xerobridge.store.models import Job, Link
-from xerobridge.store.states import JobKind, LinkMethod
+from xerobridge.store.models import ActionLog, Job, Link
+from xerobridge.store.states import JobKind, JobState, LinkMethod
 from xerobridge.sync import xero_intake
+from xerobridge.sync.batch import AwaitsXero
 from xerobridge.sync.runtimes import Runtimes, SourceRuntime
 from xerobridge.xero.mirror import parse_xero_datetime
 from xerobridge.xero.objects import xero_object
@@ -144,7 +146,12 @@ class Apply:
         ) or []  # fmt: skip
         made, kept, key = 0, 0, event.linked[1] if event.linked else ""
         provisional = mine[0] if mine and not settled else None
+        notices = [w for w in writes if isinstance(w, Notice)]
+        if notices:
+            self._ask(runtime, stream.name if stream else job.stream, xero_id, notices)
         for write in writes:
+            if isinstance(write, Notice):
+                continue
             if not isinstance(write, SourceWrite):
                 raise TypeError(f"on_xero_update gave {type(write).__name__}, not a SourceWrite")
             written = await self._write(job, runtime, kind, xero_id, write, provisional)
@@ -154,9 +161,29 @@ class Apply:
                 made, key = made + 1, key or written
         if made == 0:
             message = "unchanged: nothing to write" if kept else "nothing to write"
+            if notices:
+                message = "a person is asked: " + "; ".join(n.message for n in notices)
             return Applied("skipped", message, kind, xero_id, key)
         outcome = "updated" if event.linked else "created"
         return Applied(outcome, f"{made} write(s) made in the source", kind, xero_id, key)
+
+    def _ask(
+        self, runtime: SourceRuntime, stream: str, xero_id: str, notices: list[Notice]
+    ) -> None:
+        """Add each notice to the action log, once per Xero record and message."""
+        with self.store.transaction() as s:
+            for notice in notices:
+                message = f"{notice.message} {notice.url}".strip()
+                there = s.exec(
+                    select(ActionLog.id).where(
+                        ActionLog.source_id == runtime.id, ActionLog.stream == stream,
+                        ActionLog.record_key == xero_id, ActionLog.message == message,
+                    )
+                ).first()  # fmt: skip
+                if there is None:
+                    s.add(ActionLog(at=self.queue.clock.now(), source_id=runtime.id,
+                                    level="action", message=message, stream=stream,
+                                    record_key=xero_id))  # fmt: skip
 
     def _initial(self, runtime: SourceRuntime, stream: StreamSpec, at: datetime) -> bool:
         """Whether a record last changed at `at` was in Xero before the source was added: its
@@ -191,7 +218,8 @@ class Apply:
                     xero_type=stream.xero_object, xero_id=xero_id, method=LinkMethod.MATCHED,
                     now=self.queue.clock.now(),
                 )  # fmt: skip
-                self.queue.wake(s, {(runtime.id, stream.name, resolution.xero_id)})
+                self.queue.wake(s, {(runtime.id, stream.name, resolution.xero_id),
+                                    (runtime.id, stream.name, xero_id.lower())})  # fmt: skip
             return resolution.xero_id
         return None
 
@@ -236,19 +264,33 @@ class Apply:
             )
             for stream, key in missing
         ]
-        with self.store.transaction() as s:
-            pending = {
-                (j.stream, j.record_key)
-                for j in s.exec(
-                    select(Job).where(
-                        Job.source_id == runtime.id,
-                        Job.kind == JobKind.APPLY,
-                        col(Job.record_key).in_({k.lower() for _s, k in missing}),
-                    )
-                ).all()
-            }
-        self.queue.enqueue(j for j in wanted if (j.stream, j.record_key) not in pending)
+        needs = {(st, k.lower()) for st, k in missing}
         names = ", ".join(f"{st} {key}" for st, key in missing)
+        with self.store.transaction() as s:
+            found = s.exec(
+                select(Job).where(
+                    Job.source_id == runtime.id,
+                    Job.kind == JobKind.APPLY,
+                    col(Job.record_key).in_({k for _s, k in needs}),
+                )
+            ).all()
+            pending = {(j.stream, j.record_key) for j in found}
+            live = {(j.stream, j.record_key) for j in found if j.state != JobState.DEAD}
+            before = {tuple(r) for r in (job.payload or {}).get("waited") or []}
+            if needs <= before and not needs & live:
+                # It waited for them once, they were read and are still not linked (skipped
+                # or failed): waiting again would loop. It fails, and goes again by itself
+                # once one of them is linked.
+                raise AwaitsXero(
+                    f"needs {names} from Xero, which did not come into the source: see the "
+                    f"sync log of {names} for why; this record goes again by itself once it has",
+                    awaited=tuple(sorted(needs)),
+                )
+            row = s.get(Job, job.id)
+            if row is not None:
+                row.payload = {**(row.payload or {}), "waited": sorted(needs | before)}
+                s.add(row)
+        self.queue.enqueue(j for j in wanted if (j.stream, j.record_key) not in pending)
         # Queued again at once (behind the records it needs, which go first), or held while
         # one of them waits for a person.
         self.queue.hold(
@@ -354,8 +396,10 @@ class Apply:
         link.xero_type, link.xero_id, link.pushed_hash, link.updated_at = kind, xero_id, print_, now
         link.in_flight_at, link.in_flight_hash = None, ""
         s.add(link)
-        # Records that failed for want of this one go again now (`AwaitsXero`).
-        self.queue.wake(s, {(runtime.id, write.stream, key)})
+        # Records that failed for want of this one go again now (`AwaitsXero`): records to
+        # Xero name it by its source key, records from Xero by its Xero id.
+        self.queue.wake(s, {(runtime.id, write.stream, key),
+                            (runtime.id, write.stream, xero_id.lower())})  # fmt: skip
 
 
 def _event_at(payload: dict[str, Any]) -> datetime | None:

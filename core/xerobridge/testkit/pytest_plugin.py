@@ -11,6 +11,9 @@ own fixtures. Where plugin autoloading is off, add `-p xerobridge.testkit.pytest
 - `xb_store`: a migrated SQLite store in the test's temporary directory (copied from
   `xb_sqlite_template`, migrated once per session).
 - `xb_new_store`: makes each harness's store (fresh SQLite); override it for another database.
+- `xb_store_url`: the URL of an empty, migrated database, once on SQLite and once on
+  PostgreSQL (XEROBRIDGE_TEST_POSTGRES, skipped when it cannot be reached unless
+  XEROBRIDGE_REQUIRE_POSTGRES=1), for tests whose workers run in processes of their own.
 - `xb_harness`: makes a `SyncHarness` for a plugin module: one sync pass, what Xero holds.
 """
 
@@ -107,6 +110,53 @@ def xb_store(
     store = _new_store(xb_sqlite_template, tmp_path / "xb-store.sqlite3", xb_clock)
     yield store
     store.dispose()
+
+
+#: The PostgreSQL server `xb_store_url` makes its databases on.
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def xb_store_url(
+    request: pytest.FixtureRequest, xb_sqlite_template: Path, tmp_path: Path
+) -> Iterator[str]:
+    """An empty, migrated database of the test's own, on each store."""
+    import os
+    import shutil
+
+    if request.param == "sqlite":
+        path = tmp_path / "xb-store-url.sqlite3"
+        shutil.copy(xb_sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    from xerobridge.store.db import Store
+
+    admin_url = os.environ.get("XEROBRIDGE_TEST_POSTGRES", PG_ADMIN_URL)
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"xb_kit_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        message = f"PostgreSQL not reachable at {admin_url}: {str(exc).splitlines()[0]}"
+        if os.environ.get("XEROBRIDGE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    store = Store(url)
+    store.upgrade()
+    store.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture

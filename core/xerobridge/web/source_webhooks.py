@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, Response
 
 from xerobridge.config import sources
 from xerobridge.contract import plugins as plugin_loading
-from xerobridge.contract.errors import UserError
+from xerobridge.contract.errors import UserError, XerobridgeError
 from xerobridge.runtime.queue import WAITING, NewJob, Queue
 from xerobridge.store.db import Store
 from xerobridge.store.models import Job, Source
@@ -142,16 +142,27 @@ def accept(
         if not secret:
             log.warning("notification for %s refused: no notify_secret is set", name)
         raise Refusal(401, UNAUTHORISED)
-    stream, keys = parse_body(body)
-    if stream is not None and stream not in {st.name for st in spec.streams}:
-        raise Refusal(404, f"source {name!r} has no stream {stream!r}")
-    if not source.enabled:
-        raise Refusal(409, f"source {name!r} is switched off")
-    if stream is not None and not settings.stream_enabled(stream):
-        raise Refusal(409, f"stream {stream!r} of {name!r} is switched off")
-    names = (
-        [stream] if stream else [st.name for st in spec.streams if settings.stream_enabled(st.name)]
-    )
+    own = _own_format(plugins, source.plugin, body)
+    if own is not None:
+        if not source.enabled:
+            raise Refusal(409, f"source {name!r} is switched off")
+        streams = {st.name for st in spec.streams}
+        # An event of a stream switched off is not read: the scheduled read skips it too.
+        reads = [(st, keys) for st, keys in own if st in streams and settings.stream_enabled(st)]
+    else:
+        stream, keys = parse_body(body)
+        if stream is not None and stream not in {st.name for st in spec.streams}:
+            raise Refusal(404, f"source {name!r} has no stream {stream!r}")
+        if not source.enabled:
+            raise Refusal(409, f"source {name!r} is switched off")
+        if stream is not None and not settings.stream_enabled(stream):
+            raise Refusal(409, f"stream {stream!r} of {name!r} is switched off")
+        names = (
+            [stream]
+            if stream
+            else [st.name for st in spec.streams if settings.stream_enabled(st.name)]
+        )
+        reads = [(st, keys) for st in names]
     assert source.id is not None
     jobs = [
         NewJob(
@@ -163,10 +174,37 @@ def accept(
             connection_id=source.connection_id,
             priority=10,
         )
-        for st in names
+        for st, keys in reads
     ]
     enqueue(Queue(store), jobs)
-    return {"queued": len(jobs), "streams": names, "keys": len(keys or [])}
+    return {
+        "queued": len(jobs),
+        "streams": [st for st, _k in reads],
+        "keys": sum(len(keys or []) for _st, keys in reads),
+    }
+
+
+def _own_format(
+    plugins: plugin_loading.Plugins, plugin: str, body: bytes
+) -> list[tuple[str, list[str] | None]] | None:
+    """The reads a plugin makes of a body in its source's own format (`read_notification`),
+    or None when the body is in the core's."""
+    if not plugins.has_hook(plugin, "read_notification"):
+        return None
+    try:
+        data = json.loads(body) if body.strip() else {}
+    except ValueError:
+        raise Refusal(400, "the body is not JSON") from None
+    try:
+        reads = plugins.call(plugin, "read_notification", body=data)
+    except XerobridgeError as exc:
+        raise Refusal(400, str(exc)) from None
+    if reads is None:
+        return None
+    out: list[tuple[str, list[str] | None]] = []
+    for stream, keys in reads:
+        out.append((str(stream), [str(k) for k in keys][:MAX_KEYS] if keys else None))
+    return out
 
 
 def enqueue(queue: Queue, jobs: list[NewJob]) -> None:

@@ -26,7 +26,6 @@ def test_defaults_follow_the_platform_and_its_xero_integration() -> None:
     assert settings.clearing_account == "Undeposited Funds"
     assert settings.payout_bank_account == ""
     assert settings.refund_handling is RefundHandling.RECORD_REFUND
-    assert (settings.recent_months, settings.full_history) == (12, True)
     assert settings.currencies == ["USD"] and settings.requests_per_second == 5
     assert settings.webhook_secret is None and settings.notify_secret is None
 
@@ -54,13 +53,11 @@ def test_text_values_parse_as_a_person_types_them() -> None:
         {
             **KEY,
             "currencies": "usd, cad",
-            "full_history": "false",
             "refund_handling": "delete_payment",
-            "recent_months": "6",
             "base_url": "https://public-api.demo.alternativepayments.io/",
         }
     )
-    assert settings.currencies == ["USD", "CAD"] and settings.full_history is False
+    assert settings.currencies == ["USD", "CAD"]
     assert settings.refund_handling is RefundHandling.DELETE_PAYMENT
     assert settings.api_url == "https://public-api.demo.alternativepayments.io"
 
@@ -73,7 +70,7 @@ def test_text_values_parse_as_a_person_types_them() -> None:
         ({**KEY, "requests_per_second": "10"}, "less than or equal to 5"),
         ({**KEY, "clearing_account": " "}, "account"),
         ({**KEY, "refund_handling": "ignore"}, "record_refund"),
-        ({**KEY, "recent_months": "0"}, "greater than or equal to 1"),
+        ({**KEY, "refund_account": " "}, "needs a Xero account name or code"),
         ({**KEY, "payout_bank_account": "undeposited funds"}, "another account"),
     ],
 )

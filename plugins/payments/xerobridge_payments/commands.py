@@ -35,6 +35,9 @@ def payments(
         ),
     ] = 30,
     seed: Annotated[int, typer.Option(help="Seed of the generated history.")] = 1,
+    currency: Annotated[
+        str, typer.Option(help="The partner account's currency (USD, CAD, GBP or AUD).")
+    ] = "USD",
     webhook_url: Annotated[
         str | None,
         typer.Option(
@@ -46,7 +49,10 @@ def payments(
 ) -> None:
     """Serve a stateful Alternative Payments sandbox filled with generated history."""
     from xerobridge_payments.sandbox import create_app
+    from xerobridge_payments.sandbox.state import CURRENCIES
 
+    if currency.upper() not in CURRENCIES:
+        raise typer.BadParameter(f"must be one of {', '.join(CURRENCIES)}", param_hint="--currency")
     if webhook_url and not webhook_url.startswith(("http://", "https://")):
         raise typer.BadParameter("must be an http(s) URL", param_hint="--webhook-url")
     sock = sdk.bind(host, port)
@@ -58,6 +64,7 @@ def payments(
             invoices=invoices,
             webhook_url=webhook_url,
             public_url=url,
+            currency=currency.upper(),
         )
     except BaseException:
         sock.close()

@@ -122,3 +122,24 @@ def parse_event(body: Any) -> Event:
         created_at=str(body.get("created_at") or ""),
         data=dict(data),
     )
+
+
+#: The stream that reads again the record a topic's object names.
+_OBJECT_STREAM = {"payment": "payments", "payout": "payouts"}
+
+
+def notification_reads(body: Any) -> list[tuple[str, list[str]]] | None:
+    """The records a webhook names, to be read now (`read_notification`): a payment, refund or
+    chargeback, or a payout. Invoices and customers the platform changes are not read: they
+    come from Xero, and the platform's changes never go back. None for the core's own body."""
+    if isinstance(body, dict) and "topic" not in body and "type" not in body:
+        return None
+    event = parse_event(body)
+    stream = _OBJECT_STREAM.get(event.object)
+    if stream is None:
+        return []
+    keys = [event.object_id]
+    original = event.data.get("original_payment_id")
+    if isinstance(original, str) and original:
+        keys.append(original)  # a refund changes its payment too
+    return [(stream, keys)]

@@ -80,22 +80,20 @@ class PaymentsSettings(SourceSettings):
             "only in the platform."
         ),
     )
+    standalone_contact: str = Field(
+        default="Alternative Payments",
+        description=(
+            "Xero contact of money from customers that are not Xero contacts (payments on "
+            "invoices made only in the platform) and of the platform's fees; created if missing."
+        ),
+    )
+    refund_account: str = Field(
+        default="Sales",
+        description="Xero account a refund or chargeback is spent against (it reverses a sale).",
+    )
     standalone_tax_type: str = Field(
         default="",
         description="Xero TaxType of those receive-money lines (empty: the account's own).",
-    )
-    recent_months: int = Field(
-        default=12,
-        ge=1,
-        le=120,
-        description=(
-            "First connection: this many months of history are synced first (the source "
-            "shows Pending until they are)."
-        ),
-    )
-    full_history: bool = Field(
-        default=True,
-        description="First connection: after the recent months, sync all older history too.",
     )
     currencies: list[str] = Field(
         default_factory=lambda: ["USD"],
@@ -169,7 +167,10 @@ class PaymentsSettings(SourceSettings):
             raise ValueError("is empty; copy the API key's client secret")
         return value
 
-    @field_validator("clearing_account", "fee_account", "standalone_account")
+    @field_validator(
+        "clearing_account", "fee_account", "standalone_account", "refund_account",
+        "standalone_contact",
+    )  # fmt: skip
     @classmethod
     def _account_named(cls, value: str) -> str:
         value = value.strip()

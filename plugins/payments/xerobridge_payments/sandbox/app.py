@@ -225,7 +225,7 @@ async def create_invoice(call: Call) -> Any:
         str(body.get("customer_id") or ""),
         body.get("line_items"),  # type: ignore[arg-type]
         due_date=body.get("due_date"),
-        currency=str(body.get("currency") or "USD"),
+        currency=str(body.get("currency") or "") or None,
         external_id=body.get("external_id"),
         invoice_number=body.get("invoice_number"),
         memo=body.get("memo"),
@@ -633,6 +633,7 @@ def create_app(
     webhook_url: str | None = None,
     webhook_http: httpx.AsyncClient | None = None,
     public_url: str | None = None,
+    currency: str = "USD",
 ) -> Starlette:
     """An Alternative Payments emulator; with a `seed` it starts with generated history.
 
@@ -646,6 +647,7 @@ def create_app(
         client_secret=client_secret,
         webhook_secret=webhook_secret,
         public_url=public_url,
+        currency=currency,
     )
     deliverer = Deliverer(state, webhook_http)
     if seed is not None:

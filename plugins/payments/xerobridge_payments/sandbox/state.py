@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 CENT = Decimal("0.01")
 TOKEN_LIFETIME = 3600
-CURRENCIES = ("USD",)
+#: What a partner account may invoice in; one account settles in one of them (`currency`).
+CURRENCIES = ("USD", "CAD", "GBP", "AUD")
 #: UNVERIFIED fee schedule: per payment method, a percentage and a fixed part.
 METHOD_FEES: dict[str, tuple[str, Decimal, Decimal]] = {
     "card": ("Card processing", Decimal("0.029"), Decimal("0.30")),
@@ -106,8 +107,11 @@ class SandboxState:
         client_secret: str = "sandbox-client-secret",
         webhook_secret: str = "sandbox-webhook-secret-0123456789",
         public_url: str | None = None,
+        currency: str = "USD",
     ) -> None:
         self.clock: Clock = clock or SystemClock()
+        #: The partner account's currency: its generated invoices and its payouts are in it.
+        self.currency = currency
         self.client_id = client_id
         self.client_secret = client_secret
         self.webhook_secret = webhook_secret
@@ -297,7 +301,7 @@ class SandboxState:
         line_items: list[dict[str, Any]],
         *,
         due_date: str | None = None,
-        currency: str = "USD",
+        currency: str | None = None,
         external_id: str | None = None,
         invoice_number: str | None = None,
         memo: str | None = None,
@@ -311,6 +315,7 @@ class SandboxState:
             problems["customer_id"] = "no such customer"
         elif customer["status"] == "archived":
             problems["customer_id"] = "the customer is archived"
+        currency = currency or self.currency
         if currency not in CURRENCIES:
             problems["currency"] = f"must be one of {', '.join(CURRENCIES)}"
         created = at or self.now()
@@ -616,7 +621,7 @@ class SandboxState:
             "created_at": cut,
             "arrival_date": (when + timedelta(days=arrival_days)).date().isoformat(),
             "status": "succeeded",
-            "currency": "USD",
+            "currency": self.currency,
             "sub_total": sub_total,
             "fees": [
                 {
