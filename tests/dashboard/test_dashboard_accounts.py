@@ -135,3 +135,35 @@ def test_it_needs_a_login_and_the_form_its_token(
         assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
         assert anon.post("/sources/shop/accounts", data={}).status_code == 403
     assert len(sandbox.records("Accounts")) == before
+
+
+def test_an_account_the_organisation_has_can_be_chosen_for_a_setting(
+    browser: TestClient, store: Store, plugins: Plugins, sandbox: SandboxState
+) -> None:
+    """ "Use it" names one of the organisation's bank accounts in the setting; an account not
+    of that type, or not in the organisation, is refused saying so, and nothing changes."""
+    sources.add(store, plugins, "formtest", "shop", connection="org",
+                values={**SHOP, "bank_account": "Till"})  # fmt: skip
+    html = set_up(browser, "shop")  # reads the organisation's accounts into the mirror
+    banks = sorted(a["Name"] for a in sandbox.records("Accounts") if a.get("Type") == "BANK")
+    assert "Business Savings Account" in banks
+    for name in banks:
+        assert f"<option>{name}</option>" in html or f"<option selected>{name}</option>" in html
+    path = "/sources/shop/accounts/choose"
+    token = csrf_of(html)
+    done = browser.post(path, data={"csrf_token": token, "setting": "bank_account",
+                                    "account": "Business Savings Account"})  # fmt: skip
+    assert done.status_code == 303
+    html = browser.get("/sources/shop/accounts").text
+    assert "shop: bank_account is now &#39;Business Savings Account&#39;." in html
+    with store.transaction() as s:
+        assert sources.stored_values(s, sources.get(s, "shop"))["bank_account"] == (
+            "Business Savings Account"
+        )
+    browser.post(path, data={"csrf_token": token, "setting": "bank_account", "account": "Sales"})
+    html = browser.get("/sources/shop/accounts").text
+    assert "Sales is not an active account of the type bank_account needs" in html
+    with store.transaction() as s:
+        assert sources.stored_values(s, sources.get(s, "shop"))["bank_account"] == (
+            "Business Savings Account"
+        )

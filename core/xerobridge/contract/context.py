@@ -86,6 +86,19 @@ class OrgFacts:
         return org_day(moment, self.timezone or "UTC")
 
 
+class Pace(Protocol):
+    """Turns to call the source's API, shared by every worker of the installation (`ctx.pace`):
+    a plugin whose API allows so many requests a second per key keeps to it across processes."""
+
+    async def acquire(self, key: str, per_second: float) -> None:
+        """Wait until a request with `key` keeps within `per_second`, and count it."""
+        ...
+
+    def hold(self, key: str, seconds: float) -> None:
+        """No request with `key` for `seconds`, in any worker (the API answered 429)."""
+        ...
+
+
 @dataclass
 class SourceContext(Generic[SettingsT]):
     """What every per-source hook receives as `ctx`, typed by the plugin's settings model.
@@ -111,6 +124,8 @@ class SourceContext(Generic[SettingsT]):
     client_factory: Callable[[SourceContext[Any]], Any] | None = field(default=None, repr=False)
     #: The per-record settings stored for this source: {(stream, key): {name: value}}.
     scoped: Callable[[str, str], SettingsT | None] | None = field(default=None, repr=False)
+    #: Turns to call the source's API shared by every worker; None outside a running core.
+    pace: Pace | None = field(default=None, repr=False)
     _client: Any = field(default=None, init=False, repr=False)
 
     @property

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from xerobridge import posting
 from xerobridge.clock import Clock, FakeClock, SystemClock
-from xerobridge.contract.context import LinkView, OrgFacts, SourceContext, XeroMirror
+from xerobridge.contract.context import LinkView, OrgFacts, Pace, SourceContext, XeroMirror
 from xerobridge.contract.errors import (
     NeedsChoice,
     NeedsPerson,
@@ -82,6 +82,7 @@ __all__ = [
     "NeedsPerson",
     "Notice",
     "OrgFacts",
+    "Pace",
     "PageSource",
     "Permanent",
     "PluginPages",

@@ -358,6 +358,15 @@ class ApiCall(SQLModel, table=True):
     expires_at: datetime = _ts(nullable=False)
 
 
+class Pace(SQLModel, table=True):
+    """When the next request with a key to a source's API may go, shared by every worker."""
+
+    __tablename__ = "pace"
+
+    key: str = Field(primary_key=True)
+    next_at: datetime = _ts(nullable=False)
+
+
 class Login(SQLModel, table=True):
     """A person who may use the dashboard: a slow salted password hash, never the password.
 
@@ -397,6 +406,7 @@ TABLES = (
     ActionLog,
     ApiUsage,
     ApiCall,
+    Pace,
     MirrorRecord,
     MirrorCursor,
     XeroEventRow,

@@ -19,6 +19,7 @@ from xerobridge.contract.errors import UserError
 from xerobridge.contract.plugins import Plugins
 from xerobridge.contract.settings import SourceSettings
 from xerobridge.contract.types import SourceSpec
+from xerobridge.runtime.pacing import SharedPacer
 from xerobridge.store.db import Store
 from xerobridge.store.links import StoreLinkView
 from xerobridge.store.models import Connection, Setting, Source
@@ -117,6 +118,7 @@ class Runtimes:
             mirror=MirrorView(self.store, conn.id) if conn and conn.id else None,
             client_factory=spec.client,
             scoped=_scoped_loader(self.store, source_id, spec, scoped),
+            pace=SharedPacer(self.store, clock=self.clock, prefix=f"{source.plugin}:"),
         )
         runtime = SourceRuntime(source, spec, ctx, conn)
         self._cache[source_id] = _Cached(runtime, stamp, now)

@@ -3,9 +3,10 @@ contacts go out; the platform's payments, refunds and payouts come back, reconci
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 import xerobridge_payments
 from xerobridge.clock import FakeClock
 from xerobridge.sdk import SourceSandbox, posting
+from xerobridge.store.db import Store
 from xerobridge.testkit import SyncHarness
 from xerobridge.web.app import create_app as create_web_app
 from xerobridge_payments.sandbox import create_app, info
@@ -32,6 +34,22 @@ def _kit(harness: Harness, clock: FakeClock, **settings: str) -> SyncHarness:
         sandbox=SourceSandbox(app=app, settings={"base_url": URL, **values}),
         settings={"currencies": "GBP", "payout_bank_account": "Business Bank Account", **settings},
     )
+
+
+@pytest.fixture
+def xb_new_store(
+    xb_store_url: str, xb_isolated: Path, xb_clock: FakeClock
+) -> Iterator[Callable[[], Store]]:
+    """The harness's store, once on SQLite and once on PostgreSQL."""
+    made: list[Store] = []
+
+    def make() -> Store:
+        made.append(Store(xb_store_url, clock=xb_clock))
+        return made[-1]
+
+    yield make
+    for store in made:
+        store.dispose()
 
 
 @pytest.fixture
@@ -339,36 +357,32 @@ def test_a_payment_on_the_platforms_own_invoice_is_receive_money_from_the_payer(
     assert not [i for i in kit.xero("Invoices") if i["Type"] == "ACCREC"]
 
 
+@pytest.mark.parametrize("handling", ["record_refund", "delete_payment"])
 def test_a_refund_is_spend_money_and_a_full_one_can_delete_the_payment_instead(
-    xb_harness: Harness, xb_clock: FakeClock
+    xb_harness: Harness, xb_clock: FakeClock, handling: str
 ) -> None:
-    for handling in ("record_refund", "delete_payment"):
-        kit = _kit(xb_harness, xb_clock, refund_handling=handling)
-        contact = _customer(kit, f"Harbor View Hotel {handling}", f"{handling}@harbor.example")
-        invoice = _invoice(kit, contact, 100.0)
-        kit.sync()
-        state = kit.source_state
-        (mine,) = [i for i in state.invoices.values() if i["external_id"] == invoice["InvoiceID"]]
-        kit.clock.advance(3600)
-        payment = state.pay_invoice(mine["id"])
-        kit.sync()
-        assert kit.xero_state.record("Invoices", invoice["InvoiceID"])["Status"] == "PAID"
-        kit.clock.advance(3600)
-        refund = state.refund(payment["id"])
-        kit.sync()
-        there = kit.xero_state.record("Invoices", invoice["InvoiceID"])
-        spent = [
-            t for t in kit.xero("BankTransactions") if t["Reference"] == f"KIT-REV-{refund['id']}"
-        ]
-        if handling == "record_refund":
-            assert there["Status"] == "PAID" and _cents(spent[0]["Total"]) == payment["sub_total"]
-        else:
-            assert there["Status"] == "AUTHORISED" and spent == []
-            (gone,) = [
-                p for p in kit.xero("Payments") if p["Reference"] == f"KIT-PAY-{payment['id']}"
-            ]
-            assert gone["Status"] == "DELETED"
-        assert kit.failures() == []
+    kit = _kit(xb_harness, xb_clock, refund_handling=handling)
+    contact = _customer(kit, "Harbor View Hotel", "ap@harbor.example")
+    invoice = _invoice(kit, contact, 100.0)
+    kit.sync()
+    state = kit.source_state
+    (mine,) = [i for i in state.invoices.values() if i["external_id"] == invoice["InvoiceID"]]
+    kit.clock.advance(3600)
+    payment = state.pay_invoice(mine["id"])
+    kit.sync()
+    assert kit.xero_state.record("Invoices", invoice["InvoiceID"])["Status"] == "PAID"
+    kit.clock.advance(3600)
+    refund = state.refund(payment["id"])
+    kit.sync()
+    there = kit.xero_state.record("Invoices", invoice["InvoiceID"])
+    spent = [t for t in kit.xero("BankTransactions") if t["Reference"] == f"KIT-REV-{refund['id']}"]
+    if handling == "record_refund":
+        assert there["Status"] == "PAID" and _cents(spent[0]["Total"]) == payment["sub_total"]
+    else:
+        assert there["Status"] == "AUTHORISED" and spent == []
+        (gone,) = [p for p in kit.xero("Payments") if p["Reference"] == f"KIT-PAY-{payment['id']}"]
+        assert gone["Status"] == "DELETED"
+    assert kit.failures() == []
 
 
 def _notify(kit: SyncHarness, event: dict[str, Any], secret: str) -> httpx.Response:
@@ -465,8 +479,9 @@ def test_a_contact_without_email_fails_alone_and_its_invoice_follows_it_once_fix
     failed = {r.stream: r.message for r in kit.failures()}
     assert "Xero contact 'No Email Ltd' has no email address" in failed["customers"]
     assert "add one to the contact in Xero" in failed["customers"]
-    assert f"customers {nobody['ContactID'].lower()} from Xero, which did not come" in (
-        failed["invoices"]
+    assert (
+        f"customers {nobody['ContactID'].lower()} from Xero, which did not come"
+        in (failed["invoices"])
     )
     ours = {i["external_id"] for i in kit.source_state.invoices.values() if i["external_id"]}
     assert ours == {fine["InvoiceID"]}

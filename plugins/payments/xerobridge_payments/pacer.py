@@ -1,9 +1,9 @@
 """Keeping to the platform's 5 requests a second per API key, and to what a 429 says.
 
 `Pacer` is the contract the client needs: `acquire(key)` before every request, `hold(key, s)`
-when the platform answered 429. `WindowPacer` keeps it within one process on the injected clock;
-a pacer shared by every worker (a row per key in the core's store, like Xero's rate limiter)
-only has to keep the same two methods.
+when the platform answered 429. `SharedPacer` keeps it across every worker of the installation,
+on the core's turns (`ctx.pace`, a row per key in the store); `WindowPacer` keeps it within one
+process on the injected clock, for a client made outside a running core.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from xerobridge.sdk import Clock
+from xerobridge.sdk import Clock, Pace
 
 log = logging.getLogger(__name__)
 
@@ -88,3 +88,17 @@ class WindowPacer:
         if until > state.held_until:
             log.info("holding requests with API key %s for %.1f s (429)", key, seconds)
             state.held_until = until
+
+
+class SharedPacer:
+    """The core's turns, shared by every worker (`ctx.pace`), at one rate for every key."""
+
+    def __init__(self, pace: Pace, per_second: float) -> None:
+        self.pace = pace
+        self.per_second = per_second
+
+    async def acquire(self, key: str) -> None:
+        await self.pace.acquire(key, self.per_second)
+
+    def hold(self, key: str, seconds: float) -> None:
+        self.pace.hold(key, seconds)

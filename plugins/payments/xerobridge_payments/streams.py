@@ -35,7 +35,7 @@ from xerobridge.sdk import (
 from xerobridge_payments import mapping as m
 from xerobridge_payments.client import Line, PaymentsClient
 from xerobridge_payments.errors import PaymentsNotFound, PaymentsRequestError
-from xerobridge_payments.pacer import WindowPacer
+from xerobridge_payments.pacer import SharedPacer, WindowPacer
 from xerobridge_payments.settings import PaymentsSettings, RefundHandling
 
 Context = SourceContext[PaymentsSettings]
@@ -53,13 +53,16 @@ PAID_OUT = ("succeeded", "paid")
 def make_client(ctx: Context) -> PaymentsClient:
     """The source's client, built once by the core (`ctx.client`)."""
     settings = ctx.settings
+    rate = settings.requests_per_second
+    # Every worker keeps to the platform's limit together, on the core's shared turns.
+    pacer = SharedPacer(ctx.pace, rate) if ctx.pace else WindowPacer.per_second(ctx.clock, rate)
     return PaymentsClient(
         ctx.http,
         settings.api_url,
         settings.client_id,
         settings.client_secret.get_secret_value(),
         clock=ctx.clock,
-        pacer=WindowPacer.per_second(ctx.clock, settings.requests_per_second),
+        pacer=pacer,
         page_size=settings.page_size,
     )
 

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from xerobridge.config import connections, sources
 from xerobridge.contract.errors import UserError, XerobridgeError
 from xerobridge.contract.plugins import Plugins
+from xerobridge.runtime.queue import Queue
 from xerobridge.store.db import Store
 from xerobridge.sync.account_checks import AccountCheck, check_accounts
 from xerobridge.web.dashboard.plugin_pages import said, setup_accounts
@@ -27,10 +28,11 @@ from xerobridge.xero.mirror import MirrorView
 
 
 def register_routes() -> list[BaseRoute]:
-    """GET and POST /sources/{name}/accounts."""
+    """GET and POST /sources/{name}/accounts, and POST .../accounts/choose."""
     return [
         Route("/sources/{name}/accounts", accounts_page, methods=["GET"]),
         Route("/sources/{name}/accounts", set_up, methods=["POST"]),
+        Route("/sources/{name}/accounts/choose", choose, methods=["POST"]),
     ]
 
 
@@ -43,6 +45,8 @@ class _Page:
     connection: str
     checks: list[AccountCheck]
     problem: str
+    #: Per setting, the organisation's active accounts of the type it needs, by name.
+    choices: dict[str, list[str]]
 
 
 def _path(name: str) -> str:
@@ -59,17 +63,27 @@ def _load(request: Request, name: str) -> _Page:
         try:
             settings = sources.load_settings(s, src, spec)
         except UserError as exc:  # the settings form says which value to fix
-            return _Page(name, spec.title, conn, [], str(exc))
+            return _Page(name, spec.title, conn, [], str(exc), {})
     # The mirror reads in transactions of its own, so only after the one above has ended.
     mirror = MirrorView(store, src.connection_id) if src.connection_id else None
     checks = check_accounts(spec, settings, mirror)
+    choices = {c.setting: _of_type(mirror, c.account_type) for c in checks} if mirror else {}
     problem = ""
     if mirror is None and checks:
         problem = (
             f"source {name} has no Xero connection, so its accounts can be neither checked nor "
             "created; a source gets its connection when it is added (--connection)"
         )
-    return _Page(name, spec.title, conn, checks, problem)
+    return _Page(name, spec.title, conn, checks, problem, choices)
+
+
+def _of_type(mirror: MirrorView, account_type: str) -> list[str]:
+    """The names of the organisation's active accounts of a type, as the mirror holds them."""
+    return sorted(
+        str(a.get("Name"))
+        for a in mirror.accounts()
+        if a.get("Type") == account_type and a.get("Status", "ACTIVE") == "ACTIVE"
+    )
 
 
 def accounts_page(request: Request) -> Response:
@@ -111,3 +125,34 @@ async def set_up(request: Request) -> Response:
     else:
         session.flash(f"{name}: its plugin needs no Xero accounts.")
     return RedirectResponse(_path(name), status_code=303)
+
+
+async def choose(request: Request) -> Response:
+    """Name an account the organisation has in one of the source's account settings."""
+    form = await request.form()
+    name = request.path_params["name"]
+    setting, account = str(form.get("setting", "")), str(form.get("account", "")).strip()
+    session = session_of(request)
+    try:
+        page = await run_in_threadpool(_load, request, name)
+        if account not in page.choices.get(setting, []):
+            raise UserError(
+                f"{account or 'no account'} is not an active account of the type "
+                f"{setting or 'the setting'} needs in the organisation; pick one from the list"
+            )
+        await run_in_threadpool(_save, request, name, setting, account)
+    except UserError as exc:
+        session.flash(f"{name}: {exc}", "error")
+        return RedirectResponse(_path(name), status_code=303)
+    session.flash(f"{name}: {setting} is now {account!r}.")
+    return RedirectResponse(_path(name), status_code=303)
+
+
+def _save(request: Request, name: str, setting: str, account: str) -> None:
+    store: Store = request.app.state.store
+    plugins: Plugins = request.app.state.plugins
+    with store.transaction() as s:
+        src = sources.get(s, name)
+    sources.update_settings(store, plugins.spec(src.plugin), name, {setting: account})
+    # Records held for want of the account go again with it.
+    Queue(store).retry_failed(source_id=src.id)
