@@ -166,6 +166,69 @@ def test_streams_count_queued_waiting_failed_and_synced(store: Store, pages: Plu
     assert counted == {"customers": (2, 1, 1, 1, True), "orders": (0, 0, 0, 0, False)}
 
 
+def test_records_say_which_are_in_xero_and_why_the_others_are_not_and_retry_one(
+    store: Store, pages: PluginPages
+) -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with store.transaction() as s:
+        src = sources.get(s, "shop")
+        s.add(
+            Link(
+                source_id=src.id,
+                stream="customers",
+                record_key="9",
+                role="main",
+                xero_type="Contact",
+                xero_id="c-9",
+                natural_key="SHOP-9",
+                updated_at=now,
+            )
+        )
+        s.add(
+            Link(
+                source_id=src.id,
+                stream="customers",
+                record_key="?c-7",
+                role="main",
+                xero_type="Contact",
+                xero_id="c-7",
+            )
+        )  # a create in flight: not shown
+        for key, state, error in [
+            ("4", "dead", "customer 4: no name; give it one"),
+            ("5", "dead", "customer 5: no email"),
+        ]:
+            s.add(
+                Job(
+                    source_id=src.id,
+                    kind="push",
+                    stream="customers",
+                    record_key=key,
+                    state=state,
+                    last_error=error,
+                    run_after=now,
+                    payload={"data": {"n": key}},
+                )
+            )
+    records = {r.key: r for r in pages.records("shop", "customers")}
+    assert set(records) == {"9", "4", "5"}
+    assert (records["9"].state, records["9"].xero_id, records["9"].natural_key) == (
+        "synced",
+        "c-9",
+        "SHOP-9",
+    )
+    assert (records["4"].state, records["4"].error, records["4"].data) == (
+        "failed",
+        "customer 4: no name; give it one",
+        {"n": "4"},
+    )
+    assert pages.retry("shop", "customers", ["4"]) == 1
+    states = {r.key: r.state for r in pages.records("shop", "customers")}
+    assert (states["4"], states["5"]) == ("queued", "failed")
+    with pytest.raises(UserError, match="not a pagetest one"):
+        pages.records("other", "customers")
+
+
 def _fetches(store: Store) -> list[tuple[str, str, dict | None]]:
     with store.transaction() as s:
         jobs = s.exec(select(Job).where(Job.kind == "fetch").order_by(col(Job.id))).all()

@@ -22,7 +22,7 @@ from xerobridge.cli import scaffold
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 GUIDES = ("user-guide.md", "plugin-guide.md")
 #: Commands plugins add (`register_commands`), which only exist once such a plugin is installed.
-PLUGIN_COMMANDS = {("sandbox", "tickets"), ("sandbox", "magento")}
+PLUGIN_COMMANDS = {("sandbox", "tickets"), ("sandbox", "magento"), ("servicedesk",)}
 _BLOCK = re.compile(r"```[a-z]*\n(.*?)```", re.S)
 _LINK = re.compile(r"\]\(([^)#\s]+)\)")
 _INLINE = re.compile(r"`((?:[A-Z_]+=\S+ )*xerobridge [^`]+)`")

@@ -123,3 +123,30 @@ def sources_remove(
         raise typer.Exit(1)
     source_config.remove(store, name)
     root.out.print(f"removed source {name}")
+
+
+@sources_app.command("reinitialize")
+def sources_reinitialize(
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Forget a source's links to Xero (and its cursors and queued jobs), keeping its settings
+    and the source's own data: to start it against another Xero organisation."""
+    reinitialize(name, yes=yes)
+
+
+def reinitialize(name: str, *, yes: bool) -> None:
+    """`sources reinitialize`, for the commands of plugins that offer it under their name."""
+    store = root.open_store()
+    with store.transaction() as s:
+        source_config.get(s, name)  # an unknown source is said before the question
+    question = (
+        f"Forget every link of source {name} to Xero objects, its cursors and its queued jobs? "
+        "Its settings and the source's data stay; its next sync starts afresh against the Xero "
+        "connection it is bound to"
+    )
+    if not yes and not typer.confirm(question):
+        raise typer.Exit(1)
+    done = source_config.reinitialize(store, name)
+    said = ", ".join(f"{n} {what}" for what, n in done.items())
+    root.out.print(f"reinitialized source {name}: forgot {said}")

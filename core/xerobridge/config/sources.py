@@ -164,6 +164,20 @@ def remove(store: Store, name: str) -> None:
         s.delete(source)
 
 
+def reinitialize(store: Store, name: str) -> dict[str, int]:
+    """Forget what a source knows of its Xero organisation, keeping its settings: its links,
+    cursors and jobs go, so that bound to another organisation it starts afresh (nothing in
+    the source system is touched). Returns how many of each were forgotten."""
+    forgotten: dict[str, int] = {}
+    with store.transaction() as s:
+        source = get(s, name)
+        for table, what in ((Link, "links"), (Cursor, "cursors"), (Job, "jobs"),
+                            (ScheduleSlot, "schedule slots")):  # fmt: skip
+            done = s.execute(sa.delete(table).where(col(table.source_id) == source.id))
+            forgotten[what] = int(done.rowcount or 0)  # type: ignore[attr-defined]
+    return forgotten
+
+
 def set_enabled(store: Store, name: str, enabled: bool) -> Source:
     """Switch a source on or off; a disabled source is not read or synced."""
     with store.transaction() as s:

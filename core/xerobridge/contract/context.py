@@ -31,6 +31,10 @@ class LinkView(Protocol):
 
     def source_key(self, xero_object: str, xero_id: str) -> tuple[str, str] | None: ...
 
+    def natural_key(self, stream: str, key: str, role: str = "main") -> str | None:
+        """The natural key of the document a record was written as (an invoice number)."""
+        ...
+
     def linked(self, stream: str, prefix: str = "", role: str = "main") -> dict[str, str]:
         """The records of a stream linked in a role (key to Xero id), those whose key starts
         with `prefix` (a parent's worklogs: `requests/42/`)."""

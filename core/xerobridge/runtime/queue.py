@@ -572,7 +572,13 @@ class Queue:
             )
             return _count(result)
 
-    def retry_failed(self, *, source_id: int | None = None, stream: str | None = None) -> int:
+    def retry_failed(
+        self,
+        *,
+        source_id: int | None = None,
+        stream: str | None = None,
+        keys: Sequence[str] | None = None,
+    ) -> int:
         """Make the failed (dead) jobs of a source or stream, and those held for its setup, due
         again with fresh attempts: what a person does once the cause is fixed (a setting, an
         account in Xero, a credential)."""
@@ -582,6 +588,8 @@ class Queue:
             query = query.where(col(Job.source_id) == source_id)
         if stream is not None:
             query = query.where(col(Job.stream) == stream)
+        if keys is not None:
+            query = query.where(col(Job.record_key).in_(list(keys)))
         values = {"state": JobState.QUEUED, "hold_reason": "", "attempts": 0, "last_error": ""}
         with self.store.transaction() as s:
             return _count(s.execute(query.values(run_after=self.clock.now(), **values)))

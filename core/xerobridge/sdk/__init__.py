@@ -43,17 +43,21 @@ from xerobridge.sdk.stream import Stream
 from xerobridge.web.serve import base_url, bind, serve
 
 if TYPE_CHECKING:
+    from xerobridge.cli.sources import reinitialize
     from xerobridge.web.dashboard.plugin_pages import (
         AccountCheck,
         AccountOutcome,
         PageSource,
         PluginPages,
+        RecordState,
         StreamCounts,
     )
 
 #: What a plugin's dashboard pages use, loaded on first use: it brings the store and the web
 #: app with it, which a plugin's streams and its tests never need.
-_PAGES = frozenset({"AccountCheck", "AccountOutcome", "PageSource", "PluginPages", "StreamCounts"})
+_PAGES = frozenset(
+    {"AccountCheck", "AccountOutcome", "PageSource", "PluginPages", "RecordState", "StreamCounts"}
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -61,6 +65,12 @@ def __getattr__(name: str) -> Any:
         from xerobridge.web.dashboard import plugin_pages
 
         return getattr(plugin_pages, name)
+    if name == "reinitialize":
+        # `xerobridge sources reinitialize`, for a plugin's command of that name; loaded on use,
+        # as it brings the command line with it.
+        from xerobridge.cli.sources import reinitialize
+
+        return reinitialize
     raise AttributeError(f"module 'xerobridge.sdk' has no attribute {name!r}")
 
 
@@ -86,6 +96,7 @@ __all__ = [
     "PageSource",
     "Permanent",
     "PluginPages",
+    "RecordState",
     "Resolution",
     "RetryLater",
     "Schedule",
@@ -109,5 +120,6 @@ __all__ = [
     "bind",
     "hookimpl",
     "posting",
+    "reinitialize",
     "serve",
 ]

@@ -210,6 +210,12 @@ class StoreLinkView:
             ).first()
         return (link.stream, link.record_key) if link else None
 
+    def natural_key(self, stream: str, key: str, role: str = "main") -> str | None:
+        """The natural key of the document a record was written as, once it is in Xero."""
+        with self.store.transaction() as s:
+            link = get(s, self.source_id, stream, key, role)
+        return link.natural_key if link and link.xero_id else None
+
     def linked(self, stream: str, prefix: str = "", role: str = "main") -> dict[str, str]:
         """The records of a stream linked in a role whose key starts with `prefix`."""
         query = select(Link.record_key, Link.xero_id).where(

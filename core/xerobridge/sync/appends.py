@@ -21,7 +21,7 @@ from xerobridge.sync import doclocks
 from xerobridge.xero.client import ElementResult, XeroClient
 from xerobridge.xero.objects import xero_object
 
-#: What can be appended to, and the statuses in which Xero still takes new lines.
+#: What can be appended to, and the statuses in which Xero takes new lines from anyone.
 APPENDABLE = frozenset({"Invoice", "CreditNote"})
 OPEN = frozenset({"DRAFT", "SUBMITTED"})
 #: The fields of a line that a write takes back as they were read.
@@ -93,7 +93,7 @@ async def write(
             if record.get("Status") not in ("DELETED", "VOIDED"):
                 current = record
                 break
-        if current is not None and current.get("Status") not in OPEN:
+        if current is not None and not _takes_lines(current, parts[-1].body):
             raise Permanent(
                 f"{kind} {natural_key} is {current.get('Status')} in Xero, so lines can no "
                 "longer be added to it; return it to draft in Xero, or let the source start a "
@@ -104,6 +104,17 @@ async def write(
     if not results:
         raise RetryLater(f"Xero answered nothing for {kind} {natural_key}")
     return results[0]
+
+
+def _takes_lines(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """Whether the shared document still takes lines: open (draft or submitted), or approved
+    as the source writes it (the source approves its documents itself) with nothing paid or
+    credited on it yet, as Xero allows. One a person approved stays as the person left it."""
+    status = current.get("Status")
+    if status in OPEN:
+        return True
+    applied = float(current.get("AmountPaid") or 0) + float(current.get("AmountCredited") or 0)
+    return status == "AUTHORISED" == wanted.get("Status") and applied == 0
 
 
 def _quoted(text: str) -> str:

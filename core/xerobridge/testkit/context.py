@@ -25,6 +25,9 @@ class NoLinks:
     def source_key(self, xero_object: str, xero_id: str) -> tuple[str, str] | None:
         return None
 
+    def natural_key(self, stream: str, key: str, role: str = "main") -> str | None:
+        return None
+
     def linked(self, stream: str, prefix: str = "", role: str = "main") -> dict[str, str]:
         return {}
 

@@ -7,6 +7,8 @@ OAuth `state` with its PKCE verifier.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -23,6 +25,9 @@ from xerobridge.web.bodies import BodyLimit
 from xerobridge.web.dashboard.guard import Guard
 from xerobridge.web.oauth_callback import oauth_callback
 
+if TYPE_CHECKING:
+    from xerobridge.sync.runtimes import HttpFactory
+
 
 async def health(request: Request) -> Response:
     """GET /healthz: the process is up and its store answers."""
@@ -33,11 +38,16 @@ async def health(request: Request) -> Response:
 
 
 def create_app(
-    store: Store, *, http: httpx.AsyncClient | None = None, plugins: Plugins | None = None
+    store: Store,
+    *,
+    http: httpx.AsyncClient | None = None,
+    plugins: Plugins | None = None,
+    source_http: HttpFactory | None = None,
 ) -> Starlette:
     """The web app on a store; `http` is the client used for calls to Xero (OAuth exchange).
 
-    `plugins` are the loaded source plugins (loaded here when not given).
+    `plugins` are the loaded source plugins (loaded here when not given); `source_http` makes
+    the client a plugin's page reaches its source with (the demo routes it to the sandboxes).
     """
     plugins = plugins if plugins is not None else load_plugins()
     http = http or httpx.AsyncClient(timeout=30)
@@ -46,7 +56,7 @@ def create_app(
         Route("/xero/webhooks", webhooks.receive, methods=["POST"]),
         Route("/xero/callback", oauth_callback, methods=["GET"]),
         Route("/sources/{source}/notify", notify.receive, methods=["POST"]),
-        *dashboard.routes(plugins, store=store, xero_http=http),
+        *dashboard.routes(plugins, store=store, xero_http=http, source_http=source_http),
     ]
     # The body limit comes first: nothing, not even the session guard, reads past it.
     app = Starlette(routes=routes, middleware=[Middleware(BodyLimit), Middleware(Guard)])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections import Counter
@@ -25,8 +24,8 @@ from xerobridge.store.db import Store
 from xerobridge.store.models import Source
 from xerobridge.sync.accounts import ensure_accounts
 from xerobridge.sync.engine import Engine
+from xerobridge.testkit.worker import spawn
 
-WORKER = Path(__file__).with_name("payments_worker.py")
 CUSTOMERS, INVOICES = 6, 16
 
 
@@ -106,21 +105,6 @@ async def _set_up_accounts(store: Store, plugins: Plugins, source: Source) -> No
         await engine.aclose()
 
 
-def _worker(xb_store_url: str, marker: Path, crash: str | None) -> dict[str, Any] | None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("XEROBRIDGE_CRASH_AT", None)
-    if crash:
-        env["XEROBRIDGE_CRASH_AT"] = crash
-        env["XEROBRIDGE_CRASH_MARKER"] = str(marker)
-    done = subprocess.run([sys.executable, str(WORKER), xb_store_url], env=env, capture_output=True,
-                          text=True, timeout=300, check=False)  # fmt: skip
-    if crash:
-        assert done.returncode == -signal.SIGKILL, (crash, done.returncode, done.stderr[-3000:])
-        return None
-    assert done.returncode == 0, done.stderr[-3000:]
-    return dict(json.loads(done.stdout.splitlines()[-1]))
-
-
 @pytest.mark.slow
 def test_workers_killed_mid_sync_leave_every_record_once_on_both_sides(
     xb_store_url: str, xero_sandbox: dict[str, Any], platform: dict[str, Any], tmp_path: Path
@@ -130,8 +114,8 @@ def test_workers_killed_mid_sync_leave_every_record_once_on_both_sides(
     # Around writes to the platform: a customer or an invoice made and its link not stored; a
     # create whose link was written provisionally and whose call was not made.
     for crash in ("after_source_write:3", "before_source_write:5", "after_source_write:6"):
-        _worker(xb_store_url, marker, crash)
-    _worker(xb_store_url, marker, None)  # what is left comes in
+        spawn(xb_store_url, crash=crash, marker=marker)
+    spawn(xb_store_url)  # what is left comes in
     # Around writes to Xero, each while customers pay invoices from Xero in the platform: a
     # batch sent and committed, a batch stored and not sent, a batch sent and not linked.
     control = platform["control_url"]
@@ -141,10 +125,10 @@ def test_workers_killed_mid_sync_leave_every_record_once_on_both_sides(
         for invoice in ours[n * 4 : n * 4 + 4]:
             paid = httpx.post(f"{control}/invoices/{invoice['id']}/pay", json={}, timeout=30)
             assert paid.status_code == 201, paid.text
-        _worker(xb_store_url, marker, crash)
+        spawn(xb_store_url, crash=crash, marker=marker)
     summary = None
     for _ in range(3):
-        summary = _worker(xb_store_url, marker, None)
+        summary = spawn(xb_store_url)
         assert summary is not None
         if not summary["jobs"]:
             break

@@ -3,17 +3,29 @@ from Xero, worklogs go to Xero as one invoice per account and month."""
 
 from __future__ import annotations
 
+import csv
+import io
+import os
+import re
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import httpx
 import pytest
+from starlette.testclient import TestClient
 
 import xerobridge_servicedesk
 from xerobridge.clock import FakeClock
-from xerobridge.sdk import SourceSandbox
+from xerobridge.sdk import SourceSandbox, posting
 from xerobridge.testkit import SyncHarness
+from xerobridge.web.app import create_app as create_web_app
+from xerobridge.web.dashboard import logins
+from xerobridge_servicedesk import mapping as m
 from xerobridge_servicedesk.sandbox import create_app, describe
 from xerobridge_servicedesk.sandbox.generator import WORKLOG_TYPES
 
@@ -27,26 +39,30 @@ def _cents(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
+def _kit(harness: Harness, clock: FakeClock, **settings: str) -> SyncHarness:
+    app = create_app(clock, seed=1)
+    token = str(describe(app.state.sandbox, URL)["token"])
+    kit = harness(
+        xerobridge_servicedesk,
+        sandbox=SourceSandbox(app=app, settings={"base_url": URL, "token": token}),
+        settings={"default_worklog_type": "REMOTE-SUPPORT", **settings},
+    )
+    accounts = list(app.state.sandbox.records["accounts"].values())
+    for account in accounts[:3]:
+        kit.xero_write("Contact", {"Name": account["name"]})
+    kit.xero_write("Contact", {"Name": "Nobody In MSP Ltd"})
+    for name, _description in WORKLOG_TYPES:
+        if name != "Consulting":
+            _item(kit, name)
+    return kit
+
+
 @pytest.fixture
 def kit(xb_harness: Harness, xb_clock: FakeClock) -> SyncHarness:
     """The generated MSP server (on the test's clock) in a harness, and in Xero the contacts of
     its first three accounts, one contact MSP lacks, and items for all its worklog types but
     Consulting."""
-    app = create_app(xb_clock, seed=1)
-    token = str(describe(app.state.sandbox, URL)["token"])
-    harness = xb_harness(
-        xerobridge_servicedesk,
-        sandbox=SourceSandbox(app=app, settings={"base_url": URL, "token": token}),
-        settings={"default_worklog_type": "REMOTE-SUPPORT"},
-    )
-    accounts = list(app.state.sandbox.records["accounts"].values())
-    for account in accounts[:3]:
-        harness.xero_write("Contact", {"Name": account["name"]})
-    harness.xero_write("Contact", {"Name": "Nobody In MSP Ltd"})
-    for name, _description in WORKLOG_TYPES:
-        if name != "Consulting":
-            _item(harness, name)
-    return harness
+    return _kit(xb_harness, xb_clock)
 
 
 def _item(harness: SyncHarness, name: str) -> None:
@@ -145,3 +161,149 @@ def test_an_unmapped_contact_is_mapped_by_a_person_or_created(kit: SyncHarness) 
     assert len(made) == 1
     assert made[0]["id"] in {link.record_key for link in kit.links("accounts")}
     assert kit.jobs("held") == []
+
+
+def _browser(kit: SyncHarness) -> TestClient:
+    """The dashboard on the harness's store, logged in, reaching the MSP sandbox."""
+    logins.set_password(kit.store, "servicedesk pages password")
+    transport = httpx.ASGITransport(app=kit.sandbox.app)
+    app = create_web_app(kit.store, plugins=kit.plugins,
+                         source_http=lambda _s: httpx.AsyncClient(transport=transport))  # fmt: skip
+    browser = TestClient(app, base_url="http://127.0.0.1:8765", follow_redirects=False)
+    token = _csrf(browser.get("/login").text)
+    browser.post("/login", data={"username": "admin", "password": "servicedesk pages password",
+                                 "csrf_token": token})  # fmt: skip
+    return browser
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page has no form"
+    return found.group(1)
+
+
+def test_the_page_shows_worklogs_per_account_why_some_wait_and_the_types_xero_lacks(
+    kit: SyncHarness,
+) -> None:
+    kit.sync()
+    browser = _browser(kit)
+    html = browser.get("/plugins/servicedesk/").text
+    assert "<h2>kit</h2>" in html
+    assert "<li>Consulting</li>" in html  # the one worklog type with no Xero item
+    assert "is not a Xero item: add a sold item named &#39;Consulting&#39;" in html
+    accounts = kit.source_state.records["accounts"].values()
+    for account in list(accounts)[:3]:
+        assert f"<td>{account['name']}</td>" in html
+
+    # The CSV lists exactly the worklogs on Xero invoices, each with its account and invoice.
+    answer = browser.get("/plugins/servicedesk/kit/synced.csv")
+    assert answer.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    synced = {link.record_key: link for link in kit.links("worklogs") if link.xero_id}
+    assert {r["worklog"] for r in rows} == set(synced)
+    names = {a["id"]: a["name"] for a in accounts}
+    for row in rows:
+        assert row["invoice"] == synced[row["worklog"]].natural_key
+        assert row["account"] == names[row["account_id"]]
+
+    # "Retry" sends one failed worklog again, and only that one.
+    waiting = [r.record_key for r in kit.failures() if "'Consulting'" in r.message]
+    done = browser.post("/plugins/servicedesk/kit/retry",
+                        data={"csrf_token": _csrf(html), "key": waiting[:1]})  # fmt: skip
+    assert done.status_code == 303
+    assert "1 worklog(s) will be tried again." in browser.get("/plugins/servicedesk/").text
+    queued = [j.record_key for j in kit.jobs("queued") if j.stream == "worklogs"]
+    assert queued == waiting[:1]
+
+
+def _xerobridge(kit: SyncHarness, *args: str, answer: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "XEROBRIDGE_DATABASE_URL": kit.store.url}
+    return subprocess.run([sys.executable, "-m", "xerobridge", *args], input=answer, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+
+
+def test_reinitialize_forgets_the_links_after_a_yes_and_keeps_msps_data(kit: SyncHarness) -> None:
+    kit.sync()
+    linked = len(kit.links())
+    assert linked
+    records = {k: dict(v) for k, v in kit.source_state.records["accounts"].items()}
+    kept = _xerobridge(kit, "servicedesk", "reinitialize", "kit", answer="n\n")
+    assert kept.returncode == 1 and len(kit.links()) == linked
+    done = _xerobridge(kit, "servicedesk", "reinitialize", "kit", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert f"reinitialized source kit: forgot {linked} links" in done.stdout
+    assert kit.links() == [] and kit.jobs() == []
+    assert kit.source_state.records["accounts"] == records  # MSP's own data stays
+    unknown = _xerobridge(kit, "servicedesk", "reinitialize", "nosuch", "--yes")
+    assert unknown.returncode == 2 and unknown.stderr.startswith("error: ")
+    assert "nosuch" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_approved_invoices_take_the_periods_later_worklogs_until_money_is_applied(
+    xb_harness: Harness, xb_clock: FakeClock
+) -> None:
+    kit = _kit(xb_harness, xb_clock, invoice_status="AUTHORISED")
+    kit.sync()
+    state = kit.source_state
+    invoice = max((i for i in kit.xero("Invoices") if i["InvoiceNumber"].startswith("KIT-")),
+                  key=lambda i: i["InvoiceNumber"])  # fmt: skip
+    assert invoice["Status"] == "AUTHORISED"
+    account, _period = m.parse_invoice_number("KIT", invoice["InvoiceNumber"])
+    day = posting.dates.xero_date(invoice["Date"], record="test")
+    start = int(datetime(day.year, day.month, day.day, 12, tzinfo=UTC).timestamp() * 1000)
+    technician = next(iter(state.records["technicians"]))
+
+    def log_time(minutes: int) -> list[str]:
+        """A new worklog in the invoice's period; the failures of the sync that follows."""
+        request = state.add_parent("requests", account, f"More work {minutes}")
+        worklog = state.add_worklog("requests", request["id"], owner_id=technician,
+                                    minutes=minutes, start=start)  # fmt: skip
+        kit.clock.advance(600)
+        done = len(kit.log())
+        kit.sync()
+        mine = f"requests/{request['id']}/{worklog['id']}"
+        return [r.message for r in kit.log()[done:] if r.status == "error" and r.record_key == mine]
+
+    assert log_time(30) == []
+    again = kit.xero_state.record("Invoices", invoice["InvoiceID"])
+    assert len(again["LineItems"]) == len(invoice["LineItems"]) + 1
+    assert again["Status"] == "AUTHORISED"
+    kit.xero_write("Payment", {"Invoice": {"InvoiceID": invoice["InvoiceID"]},
+                               "Account": {"Code": "090"}, "Date": day.isoformat(),
+                               "Amount": 1.0})  # fmt: skip
+    (failed,) = log_time(45)
+    assert f"{invoice['InvoiceNumber']} is AUTHORISED in Xero, so lines can no longer" in failed
+
+
+def test_on_a_draft_invoice_an_edited_or_deleted_worklog_changes_its_own_line_only(
+    xb_harness: Harness, xb_clock: FakeClock
+) -> None:
+    kit = _kit(xb_harness, xb_clock, update_draft_invoices="true")
+    kit.sync()
+    state = kit.source_state
+    by_invoice: dict[str, list[str]] = defaultdict(list)
+    for link in kit.links("worklogs"):
+        if link.xero_id:
+            by_invoice[link.xero_id].append(link.record_key)
+    invoice_id, keys = max(by_invoice.items(), key=lambda kv: len(kv[1]))
+    assert len(keys) >= 3
+    before = kit.xero_state.record("Invoices", invoice_id)
+    assert before["Status"] == "DRAFT"
+    gone, edited = sorted(keys)[:2]
+
+    def line(key: str, invoice: dict[str, Any]) -> list[dict[str, Any]]:
+        return [x for x in invoice["LineItems"] if x["Description"].endswith(f":{key}]")]
+
+    module, parent, worklog = edited.split("/")
+    state.edit_worklog(module, parent, worklog, minutes=95)
+    module, parent, worklog = gone.split("/")
+    state.delete_worklog(module, parent, worklog)
+    kit.clock.advance(600)
+    kit.sync()
+    after = kit.xero_state.record("Invoices", invoice_id)
+    assert line(gone, after) == []
+    assert line(edited, after)[0]["Quantity"] == pytest.approx(95 / 60, abs=0.0001)
+    mine = (f":{gone}]", f":{edited}]")
+    others = [x for x in before["LineItems"] if not x["Description"].endswith(mine)]
+    assert [x for x in after["LineItems"] if x in others] == others  # untouched
+    assert len(after["LineItems"]) == len(before["LineItems"]) - 1

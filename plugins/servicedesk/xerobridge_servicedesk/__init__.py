@@ -13,7 +13,7 @@ from xerobridge.sdk import Source, SourceSandbox, hookimpl
 from xerobridge_servicedesk.settings import ServiceDeskSettings
 from xerobridge_servicedesk.streams import STREAMS, make_client
 
-__all__ = ["register_commands", "source"]
+__all__ = ["register_commands", "register_routes", "source"]
 
 
 def _sandbox() -> SourceSandbox:
@@ -54,8 +54,21 @@ source = Source(
 
 @hookimpl
 def register_commands(cli: Any, sandbox: Any) -> None:
-    """`xerobridge sandbox servicedesk`: serve the MSP sandbox."""
-    del cli
-    from xerobridge_servicedesk.commands import servicedesk
+    """`xerobridge sandbox servicedesk`: serve the MSP sandbox; `xerobridge servicedesk
+    reinitialize`: start a source afresh against another Xero organisation."""
+    import typer
+
+    from xerobridge_servicedesk.commands import reinitialize, servicedesk
 
     sandbox.command("servicedesk")(servicedesk)
+    group = typer.Typer(help="ServiceDesk Plus MSP sources.", no_args_is_help=True)
+    group.command("reinitialize")(reinitialize)
+    cli.add_typer(group, name="servicedesk")
+
+
+@hookimpl
+def register_routes(pages: Any) -> list[Any]:
+    """The dashboard page under /plugins/servicedesk/: worklogs per account, types missing."""
+    from xerobridge_servicedesk.pages import routes
+
+    return routes(pages)

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from xerobridge import sdk
 from xerobridge.sdk import base_url, bind, serve
 
 
@@ -43,3 +44,13 @@ def servicedesk(
     sys.stdout.write(json.dumps(line) + "\n")
     sys.stdout.flush()
     serve(app, sock)
+
+
+def reinitialize(
+    source: Annotated[str, typer.Argument(help="The ServiceDesk Plus MSP source.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Forget the source's links to Xero (accounts, worklog types, worklogs pushed), keeping
+    MSP's data and the settings: to start it against another Xero organisation (bind it with
+    `xerobridge sources connect` first)."""
+    sdk.reinitialize(source, yes=yes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -84,10 +84,24 @@ def period_start(day: date, billing_period: str) -> date:
     return day
 
 
+def start_of(period: str, billing_period: str) -> date:
+    """The first day of a period as an invoice number names it (`period_of` read back)."""
+    if billing_period == "week":
+        return datetime.strptime(f"{period}-1", "%G-W%V-%u").date()
+    return datetime.strptime(period, _PERIODS[billing_period]).date()
+
+
 def invoice_number(prefix: str, account_id: str, period: str) -> str:
     """The natural key of an account's invoice for a period (within Xero's 255 characters)."""
     limit = posting.text.LIMITS["Invoice.InvoiceNumber"]
     return posting.keys.exact(f"{prefix}-{account_id}", period, limit, f"account {account_id}")
+
+
+def parse_invoice_number(prefix: str, number: str) -> tuple[str, str]:
+    """The account id and period an invoice number names (`invoice_number` read back)."""
+    rest = number.removeprefix(f"{prefix}-")
+    account, _, period = rest.partition("-")
+    return account, period
 
 
 def description(worklog: Mapping[str, Any]) -> str:

@@ -177,8 +177,8 @@ class ServiceDeskSettings(SourceSettings):
     update_draft_invoices: bool = Field(
         default=False,
         description=(
-            "Change a pushed worklog's line when the worklog is edited or deleted while its "
-            "invoice is still a draft; off: once pushed, never pushed again."
+            "Change a pushed worklog's line when the worklog is edited or deleted, on draft "
+            "invoices (invoice_status DRAFT); off: once pushed, never pushed again."
         ),
     )
     invoice_status: Literal["DRAFT", "AUTHORISED"] = Field(
@@ -265,6 +265,12 @@ class ServiceDeskSettings(SourceSettings):
             "worklogs": self.sync_worklogs,
         }
         return module_switch.get(stream, True) and super().stream_enabled(stream)
+
+    @property
+    def drafts_follow(self) -> bool:
+        """Whether a pushed worklog's edit or deletion changes its line: only on invoices
+        this source keeps as drafts (an approved invoice is as the bookkeeper left it)."""
+        return self.update_draft_invoices and self.invoice_status == "DRAFT"
 
     def covers(self, account_id: str, account_name: str) -> bool:
         """Whether this source bills the account (by id or by name, names case-insensitive)."""

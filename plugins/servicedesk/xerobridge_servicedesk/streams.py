@@ -17,6 +17,7 @@ from typing import Any
 from xerobridge.sdk import (
     Candidate,
     Change,
+    DeleteMode,
     Dependency,
     Direction,
     Permanent,
@@ -149,6 +150,15 @@ class WorklogTypes(_FromXero):
         return key
 
 
+def _deleted(parent: Mapping[str, Any], module: str, key: str) -> Change:
+    account = parent.get("account") or {}
+    data = {"module": module, "parent_id": str(parent["id"]),
+            "account_id": str(account.get("id") or ""),
+            "account_name": str(account.get("name") or "")}  # fmt: skip
+    stamp = (parent.get("last_updated_time") or {}).get("value")
+    return Change("worklogs", key, data, op="delete", updated_at=from_millis(stamp))
+
+
 def _worklog_change(parent: Mapping[str, Any], worklog: Worklog) -> Change:
     account = parent.get("account") or {}
     moment = worklog.start or worklog.created
@@ -178,6 +188,7 @@ class Worklogs(Stream[ServiceDeskSettings]):
     name = "worklogs"
     xero_object = "Invoice"
     depends_on = ("accounts", "worklog_types")
+    deletes = DeleteMode.CHANGES
     title = "Worklogs"
 
     async def fetch(
@@ -187,17 +198,32 @@ class Worklogs(Stream[ServiceDeskSettings]):
         since = datetime.fromisoformat(cursor) if cursor else None
         for module in ctx.settings.worklog_modules:
             async for parent in ctx.client.iter_changed(module, since):
-                for worklog in await ctx.client.worklogs(module, str(parent["id"])):
+                listed = await ctx.client.worklogs(module, str(parent["id"]))
+                for worklog in listed:
                     yield _worklog_change(parent, worklog)
+                if ctx.settings.drafts_follow:
+                    # A worklog on an invoice that is no longer listed was deleted in MSP.
+                    here = {w.key for w in listed}
+                    prefix = f"{module}/{parent['id']}/"
+                    for key in ctx.links.linked(self.name, prefix):
+                        if key not in here:
+                            yield _deleted(parent, module, key)
 
     def resolve(self, ctx: Context, change: Change) -> Resolution:
         """A line once its account and worklog type are in Xero; skipped when not billed."""
         data, settings = change.data, ctx.settings
+        if change.op == "delete":
+            if not ctx.links.xero_id(self.name, change.key):
+                return Resolution.skip("deleted in MSP before it reached Xero")
+            if not settings.drafts_follow:
+                return Resolution.skip("deleted in MSP; its line stays (its invoices are not "
+                                       "drafts that follow, update_draft_invoices)")  # fmt: skip
+            return Resolution.create()
         if not settings.covers(data["account_id"], data["account_name"]):
             return Resolution.skip(f"account {data['account_name']} is billed by another source")
         if not data["is_billable"] and not settings.push_non_billable:
             return Resolution.skip("not billable (push_non_billable is off)")
-        if ctx.links.xero_id(self.name, change.key) and not settings.update_draft_invoices:
+        if ctx.links.xero_id(self.name, change.key) and not settings.drafts_follow:
             return Resolution.skip("on an invoice already: a worklog goes to Xero once")
         account = Dependency(
             "accounts", data["account_id"],
@@ -221,8 +247,10 @@ class Worklogs(Stream[ServiceDeskSettings]):
     def build(
         self, ctx: Context, change: Change, links: Mapping[tuple[str, str, str], str]
     ) -> list[XeroDocument]:
-        """The worklog's lines on its account's invoice for the period."""
+        """The worklog's lines on its account's invoice for the period (none once deleted)."""
         data, settings = change.data, ctx.settings
+        if change.op == "delete":
+            return [self._without(ctx, change)]
         item = self._item(ctx, change, links)
         lines = m.worklog_lines(data, key=change.key, item=item, rate_source=settings.rate_source,
                                 additional_cost_line=settings.additional_cost_line)  # fmt: skip
@@ -239,6 +267,19 @@ class Worklogs(Stream[ServiceDeskSettings]):
                 lines=lines,
             )
         ]
+
+    def _without(self, ctx: Context, change: Change) -> XeroDocument:
+        """The invoice the deleted worklog was on, with no line of it (the others stay)."""
+        number = ctx.links.natural_key(self.name, change.key) or ""
+        account, period = m.parse_invoice_number(ctx.key_prefix, number)
+        contact = ctx.links.xero_id("accounts", account)
+        if not contact:
+            raise Permanent(f"worklog {change.key} was deleted in MSP, but the Xero contact of "
+                            f"account {account} is not known any more; remove its line from "
+                            f"invoice {number} in Xero")  # fmt: skip
+        day = m.start_of(period, ctx.settings.billing_period)
+        return m.invoice(number=number, contact_id=contact, day=day,
+                         status=ctx.settings.invoice_status, lines=[])  # fmt: skip
 
     def _item(
         self, ctx: Context, change: Change, links: Mapping[tuple[str, str, str], str]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from typing import TYPE_CHECKING
 
 import httpx
 from starlette.routing import BaseRoute, Mount
@@ -35,10 +36,20 @@ PAGES = (
     "unmapped",
 )
 
+if TYPE_CHECKING:
+    from xerobridge.sync.runtimes import HttpFactory
 
-def routes(plugins: Plugins, *, store: Store, xero_http: httpx.AsyncClient) -> list[BaseRoute]:
+
+def routes(
+    plugins: Plugins,
+    *,
+    store: Store,
+    xero_http: httpx.AsyncClient,
+    source_http: HttpFactory | None = None,
+) -> list[BaseRoute]:
     """Every dashboard route: the core's pages, then each plugin's under `/plugins/<name>`;
-    `store` and `xero_http` are the web app's, which each plugin's `PluginPages` works on."""
+    `store`, `xero_http` and `source_http` (how a plugin's page reaches its source) are the
+    web app's, which each plugin's `PluginPages` works on."""
     found: list[BaseRoute] = []
     for name in PAGES:
         module = importlib.import_module(f"xerobridge.web.dashboard.pages.{name}")
@@ -47,7 +58,8 @@ def routes(plugins: Plugins, *, store: Store, xero_http: httpx.AsyncClient) -> l
         if info.status != "ok" or "register_routes" not in info.hooks:
             continue
         try:
-            pages = PluginPages(info.name, store=store, plugins=plugins, xero_http=xero_http)
+            pages = PluginPages(info.name, store=store, plugins=plugins, xero_http=xero_http,
+                                source_http=source_http)  # fmt: skip
             plugin_routes = plugins.call(info.name, "register_routes", pages=pages)
         except Exception as exc:  # a plugin's bug must not take the dashboard down
             log.error("plugin %s could not add its pages: %s", info.name, exc)

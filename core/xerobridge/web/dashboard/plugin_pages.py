@@ -2,22 +2,26 @@
 
 A plugin's `register_routes(pages)` gets one, bound to that plugin: its handlers see the
 plugin's own sources (their settings, read and saved through the core's validation), each
-source's streams with their counts, a way to queue a sync, the Xero accounts the source needs
-(and "set up accounts"), a read-only view of the organisation's mirror, and `render` for a page
-in the dashboard's frame. The store, the engine, the queue and the other plugins' sources stay
-out of reach, so that the core can change them without breaking a plugin's pages.
+source's streams with their counts and their records (in Xero, or why not, and "retry"), a way
+to queue a sync, the plugin's own API client for a source (to show what the source holds), the
+Xero accounts the source needs (and "set up accounts"), a read-only view of the organisation's
+mirror, and `render` for a page in the dashboard's frame. The store, the engine, the queue and
+the other plugins' sources stay out of reach, so that the core can change them without
+breaking a plugin's pages.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from sqlmodel import col
+from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -39,8 +43,25 @@ if TYPE_CHECKING:
 
     from xerobridge.contract.plugins import Plugins
     from xerobridge.store.db import Store
+    from xerobridge.sync.runtimes import HttpFactory
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecordState:
+    """One record of a stream as the pages see it: in Xero, or waiting and why."""
+
+    key: str
+    state: Literal["synced", "queued", "held", "failed"]
+    xero_id: str = ""
+    #: The Xero document's natural key (an invoice number) for a record in Xero.
+    natural_key: str = ""
+    synced_at: datetime | None = None
+    #: Why it is not in Xero yet (the last error of its job).
+    error: str = ""
+    #: The record as last read from the source, for one that is not in Xero.
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -94,12 +115,19 @@ class PluginPages:
     """
 
     def __init__(
-        self, plugin: str, *, store: Store, plugins: Plugins, xero_http: httpx.AsyncClient
+        self,
+        plugin: str,
+        *,
+        store: Store,
+        plugins: Plugins,
+        xero_http: httpx.AsyncClient,
+        source_http: HttpFactory | None = None,
     ) -> None:
         self.plugin = plugin
         self._store = store
         self._plugins = plugins
         self._xero_http = xero_http
+        self._source_http = source_http
 
     @property
     def spec(self) -> SourceSpec:
@@ -233,6 +261,64 @@ class PluginPages:
         else:
             enqueue(Queue(self._store), jobs)
         return len(jobs)
+
+    def records(self, source: str, stream: str) -> list[RecordState]:
+        """The stream's records the core knows: those in Xero, and those whose push waits,
+        was held or failed (with why); a record of both shows its waiting push."""
+        self.spec.stream(stream)
+        with self._store.transaction() as s:
+            src = self._own(s, source)
+            jobs = s.exec(
+                select(Job).where(
+                    col(Job.source_id) == src.id, col(Job.stream) == stream, col(Job.kind) == "push"
+                )
+            ).all()
+            links = s.exec(
+                select(Link).where(
+                    col(Link.source_id) == src.id,
+                    col(Link.stream) == stream,
+                    col(Link.role) == "main",
+                    col(Link.xero_id).is_not(None),
+                )
+            ).all()
+        found: dict[str, RecordState] = {
+            lk.record_key: RecordState(
+                lk.record_key, "synced", str(lk.xero_id), lk.natural_key, lk.updated_at
+            )
+            for lk in links
+            if not lk.record_key.startswith("?")
+        }
+        states = {"queued": "queued", "running": "queued", "held": "held", "dead": "failed"}
+        for job in jobs:
+            payload = job.payload or {}
+            found[job.record_key] = RecordState(
+                job.record_key, states.get(job.state, "queued"),  # type: ignore[arg-type]
+                error=job.last_error, data=dict(payload.get("data") or {}),
+            )  # fmt: skip
+        return sorted(found.values(), key=lambda r: r.key)
+
+    def retry(self, source: str, stream: str, keys: Sequence[str]) -> int:
+        """Send the failed records with these keys again (and those held for the setup), as
+        `xerobridge queue retry` does; how many will be tried."""
+        self.spec.stream(stream)
+        with self._store.transaction() as s:
+            src = self._own(s, source)
+        return Queue(self._store).retry_failed(source_id=src.id, stream=stream, keys=keys)
+
+    @contextlib.asynccontextmanager
+    async def source_client(self, source: str) -> AsyncIterator[Any]:
+        """The plugin's own API client for a source (`ctx.client`), to show what the source
+        holds; its connections are closed when the block ends."""
+        from xerobridge.sync.runtimes import Runtimes, default_http
+
+        with self._store.transaction() as s:
+            src = self._own(s, source)
+        runtimes = Runtimes(self._store, self._plugins, self._source_http or default_http)
+        try:
+            assert src.id is not None
+            yield runtimes.get(src.id).ctx.client
+        finally:
+            await runtimes.aclose()
 
     # -- Xero --------------------------------------------------------------------------------
 
