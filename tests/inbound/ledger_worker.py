@@ -13,30 +13,18 @@ import argparse
 import asyncio
 import json
 import logging
-from datetime import timedelta
-
-import httpx
+from typing import Any
 
 from xerobridge.contract.plugins import Plugins, register_module
-from xerobridge.store.db import Store
-from xerobridge.sync.engine import Engine
+from xerobridge.testkit.processes import one_pass
 
 import ledger_plugin
 
 
-async def run(url: str, lease: float) -> dict[str, object]:
-    """One sync pass; what it did."""
-    store = Store(url)
+async def run(url: str, lease: float) -> Any:
+    """One sync pass with the ledger plugin; what it did."""
     info = register_module(ledger_plugin, "ledger")
-    engine = Engine(store, Plugins([info]), xero_http=httpx.AsyncClient(timeout=30.0))
-    engine.queue.lease = timedelta(seconds=lease)
-    try:
-        summary = await engine.sync(max_wait=10.0)
-    finally:
-        await engine.aclose()
-    result = {**summary.as_dict(), "jobs": engine.queue.counts()}
-    store.dispose()
-    return result
+    return await one_pass(url, Plugins([info]), lease=lease)
 
 
 def main() -> None:

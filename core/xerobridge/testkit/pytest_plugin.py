@@ -14,11 +14,14 @@ own fixtures. Where plugin autoloading is off, add `-p xerobridge.testkit.pytest
 - `xb_store_url`: the URL of an empty, migrated database, once on SQLite and once on
   PostgreSQL (XEROBRIDGE_TEST_POSTGRES, skipped when it cannot be reached unless
   XEROBRIDGE_REQUIRE_POSTGRES=1), for tests whose workers run in processes of their own.
+- `xb_stores_on_each`: makes stores on `xb_store_url`; a test module runs its harnesses on
+  both stores by overriding `xb_new_store` with it.
 - `xb_harness`: makes a `SyncHarness` for a plugin module: one sync pass, what Xero holds.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,19 +119,12 @@ def xb_store(
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def xb_store_url(
-    request: pytest.FixtureRequest, xb_sqlite_template: Path, tmp_path: Path
-) -> Iterator[str]:
-    """An empty, migrated database of the test's own, on each store."""
+@contextlib.contextmanager
+def _postgres_database(name: str) -> Iterator[str]:
+    """A migrated PostgreSQL database of this name, dropped at the end (skipped, or failed
+    with XEROBRIDGE_REQUIRE_POSTGRES=1, when the server cannot be reached)."""
     import os
-    import shutil
 
-    if request.param == "sqlite":
-        path = tmp_path / "xb-store-url.sqlite3"
-        shutil.copy(xb_sqlite_template, path)
-        yield f"sqlite:///{path}"
-        return
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
@@ -136,7 +132,6 @@ def xb_store_url(
 
     admin_url = os.environ.get("XEROBRIDGE_TEST_POSTGRES", PG_ADMIN_URL)
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"xb_kit_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}"
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -157,6 +152,69 @@ def xb_store_url(
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def _database_name(request: pytest.FixtureRequest, n: int = 0) -> str:
+    import os
+
+    return f"xb_kit_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}_{n}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def xb_store_url(
+    request: pytest.FixtureRequest, xb_sqlite_template: Path, tmp_path: Path
+) -> Iterator[str]:
+    """An empty, migrated database of the test's own, on each store."""
+    import shutil
+
+    if request.param == "sqlite":
+        path = tmp_path / "xb-store-url.sqlite3"
+        shutil.copy(xb_sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    with _postgres_database(_database_name(request)) as url:
+        yield url
+
+
+@pytest.fixture
+def xb_stores_on_each(
+    request: pytest.FixtureRequest,
+    xb_store_url: str,
+    xb_sqlite_template: Path,
+    tmp_path: Path,
+    xb_isolated: Path,
+    xb_clock: FakeClock,
+) -> Iterator[Callable[[], Store]]:
+    """Makes stores on the store of `xb_store_url` (SQLite, then PostgreSQL): the first on that
+    database, each further one on a fresh one. A module whose harnesses should run on both
+    overrides `xb_new_store`:
+
+        @pytest.fixture
+        def xb_new_store(xb_stores_on_each):
+            return xb_stores_on_each
+    """
+    import shutil
+
+    from xerobridge.store.db import Store
+
+    made: list[Store] = []
+    with contextlib.ExitStack() as more:
+
+        def make() -> Store:
+            url = xb_store_url
+            if made and url.startswith("sqlite"):
+                path = tmp_path / f"xb-each-{len(made)}.sqlite3"
+                shutil.copy(xb_sqlite_template, path)
+                url = f"sqlite:///{path}"
+            elif made:
+                name = _database_name(request, len(made))
+                url = more.enter_context(_postgres_database(name))
+            made.append(Store(url, clock=xb_clock))
+            return made[-1]
+
+        yield make
+        for store in made:
+            store.dispose()
 
 
 @pytest.fixture

@@ -5,10 +5,6 @@ invoice made, its link not yet stored); every record ends on each side once."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +15,13 @@ import pytest
 
 from xerobridge.config import sources
 from xerobridge.contract.plugins import Plugins, load_plugins
-from xerobridge.sandboxes.xero.testing import connect_served, served
+from xerobridge.sandboxes.xero.testing import connect_served
 from xerobridge.store.db import Store
 from xerobridge.store.models import Source
 from xerobridge.sync.accounts import ensure_accounts
 from xerobridge.sync.engine import Engine
-from xerobridge.testkit.worker import spawn
+from xerobridge.testkit.processes import served as served_sandbox
+from xerobridge.testkit.processes import spawn
 
 CUSTOMERS, INVOICES = 6, 16
 
@@ -32,29 +29,18 @@ CUSTOMERS, INVOICES = 6, 16
 @pytest.fixture
 def xero_sandbox() -> Iterator[dict[str, Any]]:
     """`xerobridge sandbox xero` on a free port (an AUD organisation)."""
-    with served() as sandbox:
+    with served_sandbox("xero") as sandbox:
         yield sandbox
 
 
 @pytest.fixture
 def platform() -> Iterator[dict[str, Any]]:
     """`xerobridge sandbox payments` on a free port, its history in AUD."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "xerobridge", "sandbox", "payments", "--port", "0",
-         "--customers", "5", "--invoices", "30", "--currency", "AUD"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    try:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        assert line, proc.stderr.read()  # type: ignore[union-attr]
-        described = json.loads(line)
+    args = ("--customers", "5", "--invoices", "30", "--currency", "AUD")
+    with served_sandbox("payments", *args) as described:
         # The workers' clocks are real; the platform's rate limit too: keep well within it.
         httpx.post(f"{described['control_url']}/rate_limit", json={"requests": None}, timeout=10)
         yield described
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _xero(sandbox: dict[str, Any], method: str, path: str, **kwargs: Any) -> Any:

@@ -3,10 +3,9 @@ contacts go out; the platform's payments, refunds and payouts come back, reconci
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,19 +36,9 @@ def _kit(harness: Harness, clock: FakeClock, **settings: str) -> SyncHarness:
 
 
 @pytest.fixture
-def xb_new_store(
-    xb_store_url: str, xb_isolated: Path, xb_clock: FakeClock
-) -> Iterator[Callable[[], Store]]:
-    """The harness's store, once on SQLite and once on PostgreSQL."""
-    made: list[Store] = []
-
-    def make() -> Store:
-        made.append(Store(xb_store_url, clock=xb_clock))
-        return made[-1]
-
-    yield make
-    for store in made:
-        store.dispose()
+def xb_new_store(xb_stores_on_each: Callable[[], Store]) -> Callable[[], Store]:
+    """The harnesses' stores: each test runs on SQLite and on PostgreSQL."""
+    return xb_stores_on_each
 
 
 @pytest.fixture
@@ -83,6 +72,19 @@ def _invoice(
         **extra,
     }
     return kit.xero_write("Invoice", body)
+
+
+def _sent(
+    kit: SyncHarness, name: str, amount: float = 100.0
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A customer with an approved invoice in Xero, synced: the contact, the Xero invoice, and
+    the platform's invoice made of it."""
+    contact = _customer(kit, name, f"ap@{name.split(maxsplit=1)[0].lower()}.example")
+    invoice = _invoice(kit, contact, amount)
+    kit.sync()
+    (mine,) = [i for i in kit.source_state.invoices.values()
+               if i["external_id"] == invoice["InvoiceID"]]  # fmt: skip
+    return contact, invoice, mine
 
 
 def test_invoices_from_xero_reach_the_platform_once(kit: SyncHarness) -> None:
@@ -169,11 +171,8 @@ def test_every_payout_is_one_transfer_of_its_net_amount_and_the_clearing_account
 
 
 def test_a_payment_on_an_invoice_from_xero_pays_that_invoice_in_xero(kit: SyncHarness) -> None:
-    contact = _customer(kit, "Oak Street Clinic", "ap@oakstreet.example")
-    invoice = _invoice(kit, contact, 100.0)
-    kit.sync()
+    _contact, invoice, mine = _sent(kit, "Oak Street Clinic", 100.0)
     state = kit.source_state
-    (mine,) = [i for i in state.invoices.values() if i["external_id"] == invoice["InvoiceID"]]
     half = (mine["total"] / 2).quantize(Decimal("0.01"))
     kit.clock.advance(3600)
     payment = state.pay_invoice(mine["id"], half)
@@ -264,12 +263,7 @@ def test_part_payments_and_credit_notes_in_xero_reduce_the_platform_balance(
 def test_a_change_in_xero_reaches_the_platform_and_a_change_there_stays_there(
     kit: SyncHarness,
 ) -> None:
-    contact = _customer(kit, "Redwood Builders", "ap@redwood.example")
-    invoice = _invoice(kit, contact, 100.0)
-    kit.sync()
-    (mine,) = [
-        i for i in kit.source_state.invoices.values() if i["external_id"] == invoice["InvoiceID"]
-    ]
+    contact, invoice, mine = _sent(kit, "Redwood Builders", 100.0)
     kit.clock.advance(3600)
     kit.xero_write(
         "Invoice",
@@ -303,12 +297,7 @@ def test_a_change_in_xero_reaches_the_platform_and_a_change_there_stays_there(
 def test_an_invoice_voided_in_xero_asks_a_person_to_archive_it_there_once(
     kit: SyncHarness,
 ) -> None:
-    contact = _customer(kit, "Kestrel Engineering", "ap@kestrel.example")
-    invoice = _invoice(kit, contact, 100.0)
-    kit.sync()
-    (mine,) = [
-        i for i in kit.source_state.invoices.values() if i["external_id"] == invoice["InvoiceID"]
-    ]
+    contact, invoice, mine = _sent(kit, "Kestrel Engineering", 100.0)
     kit.clock.advance(3600)
     kit.xero_write(
         "Invoice",
@@ -362,11 +351,8 @@ def test_a_refund_is_spend_money_and_a_full_one_can_delete_the_payment_instead(
     xb_harness: Harness, xb_clock: FakeClock, handling: str
 ) -> None:
     kit = _kit(xb_harness, xb_clock, refund_handling=handling)
-    contact = _customer(kit, "Harbor View Hotel", "ap@harbor.example")
-    invoice = _invoice(kit, contact, 100.0)
-    kit.sync()
+    _contact, invoice, mine = _sent(kit, "Harbor View Hotel", 100.0)
     state = kit.source_state
-    (mine,) = [i for i in state.invoices.values() if i["external_id"] == invoice["InvoiceID"]]
     kit.clock.advance(3600)
     payment = state.pay_invoice(mine["id"])
     kit.sync()
@@ -404,11 +390,8 @@ def _notify(kit: SyncHarness, event: dict[str, Any], secret: str) -> httpx.Respo
 def test_hook_read_notification_reads_the_payment_a_webhook_names_once(
     kit: SyncHarness,
 ) -> None:
-    contact = _customer(kit, "Ironclad Security", "ap@ironclad.example")
-    invoice = _invoice(kit, contact, 80.0)
-    kit.sync()
+    _contact, invoice, mine = _sent(kit, "Ironclad Security", 80.0)
     state = kit.source_state
-    (mine,) = [i for i in state.invoices.values() if i["external_id"] == invoice["InvoiceID"]]
     kit.clock.advance(60)
     payment = state.pay_invoice(mine["id"])
     (event,) = [e for e in state.events.values() if e["data"].get("id") == payment["id"]]

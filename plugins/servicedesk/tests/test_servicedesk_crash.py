@@ -4,10 +4,6 @@ are being put on invoices; every worklog type ends in MSP once, every worklog on
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,35 +14,25 @@ import pytest
 
 from xerobridge.config import sources
 from xerobridge.contract.plugins import load_plugins
-from xerobridge.sandboxes.xero.testing import connect_served, served
+from xerobridge.sandboxes.xero.testing import connect_served
 from xerobridge.store.db import Store
-from xerobridge.testkit.worker import spawn
+from xerobridge.testkit.processes import served as served_sandbox
+from xerobridge.testkit.processes import spawn
 
 NEW_TYPES = ("Training", "Hardware Setup", "Audit")
 
 
 @pytest.fixture
 def xero_sandbox() -> Iterator[dict[str, Any]]:
-    with served() as sandbox:
+    with served_sandbox("xero") as sandbox:
         yield sandbox
 
 
 @pytest.fixture
 def msp() -> Iterator[dict[str, Any]]:
     """`xerobridge sandbox servicedesk` on a free port."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "xerobridge", "sandbox", "servicedesk", "--port", "0",
-         "--accounts", "5", "--requests", "25"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    try:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        assert line, proc.stderr.read()  # type: ignore[union-attr]
-        yield json.loads(line)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with served_sandbox("servicedesk", "--accounts", "5", "--requests", "25") as described:
+        yield described
 
 
 def _get(url: str) -> Any:

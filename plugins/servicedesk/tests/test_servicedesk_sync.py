@@ -21,7 +21,9 @@ from starlette.testclient import TestClient
 
 import xerobridge_servicedesk
 from xerobridge.clock import FakeClock
+from xerobridge.config import sources
 from xerobridge.sdk import SourceSandbox, posting
+from xerobridge.store.db import Store
 from xerobridge.testkit import SyncHarness
 from xerobridge.web.app import create_app as create_web_app
 from xerobridge.web.dashboard import logins
@@ -37,6 +39,12 @@ PRICES = {"Remote Support": "90.00", "Onsite Support": "120.00", "Project Work":
 
 def _cents(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+@pytest.fixture
+def xb_new_store(xb_stores_on_each: Callable[[], Store]) -> Callable[[], Store]:
+    """The harnesses' stores: each test runs on SQLite and on PostgreSQL."""
+    return xb_stores_on_each
 
 
 def _kit(harness: Harness, clock: FakeClock, **settings: str) -> SyncHarness:
@@ -307,3 +315,36 @@ def test_on_a_draft_invoice_an_edited_or_deleted_worklog_changes_its_own_line_on
     others = [x for x in before["LineItems"] if not x["Description"].endswith(mine)]
     assert [x for x in after["LineItems"] if x in others] == others  # untouched
     assert len(after["LineItems"]) == len(before["LineItems"]) - 1
+
+
+def test_two_organisations_on_one_msp_server_never_bill_one_worklog_twice(
+    xb_harness: Harness, xb_clock: FakeClock
+) -> None:
+    """Two sources read one MSP server, each into its own Xero organisation, each billing the
+    accounts it covers (by name or id): every worklog of those accounts is billed once."""
+    first = _kit(xb_harness, xb_clock)
+    accounts = list(first.source_state.records["accounts"].values())[:3]
+    second = xb_harness(
+        xerobridge_servicedesk, sandbox=first.sandbox,
+        settings={"default_worklog_type": "REMOTE-SUPPORT", "covered_accounts": accounts[2]["id"]},
+    )  # fmt: skip
+    for account in accounts:
+        second.xero_write("Contact", {"Name": account["name"]})
+    for name, _description in WORKLOG_TYPES:
+        _item(second, name)
+    names = ",".join(a["name"] for a in accounts[:2])
+    sources.update_settings(first.store, first.spec, "kit", {"covered_accounts": names})
+    first.clock.advance(60)  # the workers see a settings change within seconds
+    first.sync()
+    second.sync()
+    billed = [
+        {link.record_key for link in kit.links("worklogs") if link.xero_id}
+        for kit in (first, second)
+    ]
+    assert billed[0] and billed[1]
+    assert billed[0].isdisjoint(billed[1])
+    ids = {a["id"]: n for n, a in enumerate(accounts)}
+    for kit, mine in ((first, {0, 1}), (second, {2})):
+        for invoice in kit.xero("Invoices"):
+            account, _period = m.parse_invoice_number("KIT", invoice["InvoiceNumber"])
+            assert ids[account] in mine

@@ -93,9 +93,13 @@ class Accounts(_FromXero):
         """The MSP account of the contact's name; on the first sync, none asks a person (MSP's
         own rule: only accounts of the same name are linked, the rest wait to be mapped)."""
         name = str((event.record or {}).get("Name", "")).strip()
-        if ctx.settings.covered_accounts and not ctx.settings.covers("", name):
-            return Resolution.skip(f"{name} is not among this source's covered_accounts")
         found, free = await self.unlinked(ctx, name)
+        if ctx.settings.covered_accounts:
+            # Only the accounts this source bills (named by name or by MSP id) are its own.
+            found = [a for a in found if ctx.settings.covers(str(a["id"]), name)]
+            free = [a for a in free if a in found]
+            if not found:
+                return Resolution.skip(f"{name} is not among this source's covered_accounts")
         if free:
             return Resolution.link(str(free[0]["id"]))
         if found:

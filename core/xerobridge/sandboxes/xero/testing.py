@@ -20,10 +20,6 @@ conftest's `pytest_configure`. The fixture uses the test's `clock` fixture when 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -112,24 +108,10 @@ xero_sandbox.__doc__ = "A Xero sandbox app whose teardown fails on non-conformin
 def served(*args: str) -> Iterator[dict[str, Any]]:
     """`xerobridge sandbox xero --port 0 ARGS` in a process of its own, for tests that run
     several processes: yields the JSON line it prints (URLs, credentials); stopped at the end."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "xerobridge", "sandbox", "xero", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        assert line, proc.stderr.read()  # type: ignore[union-attr]
-        yield json.loads(line)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    from xerobridge.testkit.processes import served as served_sandbox
+
+    with served_sandbox("xero", *args) as line:
+        yield line
 
 
 def connect_served(store: Any, sandbox: Mapping[str, Any], name: str = "org") -> None:
