@@ -282,3 +282,12 @@ def test_hook_register_routes_hands_each_plugin_its_pages(store: Store, plugins:
         assert browser.get("/plugins/pagetest/names").text == "shop"
     found = dashboard.routes(ops_plugins(), store=store, xero_http=httpx.AsyncClient())
     assert not any(isinstance(r, Mount) for r in found)  # opstest adds no pages
+
+
+def test_a_csv_download_keeps_text_that_looks_like_a_formula_as_text(pages: PluginPages) -> None:
+    answer = pages.csv("worklogs.csv", ["key", "account"], [["1", "=HYPERLINK(x)"], ["2", "Acme"]])
+    assert answer.media_type == "text/csv"
+    assert answer.headers["content-disposition"] == 'attachment; filename="worklogs.csv"'
+    assert bytes(answer.body).decode().splitlines() == [
+        "key,account", "1,'=HYPERLINK(x)", "2,Acme"
+    ]  # fmt: skip

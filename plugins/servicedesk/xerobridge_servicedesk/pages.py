@@ -8,8 +8,6 @@ Everything goes through the `PluginPages` the core hands to `register_routes`.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -59,19 +57,16 @@ def routes(pages: PluginPages) -> list[BaseRoute]:
         except XerobridgeError as exc:
             pages.flash(request, f"{name}: {exc}", "error")
             return RedirectResponse(pages.url, status_code=303)
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["worklog", "account_id", "account", "invoice", "xero_invoice_id",
-                         "synced_at"])  # fmt: skip
+        rows = []
         for record in records:
             if record.state != "synced":
                 continue
             account, _period = m.parse_invoice_number(src.key_prefix, record.natural_key)
             at = record.synced_at.isoformat() if record.synced_at else ""
-            writer.writerow([record.key, account, names.get(account, ""), record.natural_key,
-                             record.xero_id, at])  # fmt: skip
-        headers = {"Content-Disposition": f'attachment; filename="{name}-synced-worklogs.csv"'}
-        return Response(out.getvalue(), media_type="text/csv", headers=headers)
+            rows.append([record.key, account, names.get(account, ""), record.natural_key,
+                         record.xero_id, at])  # fmt: skip
+        header = ["worklog", "account_id", "account", "invoice", "xero_invoice_id", "synced_at"]
+        return pages.csv(f"{name}-synced-worklogs.csv", header, rows)
 
     async def retry(request: Request) -> Response:
         form = await request.form()

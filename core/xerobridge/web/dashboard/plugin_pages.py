@@ -13,8 +13,10 @@ breaking a plugin's pages.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,7 +25,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlmodel import col, select
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from xerobridge.config import connections, sources
 from xerobridge.contract.context import XeroMirror
@@ -351,6 +353,18 @@ class PluginPages:
         `dashboard/base.html`, and its forms carry `{{ csrf_field }}`."""
         return render(request, template, status_code=status_code, **context)
 
+    def csv(self, filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
+        """A download of rows as CSV; a cell a spreadsheet would run as a formula (`=`, `+`,
+        `-`, `@` first) is written with a `'` before it, so that text from a source stays text."""
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([_inert(cell) for cell in row])
+        disposition = f'attachment; filename="{quote(filename)}"'
+        return Response(out.getvalue(), media_type="text/csv",
+                        headers={"Content-Disposition": disposition})  # fmt: skip
+
     def flash(
         self, request: Request, message: str, level: Literal["info", "error"] = "info"
     ) -> None:
@@ -396,6 +410,11 @@ async def setup_accounts(
     finally:
         # The web app's client outlives this engine: close only the source clients it made.
         await engine.runtimes.aclose()
+
+
+def _inert(cell: Any) -> str:
+    text = "" if cell is None else str(cell)
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def said(outcome: AccountOutcome) -> str:
