@@ -98,6 +98,7 @@ def test_the_user_guide_covers_install_to_upgrade() -> None:
         "Records from Xero",
         "ServiceDesk Plus MSP",
         "Alternative Payments",
+        "CloudBlue marketplace",
         "Run",
         "Scale out on PostgreSQL",
         "Upgrade",

@@ -93,7 +93,13 @@ def add(
     with store.transaction() as s:
         if s.exec(select(Source).where(Source.name == name)).first():
             raise UserError(f"a source named {name!r} exists already; pick another --name")
-        if s.exec(select(Source).where(Source.key_prefix == prefix)).first():
+        taken = set(s.exec(select(Source.key_prefix)).all())
+        if key_prefix is None:
+            # A prefix made from the name takes a digit when another source has it already
+            # (demo-magento and demo-marketplace would both be DEMOMA).
+            free = [prefix, *(f"{prefix[:5]}{n}" for n in range(2, 10))]
+            prefix = next((p for p in free if p not in taken), prefix)
+        if prefix in taken:
             raise UserError(
                 f"key prefix {prefix!r} is used by another source; choose one with --prefix"
             )

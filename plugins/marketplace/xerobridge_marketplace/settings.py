@@ -91,6 +91,26 @@ class MarketplaceSettings(SourceSettings):
             "'none' (create a contact unless a person picked one); ambiguous matches wait."
         ),
     )
+    sales_account: str = Field(
+        default="Sales", description="Xero account (name or code) of the lines of invoices."
+    )
+    default_tax_type: str = Field(
+        default="",
+        description="Xero TaxType of taxed lines (empty: the sales account's own tax type).",
+    )
+    tax_map: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Tax percent to Xero TaxType for other rates, e.g. 0=ZERORATEDOUTPUT (a line's "
+            "percent is its tax over its amount)."
+        ),
+    )
+    invoice_status: Literal["DRAFT", "AUTHORISED"] = Field(
+        default="AUTHORISED", description="Status of the Xero invoices and credit notes made."
+    )
+    due_days: int = Field(
+        default=30, ge=0, le=365, description="Days from an order's date to its invoice's due date."
+    )
     auto_sync: bool = Field(
         # Off, as in the marketplace's own integration: syncing is switched on customer by
         # customer. Setting it here switches it on for every customer without a value of its own.

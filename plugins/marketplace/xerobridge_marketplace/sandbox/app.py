@@ -420,6 +420,7 @@ def create_app(
     clock: Clock | None = None,
     *,
     seed: int | None = None,
+    countries: tuple[str, ...] = (),
     customers: int = 20,
     subscriptions: int = 40,
     username: str = "api-reseller",
@@ -442,7 +443,8 @@ def create_app(
         public_url=public_url,
     )
     if seed is not None:
-        generate(state, seed=seed, customers=customers, subscriptions=subscriptions)
+        generate(state, seed=seed, customers=customers, subscriptions=subscriptions,
+                 countries=countries)  # fmt: skip
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     app = Starlette(
         routes=[

@@ -34,13 +34,19 @@ Event = tuple[datetime, int, str, dict[str, Any]]
 
 
 def generate(
-    state: SandboxState, *, seed: int = 1, customers: int = 20, subscriptions: int = 40
+    state: SandboxState,
+    *,
+    seed: int = 1,
+    customers: int = 20,
+    subscriptions: int = 40,
+    countries: tuple[str, ...] = (),
 ) -> None:
-    """Fill the state with `customers` customers and `subscriptions` subscriptions' history."""
+    """Fill the state with `customers` customers and `subscriptions` subscriptions' history;
+    the customers are of `countries` (codes such as GB) in turn, of all of them by default."""
     rng = random.Random(seed)
     now = state.now()
     start = now - timedelta(days=HISTORY_DAYS)
-    made = _customers(state, rng, customers, start)
+    made = _customers(state, rng, customers, start, countries)
     if not made or not subscriptions:
         return
     events: list[Event] = []
@@ -80,12 +86,19 @@ def generate(
 
 
 def _customers(
-    state: SandboxState, rng: random.Random, count: int, start: datetime
+    state: SandboxState,
+    rng: random.Random,
+    count: int,
+    start: datetime,
+    countries: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     made: list[dict[str, Any]] = []
     used: set[str] = set()
+    pool = [c for c in COUNTRIES if c.code in countries] if countries else list(COUNTRIES)
+    if not pool:
+        raise ValueError(f"no country among {countries}; use {[c.code for c in COUNTRIES]}")
     for n in range(count):
-        country = COUNTRIES[n % len(COUNTRIES)]
+        country = pool[n % len(pool)]
         while True:
             first, second = rng.choice(COMPANY_WORDS[0]), rng.choice(COMPANY_WORDS[1])
             name = f"{first} {second} {rng.choice(COMPANY_WORDS[2])}"

@@ -1,0 +1,177 @@
+"""A reseller marketplace synced with Xero, sandbox to sandbox on both stores: customers to
+contacts (matched, picked by a person, or created), products to items (one item per product
+unless shared items are allowed), completed orders to invoices that total their charge lines,
+refunds to credit notes, and orders of customers without auto-sync held for approval."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import xerobridge_marketplace
+from xerobridge.clock import FakeClock
+from xerobridge.config import sources
+from xerobridge.runtime.queue import Queue
+from xerobridge.sdk import SourceSandbox
+from xerobridge.store.db import Store
+from xerobridge.sync.unmapped import decide
+from xerobridge.testkit import SyncHarness
+from xerobridge_marketplace.sandbox import create_app, describe_state
+
+Harness = Callable[..., SyncHarness]
+URL = "http://marketplace.test"
+
+
+@pytest.fixture
+def xb_new_store(xb_stores_on_each: Callable[[], Store]) -> Callable[[], Store]:
+    """The harnesses' stores: each test runs on SQLite and on PostgreSQL."""
+    return xb_stores_on_each
+
+
+def _kit(harness: Harness, clock: FakeClock, **settings: str) -> SyncHarness:
+    app = create_app(clock, seed=1, customers=6, subscriptions=14, countries=("GB",))
+    described = describe_state(app.state.sandbox, URL)
+    keys = ("base_url", "username", "password", "marketplace", "subscription_key")
+    values = {key: str(described[key]) for key in keys}
+    return harness(xerobridge_marketplace, sandbox=SourceSandbox(app=app, settings=values),
+                   settings={"auto_sync": "true", **settings})  # fmt: skip
+
+
+@pytest.fixture
+def kit(xb_harness: Harness, xb_clock: FakeClock) -> SyncHarness:
+    return _kit(xb_harness, xb_clock)
+
+
+def _cents(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def _with_tax(detail: dict[str, Any]) -> Decimal:
+    """A charge line's amount less its discount, with its tax, as the marketplace charges it."""
+    discount = _cents((detail.get("salesDiscount") or {}).get("amount", 0))
+    return (_cents(detail["salesExtendedPrice"]["amount"]) - discount
+            + _cents(detail["salesTaxAmount"]["amount"]))  # fmt: skip
+
+
+def _orders(kit: SyncHarness) -> list[dict[str, Any]]:
+    return [o for o in kit.source_state.orders.values() if o["status"] == "completed"]
+
+
+def test_every_completed_order_is_an_invoice_that_totals_its_charge_lines(kit: SyncHarness) -> None:
+    kit.sync()
+    assert kit.failures() == []
+    invoices = {i["InvoiceNumber"]: i for i in kit.xero("Invoices")}
+    credits = {c["CreditNoteNumber"]: c for c in kit.xero("CreditNotes")}
+    for order in _orders(kit):
+        lines = order["details"]
+        charged = sum((_with_tax(d) for d in lines if not d["type"].endswith("Refund")), Decimal(0))
+        refunded = -sum((_with_tax(d) for d in lines if d["type"].endswith("Refund")), Decimal(0))
+        if charged:
+            assert _cents(invoices[f"KIT-{order['orderNumber']}"]["Total"]) == charged
+        if refunded:
+            assert _cents(credits[f"KIT-{order['orderNumber']}-CR"]["Total"]) == refunded
+    # Open orders wait; they are invoiced once they complete.
+    assert not any(
+        n.endswith(o) for n in invoices for o in kit.source_state.odd["processing_orders"]
+    )
+
+
+def test_customers_are_matched_by_name_or_email_picked_by_a_person_or_created(
+    kit: SyncHarness,
+) -> None:
+    customers = list(kit.source_state.customers.values())
+    named = kit.xero_write("Contact", {"Name": customers[2]["name"]})
+    billing = next(p for p in customers[4]["contactPersons"] if p["type"] == "billing")
+    emailed = kit.xero_write("Contact", {"Name": "Books Ltd", "EmailAddress": billing["email"]})
+    for n in (1, 2):  # two contacts share the last customer's billing email: a person picks
+        kit.xero_write("Contact", {"Name": f"Twin {n}", "EmailAddress": "twin@shared.example"})
+    last = customers[5]
+    for person in last["contactPersons"]:
+        person["email"] = "twin@shared.example"
+    kit.sync()
+    links = {link.record_key: link for link in kit.links("customers")}
+    assert links[customers[2]["id"]].xero_id == named["ContactID"]
+    assert links[customers[4]["id"]].xero_id == emailed["ContactID"]
+    assert links[customers[0]["id"]].method == "created"
+    (held,) = [j for j in kit.jobs("held") if j.stream == "customers"]
+    assert held.record_key == last["id"] and "twin@shared.example" in held.last_error
+    twin = next(c for c in kit.xero("Contacts") if c["Name"] == "Twin 2")
+    decide(
+        kit.store, kit.plugins, "kit", "customers", last["id"], to=twin["ContactID"], create=False
+    )
+    kit.sync()
+    linked = {lk.record_key: lk.xero_id for lk in kit.links("customers")}
+    assert linked[last["id"]] == twin["ContactID"]
+    assert kit.jobs("held", "dead") == []
+
+
+def test_a_product_maps_to_its_existing_item_or_a_new_one_one_item_per_product(
+    xb_harness: Harness, xb_clock: FakeClock
+) -> None:
+    for shared in ("false", "true"):
+        kit = _kit(xb_harness, xb_clock, allow_shared_items=shared)
+        products = list(kit.source_state.products.values())
+        item = kit.xero_write("Item", {"Code": products[0]["mpn"], "Name": products[0]["name"],
+                                       "IsSold": True})  # fmt: skip
+        kit.sync(stream="products")
+        links = {lk.record_key: lk for lk in kit.links("products")}
+        assert links[products[0]["id"]].xero_id == item["ItemID"]
+        assert links[products[1]["id"]].method == "created"
+        # A person maps a second product to the same item.
+        with kit.store.transaction() as s:
+            link = next(lk for lk in kit.links("products") if lk.record_key == products[1]["id"])
+            row = s.get(type(link), link.id)
+            row.xero_id = item["ItemID"]
+            s.add(row)
+        kit.clock.advance(600)
+        done = len(kit.log())
+        kit.sync(stream="products", full=True)
+        refused = [r.message for r in kit.log()[done:] if r.status == "error"]
+        if shared == "false":
+            assert refused and "which product" in refused[0] and "allow_shared_items" in refused[0]
+        else:
+            assert refused == []
+        kit.close()
+
+
+def test_orders_of_a_customer_without_auto_sync_wait_for_approval(
+    xb_harness: Harness, xb_clock: FakeClock
+) -> None:
+    kit = _kit(xb_harness, xb_clock, auto_sync="false")
+    buyers = Counter(o["customerId"] for o in _orders(kit) if _charges(o))
+    customer = kit.source_state.customers[buyers.most_common(1)[0][0]]
+    sources.update_settings(kit.store, kit.spec, "kit", {"auto_sync": "true"},
+                            record=("customers", customer["id"]))  # fmt: skip
+    kit.clock.advance(60)
+    kit.sync()
+    held = [j for j in kit.jobs("held") if j.stream == "orders"]
+    assert held and all(j.hold_reason == "approval" for j in held)
+    assert all(j.payload["data"]["customerId"] != customer["id"] for j in held)
+    ours = [o for o in _orders(kit) if o["customerId"] == customer["id"]]
+    billed = {f"KIT-{o['orderNumber']}" for o in ours if _charges(o)}
+    assert billed and billed <= {i["InvoiceNumber"] for i in kit.xero("Invoices")}
+    Queue(kit.store).approve(job_ids=[held[0].id])
+    kit.sync()
+    assert held[0].id not in {j.id for j in kit.jobs("held")}
+
+
+def _charges(order: dict[str, Any]) -> list[dict[str, Any]]:
+    """An order's charge lines that are not refunds."""
+    return [d for d in order["details"] if not d["type"].endswith("Refund")]
+
+
+def test_refunds_only_the_quantity_change_leaves_refund_lines_out(
+    xb_harness: Harness, xb_clock: FakeClock
+) -> None:
+    kit = _kit(xb_harness, xb_clock, refunds="quantity_only")
+    kit.sync()
+    assert kit.xero("CreditNotes") == []
+    only_refunds = {o["id"] for o in _orders(kit) if o["details"] and not _charges(o)}
+    failed = {r.record_key: r.message for r in kit.failures()}
+    assert set(failed) == only_refunds
+    for message in failed.values():
+        assert "has no line to invoice (only refunds, and refunds is quantity_only)" in message

@@ -1,0 +1,320 @@
+"""The plugin's streams: customers, products and orders of a reseller marketplace, to Xero.
+
+Customers become contacts (matched by name or billing email, picked by a person, or created),
+products items (matched by code or name, or created; one item per product unless
+`allow_shared_items`), and each completed order an invoice of its charge lines, with refund lines
+on a credit note of their own (or left out: `refunds=quantity_only`). The API has no filter by
+change time: customers and products are read whole every run (the core writes only what
+changed), orders by creation-time windows with every order not yet final read again until it
+settles (changes.py). A customer whose auto-sync is off has its orders held for a person's
+approval.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from xerobridge.sdk import (
+    Change,
+    Checkpoint,
+    CursorKind,
+    Dependency,
+    NeedsPerson,
+    Permanent,
+    Resolution,
+    SourceContext,
+    Stream,
+    XeroDocument,
+    posting,
+)
+from xerobridge_marketplace import mapping as m
+from xerobridge_marketplace.changes import OrderChanges, OrderCursor
+from xerobridge_marketplace.client import MarketplaceClient
+from xerobridge_marketplace.settings import MarketplaceSettings
+
+Context = SourceContext[MarketplaceSettings]
+Links = Mapping[tuple[str, str, str], str]
+
+
+def make_client(ctx: Context) -> MarketplaceClient:
+    """The source's client, built once by the core (`ctx.client`)."""
+    return MarketplaceClient.from_settings(ctx.http, ctx.settings, clock=ctx.clock)
+
+
+def _book(ctx: Context) -> posting.accounts.AccountBook:
+    return posting.accounts.AccountBook(ctx.xero)
+
+
+class Customers(Stream[MarketplaceSettings]):
+    """The marketplace's customers, as Xero contacts."""
+
+    name = "customers"
+    xero_object = "Contact"
+    cursor = CursorKind.NONE
+    title = "Customers"
+
+    async def fetch(self, ctx: Context, cursor: str | None, until: str | None
+                    ) -> AsyncIterator[Change]:  # fmt: skip
+        """Every customer; one whose name another customer has too is named with its id."""
+        customers = [c async for c in ctx.client.iter_customers()]
+        names = Counter(str(c.get("name", "")).casefold() for c in customers)
+        for customer in customers:
+            name = str(customer.get("name", "")).strip()
+            shown = f"{name} ({customer['id']})" if names[name.casefold()] > 1 else name
+            yield Change(self.name, str(customer["id"]), {**customer, "xero_name": shown})
+
+    def resolve(self, ctx: Context, change: Change) -> Resolution:
+        """Its own contact, else one of the same name or billing email (by match_customers;
+        several wait for a person), else a new one."""
+        number = m.contact_number(ctx.key_prefix, change.key)
+        mode = ctx.settings.match_customers
+        if not str(change.data.get("name", "")).strip():
+            raise Permanent(f"customer {change.key} has no name; give it one in the marketplace")
+        if mode == "name":
+            own = ctx.xero.contact_by_number(number)
+            if own is not None:
+                return Resolution.link(str(own["ContactID"]))
+            mine = f"{ctx.key_prefix}-"
+            found = [c for c in ctx.xero.contacts_by_name(str(change.data["xero_name"]))
+                     if not str(c.get("ContactNumber") or "").startswith(mine)]  # fmt: skip
+            if found:
+                return posting.contacts.pick(found, "same name", str(change.data["xero_name"]))
+            return Resolution.create()
+        ladder = {"name_or_email": "email_then_name", "email": "email", "none": "none"}[mode]
+        return posting.contacts.match(
+            ctx.xero, own_number=number, email=str(m.billing(change.data).get("email") or ""),
+            name=str(change.data["xero_name"]), mode=ladder,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    def build(self, ctx: Context, change: Change, links: Links) -> list[XeroDocument]:
+        number = m.contact_number(ctx.key_prefix, change.key)
+        return [m.contact(change.data, number=number, name=str(change.data["xero_name"]))]
+
+
+class Products(Stream[MarketplaceSettings]):
+    """The marketplace's products, as Xero items."""
+
+    name = "products"
+    xero_object = "Item"
+    cursor = CursorKind.NONE
+    title = "Products"
+
+    async def fetch(self, ctx: Context, cursor: str | None, until: str | None
+                    ) -> AsyncIterator[Change]:  # fmt: skip
+        """Every product of the catalogue."""
+        async for product in ctx.client.iter_products():
+            yield Change(self.name, str(product["id"]), dict(product))
+
+    async def fetch_keys(self, ctx: Context, keys: list[str]) -> AsyncIterator[Change]:
+        """The products with these ids (an order names them)."""
+        wanted = set(keys)
+        async for product in ctx.client.iter_products():
+            if str(product["id"]) in wanted:
+                yield Change(self.name, str(product["id"]), dict(product))
+
+    def resolve(self, ctx: Context, change: Change) -> Resolution:
+        """Its own item, else the item of its MPN or name that no other product has (unless
+        allow_shared_items), else a new one; a person's mapping to a taken item is refused."""
+        linked = ctx.links.xero_id(self.name, change.key)
+        if linked:
+            self._alone(ctx, change.key, linked)
+            return Resolution.create()
+        own = ctx.xero.item_by_code(m.item_code(ctx.key_prefix, str(change.data.get("mpn"))))
+        if own is not None:
+            return Resolution.link(str(own["ItemID"]))
+        taken = set(ctx.links.linked(self.name).values())
+        name = str(change.data.get("name", "")).casefold()
+        for found in ctx.xero.items():
+            same = found.get("Code") == change.data.get("mpn") or (
+                str(found.get("Name", "")).casefold() == name)  # fmt: skip
+            if same and (ctx.settings.allow_shared_items or str(found["ItemID"]) not in taken):
+                return Resolution.link(str(found["ItemID"]))
+        return Resolution.create()
+
+    def _alone(self, ctx: Context, key: str, item_id: str) -> None:
+        """Permanent when another product is mapped to the same item and that is not allowed."""
+        if ctx.settings.allow_shared_items:
+            return
+        others = sorted(
+            k for k, x in ctx.links.linked(self.name).items() if x == item_id and k != key
+        )
+        if others:
+            raise Permanent(
+                f"product {key} is mapped to the Xero item {item_id}, which product {others[0]} "
+                "is mapped to already: map it to another item (`xerobridge map`), or switch on "
+                "allow_shared_items"
+            )
+
+    def build(self, ctx: Context, change: Change, links: Links) -> list[XeroDocument]:
+        code = m.item_code(ctx.key_prefix, str(change.data.get("mpn") or change.key))
+        account = _book(ctx).code("sales_account", ctx.settings.sales_account)
+        price = m.price_in(change.data, ctx.org.base_currency) if ctx.org.base_currency else None
+        return [m.item(change.data, code=code, price=price, account=account)]
+
+
+class Orders(Stream[MarketplaceSettings]):
+    """Completed orders, each as an invoice of its charge lines (refunds on a credit note)."""
+
+    name = "orders"
+    xero_object = "Invoice"
+    depends_on = ("customers", "products")
+    cursor = CursorKind.TOKEN
+    title = "Orders"
+
+    async def fetch(self, ctx: Context, cursor: str | None, until: str | None
+                    ) -> AsyncIterator[Change | Checkpoint]:  # fmt: skip
+        """New orders, and the open ones whose status moved; then where the read got to."""
+        read = OrderChanges(ctx.client, OrderCursor.from_text(cursor), now=ctx.clock.now())
+        async for order in read:
+            yield self._change(ctx, order)
+        yield Checkpoint(read.cursor.to_text())
+
+    async def fetch_keys(self, ctx: Context, keys: list[str]) -> AsyncIterator[Change]:
+        """The orders with these ids."""
+        for key in dict.fromkeys(keys):
+            yield self._change(ctx, await ctx.client.get_order(key))
+
+    def _change(self, ctx: Context, order: Mapping[str, Any]) -> Change:
+        customer = str(order.get("customerId") or "")
+        hold = ""
+        if not ctx.settings_for("customers", customer).auto_sync:
+            hold = (f"customer {customer} has auto-sync off: approve this order's sync task, or "
+                    "switch auto-sync on for the customer")  # fmt: skip
+        updated = posting.dates.moment(order.get("creationDate"), record=f"order {order.get('id')}",
+                                       source=m.SOURCE)  # fmt: skip
+        return Change(self.name, str(order["id"]), dict(order), updated_at=updated, hold=hold)
+
+    def resolve(self, ctx: Context, change: Change) -> Resolution:
+        """A completed order once its customer and products are in Xero."""
+        order = change.data
+        if ctx.settings.invoice_mode == "existing":
+            # Said rather than done as 'new': the person chose otherwise.
+            raise NeedsPerson(
+                "invoice_mode 'existing' (orders added to the customer's open invoice) is not "
+                f"available yet; set invoice_mode=new for {ctx.source}"
+            )
+        status = str(order.get("status"))
+        if status != "completed":
+            return Resolution.skip(f"order {order.get('orderNumber')} is {status}: only "
+                                   "completed orders are invoiced")  # fmt: skip
+        currency = str((order.get("total") or {}).get("currency") or "")
+        posting.currencies.check(ctx.org, currency, record=f"order {order.get('orderNumber')}")
+        lines = order.get("details") or []
+        if not lines:
+            return Resolution.skip(f"order {order.get('orderNumber')} has no charge lines")
+        needs = [Dependency("customers", str(order.get("customerId")))]
+        for product in dict.fromkeys(str(d.get("productId")) for d in lines if d.get("productId")):
+            needs.append(Dependency("products", product))
+        return Resolution.create(needs=tuple(needs))
+
+    def build(self, ctx: Context, change: Change, links: Links) -> list[XeroDocument]:
+        """The order's invoice, and a credit note of its refund lines."""
+        order, settings = change.data, ctx.settings
+        record = f"order {order.get('orderNumber') or change.key}"
+        book = _book(ctx)
+        account = book.code("sales_account", settings.sales_account)
+        default_tax = settings.default_tax_type or book.tax_type_of(settings.sales_account)
+        rates = posting.lines.tax_rates(ctx.xero)
+        invoice_lines: list[tuple[posting.lines.Line, Decimal]] = []
+        refund_lines: list[tuple[posting.lines.Line, Decimal]] = []
+        for n, detail in enumerate(order.get("details") or []):
+            line, total = self._line(ctx, detail, n, record=record, account=account,
+                                     default_tax=default_tax, rates=rates, links=links)  # fmt: skip
+            if detail.get("type") in m.REFUNDS:
+                if settings.refunds == "credit_notes":
+                    refund_lines.append((line, total))
+            else:
+                invoice_lines.append((line, total))
+        contact = links[("customers", str(order.get("customerId")), "main")]
+        day = m.order_date(ctx.org, order)
+        currency = str((order.get("total") or {}).get("currency"))
+        ours = settings.invoice_number_from == "marketplace"  # else Xero numbers them itself
+        docs = []
+        for kind, role, chosen, sign in (("Invoice", "main", invoice_lines, 1),
+                                         ("CreditNote", "credit", refund_lines, -1)):  # fmt: skip
+            if not chosen:
+                continue
+            expected = sum((t for _l, t in chosen), Decimal(0)) * sign
+            # A credit note carries the refund as positive amounts.
+            lines = [replace(line, unit=line.unit * sign) for line, _t in chosen]
+            bodies = posting.lines.finish(
+                lines, expected, "Exclusive",
+                rounding_account=lambda: account, record=record, source=m.SOURCE,
+            )  # fmt: skip
+            suffix = "" if kind == "Invoice" else "-CR"
+            number = posting.keys.exact(ctx.key_prefix, f"{order.get('orderNumber')}{suffix}",
+                                        255, record)  # fmt: skip
+            field = ("InvoiceNumber" if kind == "Invoice" else "CreditNoteNumber") if ours else (
+                "Reference")  # fmt: skip
+            docs.append(m.document(
+                kind, number_field=field, number=number, contact_id=contact, day=day,
+                due=m.due_date(day, settings.due_days), status=settings.invoice_status,
+                currency=currency, lines=bodies, reference=str(order.get("poNumber") or ""),
+                role=role,
+            ))  # fmt: skip
+        if not docs:
+            raise m.refused(order, "has no line to invoice (only refunds, and refunds is "
+                                   "quantity_only)")  # fmt: skip
+        return docs
+
+    def _line(
+        self,
+        ctx: Context,
+        detail: Mapping[str, Any],
+        n: int,
+        *,
+        record: str,
+        account: str,
+        default_tax: str,
+        rates: Mapping[str, Decimal] | None,
+        links: Links,
+    ) -> tuple[posting.lines.Line, Decimal]:
+        """One charge line as a Xero line, and its total with tax (the marketplace's)."""
+        settings = ctx.settings
+        where = f"{record}, line {n + 1}"
+        amount = m.amount(detail.get("salesExtendedPrice"), "salesExtendedPrice", where)
+        tax = m.amount(detail.get("salesTaxAmount"), "salesTaxAmount", where)
+        # A discount on the line comes off before tax, as Xero's DiscountAmount does.
+        discount = m.amount(detail.get("salesDiscount"), "salesDiscount", where)
+        quantity = Decimal(str(detail.get("quantity") or 1))
+        unit = (amount / quantity) if quantity else amount
+        item = self._item(ctx, detail, links)
+        if settings.prices_from == "xero" and item is not None:
+            price = (item.get("SalesDetails") or {}).get("UnitPrice")
+            if price is not None:
+                unit = Decimal(str(price)) * (1 if amount >= 0 else -1)
+        text = str(detail.get("description") or "")
+        if settings.trim_descriptions or not text:
+            text = str((item or {}).get("Name") or text)
+        if settings.descriptions_from == "xero" and item is not None:
+            text = str(item.get("Description") or item.get("Name") or text)
+        tax_type, checked = m.tax_of(
+            amount - discount,
+            tax,
+            default=default_tax,
+            tax_map=settings.tax_map,
+            rates=rates,
+            where=where,
+        )
+        line = posting.lines.Line(
+            description=posting.text.clean(text, 4000) or f"Line {n + 1}",
+            quantity=quantity, unit=posting.money.unit(unit), account=account,
+            tax_type=tax_type, percent=checked, discount=discount,
+            item_code=str(item["Code"]) if item is not None and item.get("Code") else None,
+        )  # fmt: skip
+        return line, amount - discount + tax
+
+    def _item(
+        self, ctx: Context, detail: Mapping[str, Any], links: Links
+    ) -> Mapping[str, Any] | None:
+        item_id = links.get(("products", str(detail.get("productId")), "main"))
+        if not item_id:
+            return None
+        return next((i for i in ctx.xero.items() if str(i.get("ItemID")) == item_id), None)
+
+
+STREAMS: list[Stream[MarketplaceSettings]] = [Customers(), Products(), Orders()]
