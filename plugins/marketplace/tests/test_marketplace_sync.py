@@ -5,12 +5,15 @@ refunds to credit notes, and orders of customers without auto-sync held for appr
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
+from starlette.testclient import TestClient
 
 import xerobridge_marketplace
 from xerobridge.clock import FakeClock
@@ -20,6 +23,8 @@ from xerobridge.sdk import SourceSandbox
 from xerobridge.store.db import Store
 from xerobridge.sync.unmapped import decide
 from xerobridge.testkit import SyncHarness
+from xerobridge.web.app import create_app as create_web_app
+from xerobridge.web.dashboard import logins
 from xerobridge_marketplace.sandbox import create_app, describe_state
 
 Harness = Callable[..., SyncHarness]
@@ -175,3 +180,59 @@ def test_refunds_only_the_quantity_change_leaves_refund_lines_out(
     assert set(failed) == only_refunds
     for message in failed.values():
         assert "has no line to invoice (only refunds, and refunds is quantity_only)" in message
+
+
+def _browser(kit: SyncHarness) -> TestClient:
+    """The dashboard on the harness's store, logged in, reaching the marketplace sandbox."""
+    logins.set_password(kit.store, "marketplace pages password")
+    transport = httpx.ASGITransport(app=kit.sandbox.app)
+    app = create_web_app(kit.store, plugins=kit.plugins,
+                         source_http=lambda _s: httpx.AsyncClient(transport=transport))  # fmt: skip
+    browser = TestClient(app, base_url="http://127.0.0.1:8765", follow_redirects=False)
+    token = _csrf(browser.get("/login").text)
+    browser.post("/login", data={"username": "admin", "password": "marketplace pages password",
+                                 "csrf_token": token})  # fmt: skip
+    return browser
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page has no form"
+    return found.group(1)
+
+
+def test_the_page_maps_customers_and_products_switches_auto_sync_and_decides_orders(
+    xb_harness: Harness, xb_clock: FakeClock
+) -> None:
+    kit = _kit(xb_harness, xb_clock, auto_sync="false")
+    kit.sync()
+    browser = _browser(kit)
+    html = browser.get("/plugins/marketplace/").text
+    state = kit.source_state
+    for customer in state.customers.values():
+        assert f'{customer["name"]} <span class="help">{customer["id"]}</span>' in html
+    for product in state.products.values():
+        assert f"<td>{product['name']} <span" in html
+    held = [j for j in kit.jobs("held") if j.hold_reason == "approval"]
+    assert len(held) >= 2
+    token = _csrf(html)
+    first = held[0].payload["data"]["customerId"]
+    browser.post(f"/plugins/marketplace/kit/customers/{first}/auto_sync",
+                 data={"csrf_token": token, "auto_sync": "on"})  # fmt: skip
+    assert (
+        f"kit: auto-sync is on for customer {first}." in browser.get("/plugins/marketplace/").text
+    )
+    with kit.store.transaction() as s:
+        own = sources.load_settings(s, sources.get(s, "kit"), kit.spec, record=("customers", first))
+    assert own.auto_sync is True
+    approve, reject = held[0].record_key, held[1].record_key
+    browser.post(
+        "/plugins/marketplace/kit/orders/approve", data={"csrf_token": token, "key": [approve]}
+    )
+    browser.post(
+        "/plugins/marketplace/kit/orders/reject", data={"csrf_token": token, "key": [reject]}
+    )
+    left = {j.record_key: j.state for j in kit.jobs()}
+    assert left[approve] == "queued" and reject not in left
+    (row,) = [r for r in kit.log() if r.record_key == reject and r.action == "cancelled"]
+    assert row.message == "removed from the queue by a person"

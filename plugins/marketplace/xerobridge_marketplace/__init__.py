@@ -13,7 +13,7 @@ from xerobridge.sdk import Source, SourceSandbox, hookimpl
 from xerobridge_marketplace.settings import MarketplaceSettings
 from xerobridge_marketplace.streams import STREAMS, make_client
 
-__all__ = ["register_commands", "source"]
+__all__ = ["register_commands", "register_routes", "source"]
 
 
 def _sandbox() -> SourceSandbox:
@@ -46,3 +46,11 @@ def register_commands(cli: Any, sandbox: Any) -> None:
     from xerobridge_marketplace.commands import marketplace
 
     sandbox.command("marketplace")(marketplace)
+
+
+@hookimpl
+def register_routes(pages: Any) -> list[Any]:
+    """The dashboard page under /plugins/marketplace/: customers, products, approvals."""
+    from xerobridge_marketplace.pages import routes
+
+    return routes(pages)

@@ -62,6 +62,8 @@ class RecordState:
     synced_at: datetime | None = None
     #: Why it is not in Xero yet (the last error of its job).
     error: str = ""
+    #: For a held record, what it waits for: approval, mapping, setup or waiting.
+    hold: str = ""
     #: The record as last read from the source, for one that is not in Xero.
     data: Mapping[str, Any] = field(default_factory=dict)
 
@@ -296,6 +298,7 @@ class PluginPages:
             found[job.record_key] = RecordState(
                 job.record_key, states.get(job.state, "queued"),  # type: ignore[arg-type]
                 error=job.last_error, data=dict(payload.get("data") or {}),
+                hold=job.hold_reason if job.state == "held" else "",
             )  # fmt: skip
         return sorted(found.values(), key=lambda r: r.key)
 
@@ -306,6 +309,31 @@ class PluginPages:
         with self._store.transaction() as s:
             src = self._own(s, source)
         return Queue(self._store).retry_failed(source_id=src.id, stream=stream, keys=keys)
+
+    def approve(self, source: str, stream: str, keys: Sequence[str]) -> int:
+        """Release the records with these keys that are held for a person's approval; how many."""
+        return Queue(self._store).approve(job_ids=self._held(source, stream, keys, "approval"))
+
+    def reject(self, source: str, stream: str, keys: Sequence[str]) -> int:
+        """Take the records with these keys that are held for approval out of the queue, as a
+        person's decision (the sync log says so); how many."""
+        return Queue(self._store).cancel(self._held(source, stream, keys, "approval"))
+
+    def _held(self, source: str, stream: str, keys: Sequence[str], reason: str) -> list[int]:
+        self.spec.stream(stream)
+        with self._store.transaction() as s:
+            src = self._own(s, source)
+            return [
+                int(job_id)
+                for job_id in s.exec(
+                    select(Job.id).where(
+                        col(Job.source_id) == src.id, col(Job.stream) == stream,
+                        col(Job.state) == "held", col(Job.hold_reason) == reason,
+                        col(Job.record_key).in_(list(keys)),
+                    )
+                ).all()
+                if job_id is not None
+            ]  # fmt: skip
 
     @contextlib.asynccontextmanager
     async def source_client(self, source: str) -> AsyncIterator[Any]:
