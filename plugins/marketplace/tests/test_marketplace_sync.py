@@ -79,6 +79,22 @@ def test_every_completed_order_is_an_invoice_that_totals_its_charge_lines(kit: S
             assert _cents(invoices[f"KIT-{order['orderNumber']}"]["Total"]) == charged
         if refunded:
             assert _cents(credits[f"KIT-{order['orderNumber']}-CR"]["Total"]) == refunded
+    # Each credit note is allocated to the invoice of the order that billed the period it gives
+    # back (the sandbox's refunds each give back one earlier order's period).
+    notes = [c for c in kit.xero("CreditNotes") if c["CreditNoteNumber"].startswith("KIT-")]
+    assert notes, "the generated marketplace has refunds"
+    for note in notes:
+        order = next(
+            o for o in _orders(kit) if f"KIT-{o['orderNumber']}-CR" == note["CreditNoteNumber"]
+        )
+        start = next(d["startDate"] for d in order["details"] if d["type"].endswith("Refund"))
+        billed = [o for o in _orders(kit) if o["subscriptionId"] == order["subscriptionId"]
+                  and o["id"] != order["id"] and any(
+                      d.get("startDate") and d["startDate"] <= start < (d.get("endDate") or start)
+                      and not d["type"].endswith("Refund") for d in o["details"])]  # fmt: skip
+        (allocated,) = note["Allocations"]
+        assert allocated["Invoice"]["InvoiceNumber"] == f"KIT-{billed[0]['orderNumber']}"
+        assert _cents(allocated["Amount"]) == _cents(note["Total"])
     # Open orders wait; they are invoiced once they complete.
     assert not any(
         n.endswith(o) for n in invoices for o in kit.source_state.odd["processing_orders"]

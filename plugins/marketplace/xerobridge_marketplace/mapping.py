@@ -168,6 +168,32 @@ def tax_of(
     )
 
 
+def billing_order(order: Mapping[str, Any], start: str) -> str:
+    """The order's id when one of its charges billed the period that begins at `start`."""
+    if not start:
+        return ""
+    for detail in order.get("details") or []:
+        if detail.get("type") in REFUNDS or not detail.get("startDate"):
+            continue
+        if str(detail["startDate"]) <= start < str(detail.get("endDate") or start):
+            return str(order["id"])
+    return ""
+
+
+def allocation(
+    credit: XeroDocument, *, note_id: str, invoice_id: str, day: str, amount: Decimal
+) -> XeroDocument:
+    """The credit note's total allocated to the invoice whose period it gives back."""
+    body = {
+        credit.key_field: credit.natural_key,
+        "CreditNote": {"CreditNoteID": note_id},
+        "Invoice": {"InvoiceID": invoice_id},
+        "Amount": posting.money.number(amount),
+        "Date": day,
+    }
+    return XeroDocument("Allocation", body, credit.natural_key, credit.key_field, role="allocation")
+
+
 def refused(order: Mapping[str, Any], reason: str) -> Permanent:
     """A Permanent naming the order and what to change."""
     return Permanent(f"order {order.get('orderNumber') or order.get('id')}: {reason}")

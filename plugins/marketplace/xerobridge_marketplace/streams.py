@@ -169,16 +169,20 @@ class Orders(Stream[MarketplaceSettings]):
                     ) -> AsyncIterator[Change | Checkpoint]:  # fmt: skip
         """New orders, and the open ones whose status moved; then where the read got to."""
         read = OrderChanges(ctx.client, OrderCursor.from_text(cursor), now=ctx.clock.now())
+        billed: dict[str, list[dict[str, Any]]] = {}
         async for order in read:
-            yield self._change(ctx, order)
+            yield await self._change(ctx, order, billed)
         yield Checkpoint(read.cursor.to_text())
 
     async def fetch_keys(self, ctx: Context, keys: list[str]) -> AsyncIterator[Change]:
         """The orders with these ids."""
+        billed: dict[str, list[dict[str, Any]]] = {}
         for key in dict.fromkeys(keys):
-            yield self._change(ctx, await ctx.client.get_order(key))
+            yield await self._change(ctx, await ctx.client.get_order(key), billed)
 
-    def _change(self, ctx: Context, order: Mapping[str, Any]) -> Change:
+    async def _change(
+        self, ctx: Context, order: Mapping[str, Any], billed: dict[str, list[dict[str, Any]]]
+    ) -> Change:
         customer = str(order.get("customerId") or "")
         hold = ""
         if not ctx.settings_for("customers", customer).auto_sync:
@@ -186,7 +190,30 @@ class Orders(Stream[MarketplaceSettings]):
                     "switch auto-sync on for the customer")  # fmt: skip
         updated = posting.dates.moment(order.get("creationDate"), record=f"order {order.get('id')}",
                                        source=m.SOURCE)  # fmt: skip
-        return Change(self.name, str(order["id"]), dict(order), updated_at=updated, hold=hold)
+        data = {**order, "reverses": await self._reversed(ctx, order, billed)}
+        return Change(self.name, str(order["id"]), data, updated_at=updated, hold=hold)
+
+    async def _reversed(
+        self, ctx: Context, order: Mapping[str, Any], billed: dict[str, list[dict[str, Any]]]
+    ) -> str:
+        """The earlier order of the subscription that billed the period this order's refund
+        lines give back ("" when none, or when they give back periods of several orders)."""
+        refunds = [d for d in order.get("details") or [] if d.get("type") in m.REFUNDS]
+        subscription = str(order.get("subscriptionId") or "")
+        if not refunds or not subscription or ctx.settings.refunds != "credit_notes":
+            return ""
+        if subscription not in billed:
+            billed[subscription] = [
+                o async for o in ctx.client.iter_orders(subscription_id=subscription)
+                if o.get("status") == "completed"
+            ]  # fmt: skip
+        found = {
+            m.billing_order(earlier, str(refund.get("startDate") or ""))
+            for refund in refunds
+            for earlier in billed[subscription]
+            if str(earlier["id"]) != str(order["id"])
+        } - {""}
+        return found.pop() if len(found) == 1 else ""
 
     def resolve(self, ctx: Context, change: Change) -> Resolution:
         """A completed order once its customer and products are in Xero."""
@@ -207,6 +234,8 @@ class Orders(Stream[MarketplaceSettings]):
         if not lines:
             return Resolution.skip(f"order {order.get('orderNumber')} has no charge lines")
         needs = [Dependency("customers", str(order.get("customerId")))]
+        if order.get("reverses"):
+            needs.append(Dependency(self.name, str(order["reverses"])))
         for product in dict.fromkeys(str(d.get("productId")) for d in lines if d.get("productId")):
             needs.append(Dependency("products", product))
         return Resolution.create(needs=tuple(needs))
@@ -233,12 +262,14 @@ class Orders(Stream[MarketplaceSettings]):
         day = m.order_date(ctx.org, order)
         currency = str((order.get("total") or {}).get("currency"))
         ours = settings.invoice_number_from == "marketplace"  # else Xero numbers them itself
-        docs = []
+        docs: list[XeroDocument] = []
+        totals: dict[str, Decimal] = {}
         for kind, role, chosen, sign in (("Invoice", "main", invoice_lines, 1),
                                          ("CreditNote", "credit", refund_lines, -1)):  # fmt: skip
             if not chosen:
                 continue
             expected = sum((t for _l, t in chosen), Decimal(0)) * sign
+            totals[role] = expected
             # A credit note carries the refund as positive amounts.
             lines = [replace(line, unit=line.unit * sign) for line, _t in chosen]
             bodies = posting.lines.finish(
@@ -259,6 +290,13 @@ class Orders(Stream[MarketplaceSettings]):
         if not docs:
             raise m.refused(order, "has no line to invoice (only refunds, and refunds is "
                                    "quantity_only)")  # fmt: skip
+        note = links.get((self.name, change.key, "credit"))
+        reversed_invoice = links.get((self.name, str(order.get("reverses") or ""), "main"))
+        if refund_lines and note and reversed_invoice:
+            # Once the credit note is in Xero: allocated to the invoice whose period it gives back.
+            credit = next(d for d in docs if d.role == "credit")
+            docs.append(m.allocation(credit, note_id=note, invoice_id=reversed_invoice, day=day,
+                                     amount=totals["credit"]))  # fmt: skip
         return docs
 
     def _line(
