@@ -252,3 +252,30 @@ def test_the_page_maps_customers_and_products_switches_auto_sync_and_decides_ord
     assert left[approve] == "queued" and reject not in left
     (row,) = [r for r in kit.log() if r.record_key == reject and r.action == "cancelled"]
     assert row.message == "removed from the queue by a person"
+
+
+def test_one_subscriptions_billing_period_is_never_on_two_invoices(kit: SyncHarness) -> None:
+    """An order that charges again a period an earlier order charged (a renewal sent twice)
+    leaves that line out; with nothing else to charge it is not invoiced at all."""
+    state = kit.source_state
+    renewal = next(o for o in _orders(kit) if o["type"] == "renewal")
+    kit.sync()
+    kit.clock.advance(3600)
+    again = state.add_order({
+        "type": "renewal", "customerId": renewal["customerId"],
+        "subscriptionId": renewal["subscriptionId"], "details": renewal["details"],
+    })  # fmt: skip
+    extra = {**renewal["details"][0], "type": "handlingFee", "startDate": None, "endDate": None,
+             "description": "Handling fee"}  # fmt: skip
+    both = state.add_order({
+        "type": "renewal", "customerId": renewal["customerId"],
+        "subscriptionId": renewal["subscriptionId"], "details": [*renewal["details"], extra],
+    })  # fmt: skip
+    kit.clock.advance(600)
+    kit.sync()
+    numbers = {i["InvoiceNumber"]: i for i in kit.xero("Invoices")}
+    assert f"KIT-{again['orderNumber']}" not in numbers
+    (skipped,) = [r for r in kit.log() if r.record_key == again["id"]]
+    assert "its periods are on earlier orders' invoices" in skipped.message
+    lines = numbers[f"KIT-{both['orderNumber']}"]["LineItems"]
+    assert [x["Description"] for x in lines] == ["Handling fee"]

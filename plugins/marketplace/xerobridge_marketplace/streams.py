@@ -190,8 +190,41 @@ class Orders(Stream[MarketplaceSettings]):
                     "switch auto-sync on for the customer")  # fmt: skip
         updated = posting.dates.moment(order.get("creationDate"), record=f"order {order.get('id')}",
                                        source=m.SOURCE)  # fmt: skip
-        data = {**order, "reverses": await self._reversed(ctx, order, billed)}
+        data = {**order, "reverses": await self._reversed(ctx, order, billed),
+                "billed_by": await self._billed_by(ctx, order, billed)}  # fmt: skip
         return Change(self.name, str(order["id"]), data, updated_at=updated, hold=hold)
+
+    async def _orders_of(
+        self, ctx: Context, subscription: str, billed: dict[str, list[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """The subscription's completed orders, read once per fetch."""
+        if subscription not in billed:
+            billed[subscription] = [
+                o async for o in ctx.client.iter_orders(subscription_id=subscription)
+                if o.get("status") == "completed"
+            ]  # fmt: skip
+        return billed[subscription]
+
+    async def _billed_by(
+        self, ctx: Context, order: Mapping[str, Any], billed: dict[str, list[dict[str, Any]]]
+    ) -> dict[str, str]:
+        """The periods (by start) this order charges that an earlier order of the subscription
+        charged already, with that order's id: a period goes on one invoice only."""
+        subscription = str(order.get("subscriptionId") or "")
+        starts = {str(d["startDate"]) for d in order.get("details") or []
+                  if d.get("startDate") and d.get("type") not in m.REFUNDS}  # fmt: skip
+        if not subscription or not starts:
+            return {}
+        mine = (str(order.get("creationDate") or ""), str(order["id"]))
+        found: dict[str, str] = {}
+        for earlier in await self._orders_of(ctx, subscription, billed):
+            if (str(earlier.get("creationDate") or ""), str(earlier["id"])) >= mine:
+                continue
+            for detail in earlier.get("details") or []:
+                start = str(detail.get("startDate") or "")
+                if start in starts and detail.get("type") not in m.REFUNDS:
+                    found.setdefault(start, str(earlier["id"]))
+        return found
 
     async def _reversed(
         self, ctx: Context, order: Mapping[str, Any], billed: dict[str, list[dict[str, Any]]]
@@ -202,15 +235,11 @@ class Orders(Stream[MarketplaceSettings]):
         subscription = str(order.get("subscriptionId") or "")
         if not refunds or not subscription or ctx.settings.refunds != "credit_notes":
             return ""
-        if subscription not in billed:
-            billed[subscription] = [
-                o async for o in ctx.client.iter_orders(subscription_id=subscription)
-                if o.get("status") == "completed"
-            ]  # fmt: skip
+        orders = await self._orders_of(ctx, subscription, billed)
         found = {
             m.billing_order(earlier, str(refund.get("startDate") or ""))
             for refund in refunds
-            for earlier in billed[subscription]
+            for earlier in orders
             if str(earlier["id"]) != str(order["id"])
         } - {""}
         return found.pop() if len(found) == 1 else ""
@@ -230,9 +259,12 @@ class Orders(Stream[MarketplaceSettings]):
                                    "completed orders are invoiced")  # fmt: skip
         currency = str((order.get("total") or {}).get("currency") or "")
         posting.currencies.check(ctx.org, currency, record=f"order {order.get('orderNumber')}")
-        lines = order.get("details") or []
+        lines = [d for d in order.get("details") or [] if not _billed_elsewhere(order, d)]
         if not lines:
-            return Resolution.skip(f"order {order.get('orderNumber')} has no charge lines")
+            return Resolution.skip(
+                f"order {order.get('orderNumber')} has no charge lines of its own (its periods "
+                "are on earlier orders' invoices)"
+            )
         needs = [Dependency("customers", str(order.get("customerId")))]
         if order.get("reverses"):
             needs.append(Dependency(self.name, str(order["reverses"])))
@@ -251,6 +283,8 @@ class Orders(Stream[MarketplaceSettings]):
         invoice_lines: list[tuple[posting.lines.Line, Decimal]] = []
         refund_lines: list[tuple[posting.lines.Line, Decimal]] = []
         for n, detail in enumerate(order.get("details") or []):
+            if _billed_elsewhere(order, detail):
+                continue  # the period is on the invoice of the order that charged it first
             line, total = self._line(ctx, detail, n, record=record, account=account,
                                      default_tax=default_tax, rates=rates, links=links)  # fmt: skip
             if detail.get("type") in m.REFUNDS:
@@ -353,6 +387,13 @@ class Orders(Stream[MarketplaceSettings]):
         if not item_id:
             return None
         return next((i for i in ctx.xero.items() if str(i.get("ItemID")) == item_id), None)
+
+
+def _billed_elsewhere(order: Mapping[str, Any], detail: Mapping[str, Any]) -> bool:
+    """Whether a charge line's period was charged by an earlier order of the subscription."""
+    if detail.get("type") in m.REFUNDS:
+        return False
+    return str(detail.get("startDate") or "") in (order.get("billed_by") or {})
 
 
 STREAMS: list[Stream[MarketplaceSettings]] = [Customers(), Products(), Orders()]
