@@ -23,9 +23,12 @@ def test_two_sources_cannot_share_a_key_prefix(store: Store) -> None:
     plugins = load_plugins()
     sources.add(store, plugins, "magento", "shop-eu", values=SHOP)
     with pytest.raises(UserError, match="key prefix 'SHOPEU' is used"):
-        sources.add(store, plugins, "magento", "shopeu", values=SHOP)
-    second = sources.add(store, plugins, "magento", "shopeu", values=SHOP, key_prefix="SHOPEU2")
-    assert second.key_prefix == "SHOPEU2"
+        sources.add(store, plugins, "magento", "shopeu", values=SHOP, key_prefix="SHOPEU")
+    # A prefix made from the name takes a digit when another source has it.
+    derived = sources.add(store, plugins, "magento", "shopeu", values=SHOP)
+    assert derived.key_prefix == "SHOPE2"
+    second = sources.add(store, plugins, "magento", "shop-eu2", values=SHOP, key_prefix="SHOPEU3")
+    assert second.key_prefix == "SHOPEU3"
 
 
 def test_a_source_is_connected_once_each_stream_it_reads_has_been_read(store: Store) -> None:
