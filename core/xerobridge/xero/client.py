@@ -445,7 +445,8 @@ def _allocation_request(
         raise ValueError("allocations are written one at a time")
     document = dict(documents[0])
     credit_note = document.pop("CreditNote", None) or {}
-    document.pop("CreditNoteNumber", None)
+    for key_field in xero_object("Allocation").key_fields:  # ours, not Xero's Allocation's
+        document.pop(key_field, None)
     credit_note_id = credit_note.get("CreditNoteID")
     if not credit_note_id:
         raise ValueError("an Allocation needs CreditNote.CreditNoteID")

@@ -141,6 +141,8 @@ def test_a_product_maps_to_its_existing_item_or_a_new_one_one_item_per_product(
         kit.sync(stream="products")
         links = {lk.record_key: lk for lk in kit.links("products")}
         assert links[products[0]["id"]].xero_id == item["ItemID"]
+        # The organisation's own item is used as it is, not renamed after the product.
+        assert kit.xero_state.record("Items", item["ItemID"])["Code"] == products[0]["mpn"]
         assert links[products[1]["id"]].method == "created"
         # A person maps a second product to the same item.
         with kit.store.transaction() as s:
@@ -279,3 +281,32 @@ def test_one_subscriptions_billing_period_is_never_on_two_invoices(kit: SyncHarn
     assert "its periods are on earlier orders' invoices" in skipped.message
     lines = numbers[f"KIT-{both['orderNumber']}"]["LineItems"]
     assert [x["Description"] for x in lines] == ["Handling fee"]
+
+
+def test_prices_descriptions_and_numbers_from_xero_or_the_marketplace(
+    xb_harness: Harness, xb_clock: FakeClock
+) -> None:
+    kit = _kit(xb_harness, xb_clock, prices_from="xero", descriptions_from="xero",
+               invoice_number_from="xero")  # fmt: skip
+    sold = Counter(d["productId"] for o in _orders(kit) for d in _charges(o))
+    product = kit.source_state.products[sold.most_common(1)[0][0]]
+    kit.xero_write("Item", {"Code": product["mpn"], "Name": "Our own name",
+                            "Description": "Our own words", "IsSold": True,
+                            "SalesDetails": {"UnitPrice": 7.0, "AccountCode": "200"}})  # fmt: skip
+    kit.sync()
+    assert kit.failures() == []
+    invoices = [i for i in kit.xero("Invoices") if str(i.get("Reference", "")).startswith("KIT-")]
+    assert invoices and all(not i["InvoiceNumber"].startswith("KIT-") for i in invoices)
+    ours = [x for i in invoices for x in i["LineItems"] if x.get("ItemCode") == product["mpn"]]
+    assert ours and all(x["Description"] == "Our own words" for x in ours)
+    assert all(abs(float(x["UnitAmount"])) == 7.0 for x in ours)
+
+
+def test_trimmed_descriptions_are_the_product_name(
+    xb_harness: Harness, xb_clock: FakeClock
+) -> None:
+    kit = _kit(xb_harness, xb_clock, trim_descriptions="true")
+    kit.sync()
+    names = {p["name"] for p in kit.source_state.products.values()}
+    lines = [x for i in kit.xero("Invoices") for x in i["LineItems"] if x.get("ItemCode")]
+    assert lines and all(x["Description"] in names for x in lines)

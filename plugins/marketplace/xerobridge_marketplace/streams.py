@@ -150,7 +150,14 @@ class Products(Stream[MarketplaceSettings]):
             )
 
     def build(self, ctx: Context, change: Change, links: Links) -> list[XeroDocument]:
+        """A new item for the product; an item of the organisation it was mapped to is used as
+        it is (its code, name and price are the bookkeeper's)."""
         code = m.item_code(ctx.key_prefix, str(change.data.get("mpn") or change.key))
+        linked = links.get((self.name, change.key, "main"))
+        if linked:
+            item = next((i for i in ctx.xero.items() if str(i.get("ItemID")) == linked), None)
+            if item is not None and item.get("Code") != code:
+                return []
         account = _book(ctx).code("sales_account", ctx.settings.sales_account)
         price = m.price_in(change.data, ctx.org.base_currency) if ctx.org.base_currency else None
         return [m.item(change.data, code=code, price=price, account=account)]
@@ -306,6 +313,9 @@ class Orders(Stream[MarketplaceSettings]):
             totals[role] = expected
             # A credit note carries the refund as positive amounts.
             lines = [replace(line, unit=line.unit * sign) for line, _t in chosen]
+            if settings.prices_from == "xero":
+                # Priced by Xero's items: the total is Xero's, not the marketplace's.
+                expected = posting.lines.total(lines, "Exclusive")
             bodies = posting.lines.finish(
                 lines, expected, "Exclusive",
                 rounding_account=lambda: account, record=record, source=m.SOURCE,
@@ -326,7 +336,9 @@ class Orders(Stream[MarketplaceSettings]):
                                    "quantity_only)")  # fmt: skip
         note = links.get((self.name, change.key, "credit"))
         reversed_invoice = links.get((self.name, str(order.get("reverses") or ""), "main"))
-        if refund_lines and note and reversed_invoice:
+        # Priced by Xero's items, an invoice may be smaller than the refund of its period: the
+        # credit note is then left for the bookkeeper to allocate.
+        if refund_lines and note and reversed_invoice and settings.prices_from == "marketplace":
             # Once the credit note is in Xero: allocated to the invoice whose period it gives back.
             credit = next(d for d in docs if d.role == "credit")
             docs.append(m.allocation(credit, note_id=note, invoice_id=reversed_invoice, day=day,
@@ -355,7 +367,12 @@ class Orders(Stream[MarketplaceSettings]):
         quantity = Decimal(str(detail.get("quantity") or 1))
         unit = (amount / quantity) if quantity else amount
         item = self._item(ctx, detail, links)
-        if settings.prices_from == "xero" and item is not None:
+        if (
+            settings.prices_from == "xero"
+            and item is not None
+            and detail.get("type") not in m.REFUNDS
+        ):
+            # A refund is the money given back, whatever the item sells for now.
             price = (item.get("SalesDetails") or {}).get("UnitPrice")
             if price is not None:
                 unit = Decimal(str(price)) * (1 if amount >= 0 else -1)
