@@ -24,7 +24,13 @@ from xerobridge.web.dashboard.guard import OPEN_PATHS
 SCRIPT = "<script>alert(1)</script>"
 PASSWORD = "a long enough password"
 #: Values for the path parameters of the routes, naming what `seeded` stores.
-PARAMS = {"name": "shop", "source": "shop", "stream": "customers"}
+PARAMS = {
+    "name": "shop",
+    "source": "shop",
+    "stream": "customers",
+    "customer": "7",
+    "verb": "approve",
+}
 
 
 def every_route(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, str]]:

@@ -63,6 +63,8 @@ def routes(pages: PluginPages) -> list[BaseRoute]:
     async def decide(request: Request) -> Response:
         form = await request.form()
         name, verb = request.path_params["source"], request.path_params["verb"]
+        if verb not in ("approve", "reject"):
+            return Response("no such decision; approve or reject", status_code=404)
         keys = [str(k) for k in form.getlist("key")]
         try:
             done = (pages.approve if verb == "approve" else pages.reject)(name, "orders", keys)
