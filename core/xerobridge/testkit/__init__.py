@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from xerobridge.testkit.context import make_context, make_mirror
     from xerobridge.testkit.contract import SourceContract
-    from xerobridge.testkit.harness import KitError, SyncHarness
+    from xerobridge.testkit.harness import KitError, SyncHarness, csrf_of
 
-__all__ = ["KitError", "SourceContract", "SyncHarness", "make_context", "make_mirror"]
+__all__ = ["KitError", "SourceContract", "SyncHarness", "csrf_of", "make_context", "make_mirror"]
 
 _HOMES = {
     "SourceContract": "xerobridge.testkit.contract",
     "SyncHarness": "xerobridge.testkit.harness",
     "KitError": "xerobridge.testkit.harness",
+    "csrf_of": "xerobridge.testkit.harness",
     "make_context": "xerobridge.testkit.context",
     "make_mirror": "xerobridge.testkit.context",
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import inspect
+import re
 from collections.abc import Coroutine, Mapping
 from types import ModuleType
 from typing import Any, TypeVar
@@ -172,6 +173,29 @@ class SyncHarness:
 
         return self.run(go())
 
+    def dashboard(self) -> Any:
+        """The dashboard on the harness's store, logged in as the admin, a plugin's pages
+        reaching the source's sandbox: a `starlette.testclient.TestClient`. `csrf_of(html)`
+        gives the token a page's form carries."""
+        from starlette.testclient import TestClient
+
+        from xerobridge.web.app import create_app as create_web_app
+        from xerobridge.web.dashboard import logins
+
+        password = "test kit dashboard password"
+        logins.set_password(self.store, password)
+        transport = httpx.ASGITransport(app=self.sandbox.app)
+
+        def source_http(_source: Any) -> httpx.AsyncClient:
+            return httpx.AsyncClient(transport=transport)
+
+        app = create_web_app(self.store, plugins=self.plugins, source_http=source_http)
+        browser = TestClient(app, base_url="http://127.0.0.1:8765", follow_redirects=False)
+        token = csrf_of(browser.get("/login").text)
+        browser.post("/login", data={"username": "admin", "password": password,
+                                     "csrf_token": token})  # fmt: skip
+        return browser
+
     # -- reading back ------------------------------------------------------------------------------
 
     @property
@@ -247,3 +271,11 @@ class SyncHarness:
             self.run(self.engine.aclose())
         finally:
             self.loop.close()
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of a dashboard page's form."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    if found is None:
+        raise KitError("the page has no form with a CSRF token")
+    return found.group(1)

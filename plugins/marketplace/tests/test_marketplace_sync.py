@@ -5,15 +5,12 @@ refunds to credit notes, and orders of customers without auto-sync held for appr
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
-from starlette.testclient import TestClient
 
 import xerobridge_marketplace
 from xerobridge.clock import FakeClock
@@ -22,9 +19,7 @@ from xerobridge.runtime.queue import Queue
 from xerobridge.sdk import SourceSandbox
 from xerobridge.store.db import Store
 from xerobridge.sync.unmapped import decide
-from xerobridge.testkit import SyncHarness
-from xerobridge.web.app import create_app as create_web_app
-from xerobridge.web.dashboard import logins
+from xerobridge.testkit import SyncHarness, csrf_of
 from xerobridge_marketplace.sandbox import create_app, describe_state
 
 Harness = Callable[..., SyncHarness]
@@ -200,31 +195,12 @@ def test_refunds_only_the_quantity_change_leaves_refund_lines_out(
         assert "has no line to invoice (only refunds, and refunds is quantity_only)" in message
 
 
-def _browser(kit: SyncHarness) -> TestClient:
-    """The dashboard on the harness's store, logged in, reaching the marketplace sandbox."""
-    logins.set_password(kit.store, "marketplace pages password")
-    transport = httpx.ASGITransport(app=kit.sandbox.app)
-    app = create_web_app(kit.store, plugins=kit.plugins,
-                         source_http=lambda _s: httpx.AsyncClient(transport=transport))  # fmt: skip
-    browser = TestClient(app, base_url="http://127.0.0.1:8765", follow_redirects=False)
-    token = _csrf(browser.get("/login").text)
-    browser.post("/login", data={"username": "admin", "password": "marketplace pages password",
-                                 "csrf_token": token})  # fmt: skip
-    return browser
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "the page has no form"
-    return found.group(1)
-
-
 def test_the_page_maps_customers_and_products_switches_auto_sync_and_decides_orders(
     xb_harness: Harness, xb_clock: FakeClock
 ) -> None:
     kit = _kit(xb_harness, xb_clock, auto_sync="false")
     kit.sync()
-    browser = _browser(kit)
+    browser = kit.dashboard()
     html = browser.get("/plugins/marketplace/").text
     state = kit.source_state
     for customer in state.customers.values():
@@ -233,7 +209,7 @@ def test_the_page_maps_customers_and_products_switches_auto_sync_and_decides_ord
         assert f"<td>{product['name']} <span" in html
     held = [j for j in kit.jobs("held") if j.hold_reason == "approval"]
     assert len(held) >= 2
-    token = _csrf(html)
+    token = csrf_of(html)
     first = held[0].payload["data"]["customerId"]
     browser.post(f"/plugins/marketplace/kit/customers/{first}/auto_sync",
                  data={"csrf_token": token, "auto_sync": "on"})  # fmt: skip

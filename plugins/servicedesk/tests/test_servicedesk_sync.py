@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -15,18 +14,14 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import httpx
 import pytest
-from starlette.testclient import TestClient
 
 import xerobridge_servicedesk
 from xerobridge.clock import FakeClock
 from xerobridge.config import sources
 from xerobridge.sdk import SourceSandbox, posting
 from xerobridge.store.db import Store
-from xerobridge.testkit import SyncHarness
-from xerobridge.web.app import create_app as create_web_app
-from xerobridge.web.dashboard import logins
+from xerobridge.testkit import SyncHarness, csrf_of
 from xerobridge_servicedesk import mapping as m
 from xerobridge_servicedesk.sandbox import create_app, describe
 from xerobridge_servicedesk.sandbox.generator import WORKLOG_TYPES
@@ -171,30 +166,11 @@ def test_an_unmapped_contact_is_mapped_by_a_person_or_created(kit: SyncHarness) 
     assert kit.jobs("held") == []
 
 
-def _browser(kit: SyncHarness) -> TestClient:
-    """The dashboard on the harness's store, logged in, reaching the MSP sandbox."""
-    logins.set_password(kit.store, "servicedesk pages password")
-    transport = httpx.ASGITransport(app=kit.sandbox.app)
-    app = create_web_app(kit.store, plugins=kit.plugins,
-                         source_http=lambda _s: httpx.AsyncClient(transport=transport))  # fmt: skip
-    browser = TestClient(app, base_url="http://127.0.0.1:8765", follow_redirects=False)
-    token = _csrf(browser.get("/login").text)
-    browser.post("/login", data={"username": "admin", "password": "servicedesk pages password",
-                                 "csrf_token": token})  # fmt: skip
-    return browser
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "the page has no form"
-    return found.group(1)
-
-
 def test_the_page_shows_worklogs_per_account_why_some_wait_and_the_types_xero_lacks(
     kit: SyncHarness,
 ) -> None:
     kit.sync()
-    browser = _browser(kit)
+    browser = kit.dashboard()
     html = browser.get("/plugins/servicedesk/").text
     assert "<h2>kit</h2>" in html
     assert "<li>Consulting</li>" in html  # the one worklog type with no Xero item
@@ -217,7 +193,7 @@ def test_the_page_shows_worklogs_per_account_why_some_wait_and_the_types_xero_la
     # "Retry" sends one failed worklog again, and only that one.
     waiting = [r.record_key for r in kit.failures() if "'Consulting'" in r.message]
     done = browser.post("/plugins/servicedesk/kit/retry",
-                        data={"csrf_token": _csrf(html), "key": waiting[:1]})  # fmt: skip
+                        data={"csrf_token": csrf_of(html), "key": waiting[:1]})  # fmt: skip
     assert done.status_code == 303
     assert "1 worklog(s) will be tried again." in browser.get("/plugins/servicedesk/").text
     queued = [j.record_key for j in kit.jobs("queued") if j.stream == "worklogs"]
