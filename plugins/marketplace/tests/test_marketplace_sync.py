@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -286,3 +287,27 @@ def test_trimmed_descriptions_are_the_product_name(
     names = {p["name"] for p in kit.source_state.products.values()}
     lines = [x for i in kit.xero("Invoices") for x in i["LineItems"] if x.get("ItemCode")]
     assert lines and all(x["Description"] in names for x in lines)
+
+
+def test_orders_added_to_the_customers_open_invoice_of_the_month(
+    xb_harness: Harness, xb_clock: FakeClock
+) -> None:
+    kit = _kit(xb_harness, xb_clock, invoice_mode="existing", invoice_status="DRAFT")
+    kit.sync()
+    assert kit.failures() == []
+    expected: dict[str, Decimal] = {}
+    for order in _orders(kit):
+        month = kit.ctx.org.date_of(
+            datetime.fromisoformat(order["creationDate"].replace("Z", "+00:00"))
+        )
+        key = f"KIT-C{order['customerId']}-{month.isoformat()[:7]}"
+        charged = sum((_with_tax(d) for d in _charges(order)), Decimal(0))
+        if charged:
+            expected[key] = expected.get(key, Decimal(0)) + charged
+    got = {i["InvoiceNumber"]: _cents(i["Total"]) for i in kit.xero("Invoices")
+           if i["InvoiceNumber"].startswith("KIT-C")}  # fmt: skip
+    assert got == expected
+    assert not [i for i in kit.xero("Invoices") if i["InvoiceNumber"].startswith("KIT-SO")]
+    before = kit.xero_writes()
+    kit.sync()
+    assert kit.xero_writes() == before

@@ -101,6 +101,18 @@ def order_date(org: OrgFacts, order: Mapping[str, Any]) -> str:
     )
 
 
+def month_start(day: str) -> str:
+    """The first day of a date's month."""
+    return day[:8] + "01"
+
+
+def open_invoice_number(prefix: str, customer_id: str, month_start: str) -> str:
+    """The natural key of a customer's open invoice of a month (`invoice_mode=existing`)."""
+    limit = posting.text.LIMITS["Invoice.InvoiceNumber"]
+    return posting.keys.exact(f"{prefix}-C{customer_id}", month_start[:7], limit,
+                              f"customer {customer_id}")  # fmt: skip
+
+
 def due_date(day: str, days: int) -> str:
     """The due date `days` after an ISO date."""
     from datetime import date
@@ -121,8 +133,10 @@ def document(
     lines: list[dict[str, Any]],
     reference: str = "",
     role: str = "main",
+    append: bool = False,
 ) -> XeroDocument:
-    """An invoice or credit note of an order, under its natural key."""
+    """An invoice or credit note of an order, under its natural key; `append`: the order's
+    lines on a document other orders add theirs to (the customer's open invoice)."""
     body: dict[str, Any] = {
         "Type": "ACCREC" if kind == "Invoice" else "ACCRECCREDIT",
         number_field: number,
@@ -137,7 +151,7 @@ def document(
         body["DueDate"] = due
     if reference and number_field != "Reference":
         body["Reference"] = reference
-    return XeroDocument(kind, body, number, number_field, role=role)
+    return XeroDocument(kind, body, number, number_field, role=role, append=append)
 
 
 def tax_of(

@@ -23,7 +23,6 @@ from xerobridge.sdk import (
     Checkpoint,
     CursorKind,
     Dependency,
-    NeedsPerson,
     Permanent,
     Resolution,
     SourceContext,
@@ -254,12 +253,6 @@ class Orders(Stream[MarketplaceSettings]):
     def resolve(self, ctx: Context, change: Change) -> Resolution:
         """A completed order once its customer and products are in Xero."""
         order = change.data
-        if ctx.settings.invoice_mode == "existing":
-            # Said rather than done as 'new': the person chose otherwise.
-            raise NeedsPerson(
-                "invoice_mode 'existing' (orders added to the customer's open invoice) is not "
-                f"available yet; set invoice_mode=new for {ctx.source}"
-            )
         status = str(order.get("status"))
         if status != "completed":
             return Resolution.skip(f"order {order.get('orderNumber')} is {status}: only "
@@ -320,25 +313,36 @@ class Orders(Stream[MarketplaceSettings]):
                 lines, expected, "Exclusive",
                 rounding_account=lambda: account, record=record, source=m.SOURCE,
             )  # fmt: skip
+            shared = kind == "Invoice" and settings.invoice_mode == "existing"
             suffix = "" if kind == "Invoice" else "-CR"
             number = posting.keys.exact(ctx.key_prefix, f"{order.get('orderNumber')}{suffix}",
                                         255, record)  # fmt: skip
+            on = day
+            if shared:
+                # The customer's open invoice of the month: each order adds its lines to it.
+                on = m.month_start(day)
+                number = m.open_invoice_number(ctx.key_prefix, str(order.get("customerId")), on)
             field = ("InvoiceNumber" if kind == "Invoice" else "CreditNoteNumber") if ours else (
                 "Reference")  # fmt: skip
             docs.append(m.document(
-                kind, number_field=field, number=number, contact_id=contact, day=day,
-                due=m.due_date(day, settings.due_days), status=settings.invoice_status,
-                currency=currency, lines=bodies, reference=str(order.get("poNumber") or ""),
-                role=role,
+                kind, number_field=field, number=number, contact_id=contact, day=on,
+                due=m.due_date(on, settings.due_days), status=settings.invoice_status,
+                currency=currency, lines=bodies,
+                reference="" if shared else str(order.get("poNumber") or ""), role=role,
+                append=shared,
             ))  # fmt: skip
         if not docs:
             raise m.refused(order, "has no line to invoice (only refunds, and refunds is "
                                    "quantity_only)")  # fmt: skip
         note = links.get((self.name, change.key, "credit"))
         reversed_invoice = links.get((self.name, str(order.get("reverses") or ""), "main"))
-        # Priced by Xero's items, an invoice may be smaller than the refund of its period: the
-        # credit note is then left for the bookkeeper to allocate.
-        if refund_lines and note and reversed_invoice and settings.prices_from == "marketplace":
+        # Xero allocates only approved credit notes to approved invoices; and priced by Xero's
+        # items, an invoice may be smaller than the refund of its period: the credit note is
+        # then left for the bookkeeper to allocate.
+        allocatable = (
+            settings.invoice_status == "AUTHORISED" and settings.prices_from == "marketplace"
+        )
+        if refund_lines and note and reversed_invoice and allocatable:
             # Once the credit note is in Xero: allocated to the invoice whose period it gives back.
             credit = next(d for d in docs if d.role == "credit")
             docs.append(m.allocation(credit, note_id=note, invoice_id=reversed_invoice, day=day,
