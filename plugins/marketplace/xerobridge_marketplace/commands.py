@@ -37,16 +37,27 @@ def marketplace(
         ),
     ] = 40,
     seed: Annotated[int, typer.Option(help="Seed of the generated marketplace.")] = 1,
+    country: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Customers only of this country (GB, DE, FR, AU, NZ, US); repeat it "
+            "for several. Default: all of them."
+        ),
+    ] = None,
 ) -> None:
     """Serve a stateful CloudBlue reseller marketplace (SimpleAPI) sandbox with generated data."""
     from xerobridge_marketplace.sandbox import create_app
+    from xerobridge_marketplace.sandbox.catalog import COUNTRIES
 
+    known = {c.code for c in COUNTRIES}
+    wanted = tuple(code.upper() for code in country or ())
+    if any(code not in known for code in wanted):
+        raise typer.BadParameter(f"use {', '.join(sorted(known))}", param_hint="--country")
     sock = bind(host, port)
     url = base_url(host, sock)
     try:
-        app = create_app(
-            seed=seed, customers=customers, subscriptions=subscriptions, public_url=url
-        )
+        app = create_app(seed=seed, customers=customers, subscriptions=subscriptions,
+                         public_url=url, countries=wanted)  # fmt: skip
     except BaseException:
         sock.close()
         raise

@@ -404,10 +404,18 @@ class Orders(Stream[MarketplaceSettings]):
     def _item(
         self, ctx: Context, detail: Mapping[str, Any], links: Links
     ) -> Mapping[str, Any] | None:
-        item_id = links.get(("products", str(detail.get("productId")), "main"))
+        """The Xero item of the line's product, as the local copy of the organisation has it;
+        one this source made that the copy lacks yet (a worker died before it was kept) is
+        known by its code, so that the invoice is the same whichever worker builds it."""
+        product = str(detail.get("productId") or "")
+        item_id = links.get(("products", product, "main"))
         if not item_id:
             return None
-        return next((i for i in ctx.xero.items() if str(i.get("ItemID")) == item_id), None)
+        found = next((i for i in ctx.xero.items() if str(i.get("ItemID")) == item_id), None)
+        if found is None:
+            code = m.item_code(ctx.key_prefix, str(detail.get("mpn") or product))
+            return {"ItemID": item_id, "Code": code}
+        return found
 
 
 def _billed_elsewhere(order: Mapping[str, Any], detail: Mapping[str, Any]) -> bool:
