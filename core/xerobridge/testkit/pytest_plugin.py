@@ -14,6 +14,8 @@ own fixtures. Where plugin autoloading is off, add `-p xerobridge.testkit.pytest
 - `xb_store_url`: the URL of an empty, migrated database, once on SQLite and once on
   PostgreSQL (XEROBRIDGE_TEST_POSTGRES, skipped when it cannot be reached unless
   XEROBRIDGE_REQUIRE_POSTGRES=1), for tests whose workers run in processes of their own.
+- `xb_served_xero`: `xerobridge sandbox xero` served in a process of its own (its JSON line),
+  for crash tests whose workers are processes.
 - `xb_stores_on_each`: makes stores on `xb_store_url`; a test module runs its harnesses on
   both stores by overriding `xb_new_store` with it.
 - `xb_harness`: makes a `SyncHarness` for a plugin module: one sync pass, what Xero holds.
@@ -174,6 +176,16 @@ def xb_store_url(
         return
     with _postgres_database(_database_name(request)) as url:
         yield url
+
+
+@pytest.fixture
+def xb_served_xero() -> Iterator[dict[str, Any]]:
+    """`xerobridge sandbox xero --port 0` in a process of its own (an AU organisation): the JSON
+    line it prints (URLs, credentials, control API); stopped when the test ends."""
+    from xerobridge.testkit.processes import served
+
+    with served("xero") as sandbox:
+        yield sandbox
 
 
 @pytest.fixture

@@ -23,13 +23,6 @@ from xerobridge_marketplace.client import MarketplaceClient
 
 
 @pytest.fixture
-def xero_sandbox() -> Iterator[dict[str, Any]]:
-    """`xerobridge sandbox xero` on a free port: an Australian organisation."""
-    with served_sandbox("xero") as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
 def market() -> Iterator[dict[str, Any]]:
     """`xerobridge sandbox marketplace` on a free port, of Australian customers."""
     args = ("--customers", "6", "--subscriptions", "12", "--country", "AU")
@@ -54,11 +47,11 @@ def _get(url: str) -> Any:
 
 @pytest.mark.slow
 def test_workers_killed_mid_sync_leave_every_record_in_xero_once(
-    xb_store_url: str, xero_sandbox: dict[str, Any], market: dict[str, Any], tmp_path: Path
+    xb_store_url: str, xb_served_xero: dict[str, Any], market: dict[str, Any], tmp_path: Path
 ) -> None:
     store = Store(xb_store_url)
     try:
-        connect_served(store, xero_sandbox)
+        connect_served(store, xb_served_xero)
         keys = ("base_url", "username", "password", "marketplace", "subscription_key")
         values = {k: str(market[k]) for k in keys}
         sources.add(store, load_plugins(), "marketplace", "cb", connection="org",
@@ -80,7 +73,7 @@ def test_workers_killed_mid_sync_leave_every_record_in_xero_once(
     assert summary is not None and not summary["jobs"], summary
 
     def ours(plural: str, field: str) -> Counter[str]:
-        records = _get(f"{xero_sandbox['control_url']}/tenants/default/{plural}")[plural]
+        records = _get(f"{xb_served_xero['control_url']}/tenants/default/{plural}")[plural]
         return Counter(
             str(r.get(field)) for r in records if str(r.get(field, "")).startswith("CB-")
         )

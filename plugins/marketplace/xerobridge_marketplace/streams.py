@@ -280,13 +280,16 @@ class Orders(Stream[MarketplaceSettings]):
         account = book.code("sales_account", settings.sales_account)
         default_tax = settings.default_tax_type or book.tax_type_of(settings.sales_account)
         rates = posting.lines.tax_rates(ctx.xero)
+        # The organisation's items by id, read from the mirror once for all the order's lines.
+        items = {str(i.get("ItemID")): i for i in ctx.xero.items()}
         invoice_lines: list[tuple[posting.lines.Line, Decimal]] = []
         refund_lines: list[tuple[posting.lines.Line, Decimal]] = []
         for n, detail in enumerate(order.get("details") or []):
             if _billed_elsewhere(order, detail):
                 continue  # the period is on the invoice of the order that charged it first
             line, total = self._line(ctx, detail, n, record=record, account=account,
-                                     default_tax=default_tax, rates=rates, links=links)  # fmt: skip
+                                     default_tax=default_tax, rates=rates, links=links,
+                                     items=items)  # fmt: skip
             if detail.get("type") in m.REFUNDS:
                 if settings.refunds == "credit_notes":
                     refund_lines.append((line, total))
@@ -360,6 +363,7 @@ class Orders(Stream[MarketplaceSettings]):
         default_tax: str,
         rates: Mapping[str, Decimal] | None,
         links: Links,
+        items: Mapping[str, Mapping[str, Any]],
     ) -> tuple[posting.lines.Line, Decimal]:
         """One charge line as a Xero line, and its total with tax (the marketplace's)."""
         settings = ctx.settings
@@ -370,7 +374,7 @@ class Orders(Stream[MarketplaceSettings]):
         discount = m.amount(detail.get("salesDiscount"), "salesDiscount", where)
         quantity = Decimal(str(detail.get("quantity") or 1))
         unit = (amount / quantity) if quantity else amount
-        item = self._item(ctx, detail, links)
+        item = self._item(ctx, detail, links, items)
         if (
             settings.prices_from == "xero"
             and item is not None
@@ -402,7 +406,11 @@ class Orders(Stream[MarketplaceSettings]):
         return line, amount - discount + tax
 
     def _item(
-        self, ctx: Context, detail: Mapping[str, Any], links: Links
+        self,
+        ctx: Context,
+        detail: Mapping[str, Any],
+        links: Links,
+        items: Mapping[str, Mapping[str, Any]],
     ) -> Mapping[str, Any] | None:
         """The Xero item of the line's product, as the local copy of the organisation has it;
         one this source made that the copy lacks yet (a worker died before it was kept) is
@@ -411,7 +419,7 @@ class Orders(Stream[MarketplaceSettings]):
         item_id = links.get(("products", product, "main"))
         if not item_id:
             return None
-        found = next((i for i in ctx.xero.items() if str(i.get("ItemID")) == item_id), None)
+        found = items.get(item_id)
         if found is None:
             code = m.item_code(ctx.key_prefix, str(detail.get("mpn") or product))
             return {"ItemID": item_id, "Code": code}

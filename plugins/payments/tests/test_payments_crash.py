@@ -27,13 +27,6 @@ CUSTOMERS, INVOICES = 6, 16
 
 
 @pytest.fixture
-def xero_sandbox() -> Iterator[dict[str, Any]]:
-    """`xerobridge sandbox xero` on a free port (an AUD organisation)."""
-    with served_sandbox("xero") as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
 def platform() -> Iterator[dict[str, Any]]:
     """`xerobridge sandbox payments` on a free port, its history in AUD."""
     args = ("--customers", "5", "--invoices", "30", "--currency", "AUD")
@@ -93,9 +86,9 @@ async def _set_up_accounts(store: Store, plugins: Plugins, source: Source) -> No
 
 @pytest.mark.slow
 def test_workers_killed_mid_sync_leave_every_record_once_on_both_sides(
-    xb_store_url: str, xero_sandbox: dict[str, Any], platform: dict[str, Any], tmp_path: Path
+    xb_store_url: str, xb_served_xero: dict[str, Any], platform: dict[str, Any], tmp_path: Path
 ) -> None:
-    _install(xb_store_url, xero_sandbox, platform)
+    _install(xb_store_url, xb_served_xero, platform)
     marker = tmp_path / "crash.marker"
     # Around writes to the platform: a customer or an invoice made and its link not stored; a
     # create whose link was written provisionally and whose call was not made.
@@ -134,7 +127,7 @@ def test_workers_killed_mid_sync_leave_every_record_once_on_both_sides(
     references = Counter(
         r["Reference"]
         for plural in ("Payments", "BankTransactions", "BankTransfers")
-        for r in _xero(xero_sandbox, "GET", f"/tenants/default/{plural}")[plural]
+        for r in _xero(xb_served_xero, "GET", f"/tenants/default/{plural}")[plural]
         if str(r.get("Reference", "")).startswith("PY-")
         and r.get("Type") not in ("SPEND-TRANSFER", "RECEIVE-TRANSFER")
     )

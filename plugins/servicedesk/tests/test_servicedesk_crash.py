@@ -23,12 +23,6 @@ NEW_TYPES = ("Training", "Hardware Setup", "Audit")
 
 
 @pytest.fixture
-def xero_sandbox() -> Iterator[dict[str, Any]]:
-    with served_sandbox("xero") as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
 def msp() -> Iterator[dict[str, Any]]:
     """`xerobridge sandbox servicedesk` on a free port."""
     with served_sandbox("servicedesk", "--accounts", "5", "--requests", "25") as described:
@@ -68,9 +62,9 @@ def _install(store_url: str, xero: dict[str, Any], msp: dict[str, Any]) -> None:
 
 @pytest.mark.slow
 def test_workers_killed_mid_sync_leave_every_type_and_worklog_once(
-    xb_store_url: str, xero_sandbox: dict[str, Any], msp: dict[str, Any], tmp_path: Path
+    xb_store_url: str, xb_served_xero: dict[str, Any], msp: dict[str, Any], tmp_path: Path
 ) -> None:
-    _install(xb_store_url, xero_sandbox, msp)
+    _install(xb_store_url, xb_served_xero, msp)
     marker = tmp_path / "crash.marker"
     # Around writes into MSP: a worklog type made and its link not stored; a create whose
     # link was written provisionally and whose call was not made.
@@ -97,7 +91,7 @@ def test_workers_killed_mid_sync_leave_every_type_and_worklog_once(
     names = Counter(t["name"] for t in _get(f"{msp['control_url']}/worklog_types"))
     assert [n for n, count in names.items() if count > 1] == []
     assert set(NEW_TYPES) <= set(names)
-    invoices = httpx.get(f"{xero_sandbox['control_url']}/tenants/default/Invoices",
+    invoices = httpx.get(f"{xb_served_xero['control_url']}/tenants/default/Invoices",
                          timeout=30).json()["Invoices"]  # fmt: skip
     ours = [i for i in invoices if str(i.get("InvoiceNumber", "")).startswith("SD-")]
     assert ours, "worklogs reached Xero"

@@ -10,6 +10,7 @@ modified time, so the parents changed since the cursor are read and their worklo
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -41,23 +42,23 @@ def make_client(ctx: Context) -> ServiceDeskClient:
     return ServiceDeskClient.from_settings(ctx.http, ctx.settings)
 
 
-class _FromXero(Stream[ServiceDeskSettings]):
+class _FromXero(Stream[ServiceDeskSettings], ABC):
     """What accounts and worklog types share: made once from their Xero record, then updated
     in place; a create is found again by the name it carried (names are unique in MSP)."""
 
     direction = Direction.FROM_XERO
 
+    @abstractmethod
     def data(self, ctx: Context, record: Mapping[str, Any]) -> dict[str, Any]:
         """The MSP record's fields as the Xero record has them now."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def named(self, ctx: Context, name: str) -> list[dict[str, Any]]:
         """The MSP records of a name."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def save(self, ctx: Context, key: str | None, data: Mapping[str, Any]) -> str:
         """Add the record (key None) or update it; its id."""
-        raise NotImplementedError
 
     async def unlinked(self, ctx: Context, name: str) -> tuple[list[dict], list[dict]]:
         """The MSP records of a name, and those of them no Xero record is linked to yet."""
