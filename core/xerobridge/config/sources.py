@@ -26,6 +26,7 @@ from xerobridge.store import cursors, encryption
 from xerobridge.store.db import Store
 from xerobridge.store.models import (
     ActionLog,
+    Claim,
     Connection,
     Cursor,
     Job,
@@ -165,7 +166,7 @@ def remove(store: Store, name: str) -> None:
     """Delete a source with its settings, cursors, jobs, links and notifications."""
     with store.transaction() as s:
         source = get(s, name)
-        for table in (Setting, Cursor, Job, Link, ActionLog, ScheduleSlot):
+        for table in (Setting, Cursor, Job, Link, Claim, ActionLog, ScheduleSlot):
             s.execute(sa.delete(table).where(col(table.source_id) == source.id))
         s.delete(source)
 
@@ -177,7 +178,7 @@ def reinitialize(store: Store, name: str) -> dict[str, int]:
     forgotten: dict[str, int] = {}
     with store.transaction() as s:
         source = get(s, name)
-        for table, what in ((Link, "links"), (Cursor, "cursors"), (Job, "jobs"),
+        for table, what in ((Link, "links"), (Claim, "claims"), (Cursor, "cursors"), (Job, "jobs"),
                             (ScheduleSlot, "schedule slots")):  # fmt: skip
             done = s.execute(sa.delete(table).where(col(table.source_id) == source.id))
             forgotten[what] = int(done.rowcount or 0)  # type: ignore[attr-defined]

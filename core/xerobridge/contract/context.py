@@ -40,6 +40,10 @@ class LinkView(Protocol):
         with `prefix` (a parent's worklogs: `requests/42/`)."""
         ...
 
+    def claimed_by(self, claim: str) -> tuple[str, str] | None:
+        """The (stream, key) of the record holding a claim (`XeroDocument.claims`), if any."""
+        ...
+
 
 class XeroMirror(Protocol):
     """Read-only view of the local copy of the organisation's reference data (no API calls).

@@ -271,6 +271,10 @@ class XeroDocument:
     `append` marks a document several records add lines to (a customer's open invoice for the
     month): `body` carries only this record's lines, and the core merges them into the
     document under a lock (see `xerobridge.sync.appends`).
+    `claims` name what the document puts in Xero that must be there once only (a
+    subscription's billing period): the first record to write a claim holds it, and another
+    record's document carrying it is not written but built again, when `LinkView.claimed_by`
+    tells its build who holds it (see `xerobridge.store.claims`).
     """
 
     kind: str
@@ -279,6 +283,7 @@ class XeroDocument:
     key_field: str
     role: str = "main"
     append: bool = False
+    claims: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         fields = DOCUMENT_KEYS.get(self.kind)

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from xerobridge.store import claims
 from xerobridge.store.db import Store
 from xerobridge.store.models import Link
 
@@ -229,3 +230,9 @@ class StoreLinkView:
             query = query.where(func.substr(Link.record_key, 1, len(prefix)) == prefix)
         with self.store.transaction() as s:
             return {key: str(xero_id) for key, xero_id in s.exec(query).all()}
+
+    def claimed_by(self, claim: str) -> tuple[str, str] | None:
+        """The (stream, key) of the record holding a claim, if any."""
+        with self.store.transaction() as s:
+            held = claims.holders(s, self.source_id, [claim]).get(claim)
+        return (held[0], held[1]) if held else None

@@ -197,6 +197,21 @@ class Link(SQLModel, table=True):
     source_version: str = Field(default="", sa_column_kwargs={"server_default": ""})
 
 
+class Claim(SQLModel, table=True):
+    """Something a source may put in Xero once only (a subscription's billing period), held by
+    the record whose document carries it: the first record to write it keeps it."""
+
+    __table_args__ = (sa.UniqueConstraint("source_id", "claim"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id")
+    claim: str
+    stream: str
+    record_key: str
+    role: str = "main"
+    created_at: datetime | None = _ts()
+
+
 class WriteAttempt(SQLModel, table=True):
     """One write request to Xero as stored before it is sent."""
 

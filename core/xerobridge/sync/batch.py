@@ -118,6 +118,9 @@ class Stage:
         self._looked: dict[int, int] = {}
         #: Jobs given back after Xero refused a name their document held: the refused hash.
         self._retaken: dict[int, str] = {}
+        #: Jobs sent back to be built again because a claim of theirs is held by another
+        #: record, with the body that lost it: the same body losing again is the plugin's bug.
+        self._outclaimed: dict[int, str] = {}
         #: Seconds per stage since the last `take_seconds`: map (hooks and dependencies),
         #: write (waiting for Xero) and link (the store's part of a push).
         self._seconds: dict[str, float] = defaultdict(float)

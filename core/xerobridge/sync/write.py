@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
 from xerobridge.contract.types import XeroDocument
 from xerobridge.runtime import crashpoints
+from xerobridge.store import claims as claimstore
 from xerobridge.store import links as linkstore
 from xerobridge.store.models import Link
 from xerobridge.sync import appends
@@ -58,7 +59,7 @@ class Write(Stage):
         return pending
 
     async def _write(self, pending: list[tuple[Work, XeroDocument, dict[str, Any], str]]) -> None:
-        pending = await self._unchangeable(pending)
+        pending = await self._unchangeable(self._claimed(pending))
         groups: dict[tuple[int, str], list[tuple[Work, XeroDocument, dict[str, Any], str]]]
         groups = defaultdict(list)
         shared: dict[tuple[int, str, str], list[tuple[Work, XeroDocument, dict[str, Any], str]]]
@@ -81,6 +82,41 @@ class Write(Stage):
                 await self._write_chunk(conn_id, kind, items[start : start + size])
         for (conn_id, kind, _key), items in shared.items():
             await self._write_shared(conn_id, kind, items)
+
+    def _claimed(
+        self, pending: list[tuple[Work, XeroDocument, dict[str, Any], str]]
+    ) -> list[tuple[Work, XeroDocument, dict[str, Any], str]]:
+        """The documents whose claims their record holds, taken now if free: a record whose
+        document carries a claim another record holds is not written but built again, when its
+        build leaves that out (a billing period already on another invoice)."""
+        if not any(doc.claims for _w, doc, _b, _h in pending):
+            return pending
+        lost: set[int] = set()
+        now = self.clock.now()
+        with self.store.transaction() as s:
+            for work, doc, _body, body_hash in pending:
+                if not doc.claims or id(work) in lost:
+                    continue
+                owner = (work.change.stream, work.change.key, doc.role)
+                held = claimstore.take(s, work.runtime.id, owner, doc.claims, now)
+                if not held:
+                    continue
+                lost.add(id(work))
+                job_id = work.job.id or 0
+                if self._outclaimed.get(job_id) == body_hash:
+                    claim, (stream, key, _role) = sorted(held.items())[0]
+                    work.error = Permanent(
+                        f"{work.change.stream} {work.change.key}: its {doc.kind} "
+                        f"{doc.natural_key} carries {claim}, which {stream} {key} holds; the "
+                        "plugin's build must leave out what `ctx.links.claimed_by` says "
+                        "another record holds"
+                    )
+                    continue
+                if len(self._outclaimed) > 10_000:
+                    self._outclaimed.clear()  # a long-lived worker's memory stays small
+                self._outclaimed[job_id] = body_hash
+                work.again = True  # built again at once, without an attempt spent
+        return [item for item in pending if id(item[0]) not in lost]
 
     async def _unchangeable(
         self, pending: list[tuple[Work, XeroDocument, dict[str, Any], str]]
@@ -294,6 +330,10 @@ class Write(Stage):
                     f"{work.change.stream} {work.change.key}: Xero refused the {doc.kind} "
                     f"{doc.natural_key}: {result.message}"
                 )
+                if doc.claims and link.xero_id is None:
+                    # Not in Xero: what it would have billed is free for another record.
+                    claimstore.release(s, work.runtime.id, (work.change.stream, work.change.key,
+                                                            doc.role), doc.claims)  # fmt: skip
         crashpoints.reached("after_link")
         if remembered and self.mirror is not None:
             # Later records of this pass match against what we just made, at no API cost.

@@ -31,6 +31,9 @@ class NoLinks:
     def linked(self, stream: str, prefix: str = "", role: str = "main") -> dict[str, str]:
         return {}
 
+    def claimed_by(self, claim: str) -> tuple[str, str] | None:
+        return None
+
 
 def _refuse(request: httpx.Request) -> httpx.Response:
     raise AssertionError(f"this test's context has no source to call: {request.url}")

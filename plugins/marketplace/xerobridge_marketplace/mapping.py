@@ -134,9 +134,11 @@ def document(
     reference: str = "",
     role: str = "main",
     append: bool = False,
+    claims: tuple[str, ...] = (),
 ) -> XeroDocument:
     """An invoice or credit note of an order, under its natural key; `append`: the order's
-    lines on a document other orders add theirs to (the customer's open invoice)."""
+    lines on a document other orders add theirs to (the customer's open invoice); `claims`:
+    the billing periods it carries, each on one invoice only."""
     body: dict[str, Any] = {
         "Type": "ACCREC" if kind == "Invoice" else "ACCRECCREDIT",
         number_field: number,
@@ -151,7 +153,7 @@ def document(
         body["DueDate"] = due
     if reference and number_field != "Reference":
         body["Reference"] = reference
-    return XeroDocument(kind, body, number, number_field, role=role, append=append)
+    return XeroDocument(kind, body, number, number_field, role=role, append=append, claims=claims)
 
 
 def tax_of(
@@ -180,6 +182,15 @@ def tax_of(
         "TaxType of default_tax_type or tax_map has that rate in Xero: add <percent>=<TaxType> "
         "to tax_map"
     )
+
+
+def period_claim(order: Mapping[str, Any], detail: Mapping[str, Any]) -> str:
+    """What a charge line bills once only: its subscription's period from its start ("" for a
+    refund, or a line of no subscription or period)."""
+    subscription, start = order.get("subscriptionId"), detail.get("startDate")
+    if detail.get("type") in REFUNDS or not subscription or not start:
+        return ""
+    return f"period:{subscription}:{start}"
 
 
 def billing_order(order: Mapping[str, Any], start: str) -> str:

@@ -259,15 +259,19 @@ class Orders(Stream[MarketplaceSettings]):
                                    "completed orders are invoiced")  # fmt: skip
         currency = str((order.get("total") or {}).get("currency") or "")
         posting.currencies.check(ctx.org, currency, record=f"order {order.get('orderNumber')}")
-        lines = [d for d in order.get("details") or [] if not _billed_elsewhere(order, d)]
+        lines = [d for d in order.get("details") or []
+                 if not _billed_elsewhere(ctx, order, d)]  # fmt: skip
         if not lines:
             return Resolution.skip(
                 f"order {order.get('orderNumber')} has no charge lines of its own (its periods "
-                "are on earlier orders' invoices)"
+                "are on other orders' invoices)"
             )
         needs = [Dependency("customers", str(order.get("customerId")))]
         if order.get("reverses"):
             needs.append(Dependency(self.name, str(order["reverses"])))
+        # An earlier order that billed one of its periods goes first, and keeps the period.
+        for earlier in dict.fromkeys((order.get("billed_by") or {}).values()):
+            needs.append(Dependency(self.name, str(earlier)))
         for product in dict.fromkeys(str(d.get("productId")) for d in lines if d.get("productId")):
             needs.append(Dependency("products", product))
         return Resolution.create(needs=tuple(needs))
@@ -284,9 +288,10 @@ class Orders(Stream[MarketplaceSettings]):
         items = {str(i.get("ItemID")): i for i in ctx.xero.items()}
         invoice_lines: list[tuple[posting.lines.Line, Decimal]] = []
         refund_lines: list[tuple[posting.lines.Line, Decimal]] = []
+        periods: list[str] = []
         for n, detail in enumerate(order.get("details") or []):
-            if _billed_elsewhere(order, detail):
-                continue  # the period is on the invoice of the order that charged it first
+            if _billed_elsewhere(ctx, order, detail):
+                continue  # the period is on the invoice of the order that wrote it first
             line, total = self._line(ctx, detail, n, record=record, account=account,
                                      default_tax=default_tax, rates=rates, links=links,
                                      items=items)  # fmt: skip
@@ -295,6 +300,8 @@ class Orders(Stream[MarketplaceSettings]):
                     refund_lines.append((line, total))
             else:
                 invoice_lines.append((line, total))
+                if claim := m.period_claim(order, detail):
+                    periods.append(claim)
         contact = links[("customers", str(order.get("customerId")), "main")]
         day = m.order_date(ctx.org, order)
         currency = str((order.get("total") or {}).get("currency"))
@@ -332,7 +339,7 @@ class Orders(Stream[MarketplaceSettings]):
                 due=m.due_date(on, settings.due_days), status=settings.invoice_status,
                 currency=currency, lines=bodies,
                 reference="" if shared else str(order.get("poNumber") or ""), role=role,
-                append=shared,
+                append=shared, claims=tuple(dict.fromkeys(periods)) if role == "main" else (),
             ))  # fmt: skip
         if not docs:
             raise m.refused(order, "has no line to invoice (only refunds, and refunds is "
@@ -426,11 +433,14 @@ class Orders(Stream[MarketplaceSettings]):
         return found
 
 
-def _billed_elsewhere(order: Mapping[str, Any], detail: Mapping[str, Any]) -> bool:
-    """Whether a charge line's period was charged by an earlier order of the subscription."""
-    if detail.get("type") in m.REFUNDS:
+def _billed_elsewhere(ctx: Context, order: Mapping[str, Any], detail: Mapping[str, Any]) -> bool:
+    """Whether a charge line's period is on another order's invoice: the core holds each
+    period for the first order whose invoice carried it (`XeroDocument.claims`)."""
+    claim = m.period_claim(order, detail)
+    if not claim:
         return False
-    return str(detail.get("startDate") or "") in (order.get("billed_by") or {})
+    holder = ctx.links.claimed_by(claim)
+    return holder is not None and holder != ("orders", str(order["id"]))
 
 
 STREAMS: list[Stream[MarketplaceSettings]] = [Customers(), Products(), Orders()]
