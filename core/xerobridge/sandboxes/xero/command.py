@@ -93,10 +93,10 @@ def xero(
     region: Annotated[
         str,
         typer.Option(
-            help="Xero version of the organisation: AU (AUD, GST) or UK (GBP, VAT): its chart "
-            "of accounts, tax rates, currency and timezone."
+            help="Xero version of the organisation: UK (GBP, VAT), as the other sandboxes sell "
+            "in pounds, or AU (AUD, GST): its chart of accounts, tax rates, currency and timezone."
         ),
-    ] = "AU",
+    ] = "UK",
 ) -> None:
     """Serve a stateful Xero sandbox (Accounting API, identity, webhooks, control API)."""
     from xerobridge.contract.errors import UserError
