@@ -460,6 +460,10 @@ def test_sync_ends_with_its_own_code_when_only_decisions_remain(
     run("sync", code=1)
     outcome.failed, outcome.waiting = 0, 0
     run("sync")
+    # A source that could not be read: one line saying why, and code 4.
+    outcome.unavailable = {"shop": "could not reach Magento at http://127.0.0.1:9"}
+    said = run("sync", code=4)
+    assert "source shop could not be read: could not reach Magento at http://127.0.0.1:9" in said
 
 
 def test_an_invalid_filter_is_refused_with_the_valid_values(run: Any) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from xerobridge import hookimpl
 from xerobridge.contract.context import SourceContext
-from xerobridge.contract.errors import Permanent
+from xerobridge.contract.errors import Permanent, RetryLater
 from xerobridge.contract.settings import SourceSettings
 from xerobridge.contract.types import (
     AccountNeed,
@@ -43,6 +43,8 @@ READS: list[tuple[str, str | None, str | None]] = []
 FAIL_READS: set[str] = set()
 #: Streams whose reads of older history (a backfill's second read) fail.
 FAIL_HISTORY: set[str] = set()
+#: Streams whose fetch_changes cannot reach the source, as when it is down or its address wrong.
+UNREACHABLE: set[str] = set()
 #: When set, a rename from Xero moves the customer's updated_at to this time, as most systems
 #: would, and says so (`Written`).
 TOUCH_AT: list[datetime] = []
@@ -62,6 +64,7 @@ def reset() -> None:
     READS.clear()
     FAIL_READS.clear()
     FAIL_HISTORY.clear()
+    UNREACHABLE.clear()
     TOUCH_AT.clear()
 
 
@@ -107,6 +110,8 @@ async def fetch_changes(
 ) -> AsyncIterator[Change]:
     """Records changed at or after the cursor (and before `until`), oldest first."""
     READS.append((stream.name, cursor, until))
+    if stream.name in UNREACHABLE:
+        raise RetryLater("could not reach the shop at http://127.0.0.1:9; check its base_url")
     if stream.name in FAIL_READS or (until and stream.name in FAIL_HISTORY):
         raise RuntimeError(f"the source is down for {stream.name}")
     since = datetime.fromisoformat(cursor) if cursor else datetime.min.replace(tzinfo=UTC)

@@ -29,7 +29,8 @@ def sync_command(
     """Run one sync pass in the foreground and say how it went.
 
     Exit codes: 0 all done; 1 a record failed (`xerobridge log --status error`); 3 nothing
-    failed but records wait for a person (a choice, `xerobridge map`, or the setup).
+    failed but records wait for a person (a choice, `xerobridge map`, or the setup); 4 a
+    source could not be read (down, unreachable): the daemon tries it again later.
     """
     import asyncio
 
@@ -52,8 +53,14 @@ def sync_command(
         root.print_json(summary.as_dict(), one_line=True)  # type: ignore[attr-defined]
     else:
         root.out.print(progress.table(summary))  # type: ignore[arg-type]
+    for name, why in summary.unavailable.items():  # type: ignore[attr-defined]
+        root.err.print(f"source {name} could not be read: {why}", soft_wrap=True)
+    for why in summary.setups:  # type: ignore[attr-defined]
+        root.err.print(f"waiting for the setup: {why}", soft_wrap=True)
     if summary.failed:  # type: ignore[attr-defined]
         raise typer.Exit(1)
+    if summary.unavailable:  # type: ignore[attr-defined]
+        raise typer.Exit(4)
     waiting = summary.waiting  # type: ignore[attr-defined]
     if waiting:
         root.err.print(

@@ -393,6 +393,25 @@ class Queue:
         with self.store.transaction() as s:
             return int(s.execute(query).scalar_one())
 
+    def setup_reasons(self, source_ids: Sequence[int], limit: int = 5) -> list[str]:
+        """Why jobs of these sources wait for their setup (credentials refused, an account
+        missing), each reason once, the commonest first."""
+        if not source_ids:
+            return []
+        with self.store.transaction() as s:
+            rows = s.execute(
+                sa.select(col(Job.last_error), sa.func.count())
+                .where(
+                    col(Job.state) == JobState.HELD,
+                    col(Job.hold_reason) == HoldReason.SETUP,
+                    col(Job.source_id).in_(list(source_ids)),
+                )
+                .group_by(col(Job.last_error))
+                .order_by(sa.func.count().desc(), col(Job.last_error))
+                .limit(limit)
+            ).all()
+        return [str(error) for error, _n in rows if error]
+
     def hold(
         self, worker_id: str, job_id: int, reason: str, *, awaited: Iterable[tuple[str, str]]
     ) -> str:
@@ -463,11 +482,16 @@ class Queue:
         hold_reason: str = HoldReason.MAPPING,
         candidates: Sequence[Mapping[str, str]] = (),
         awaited: Sequence[tuple[str, str]] = (),
+        transient: bool = False,
         session: Session | None = None,
     ) -> str:
         """Record a failed attempt; returns the job's new state (queued, held or dead), or
         "superseded" when a newer job of the record waits (it carries the newer data, and the
-        record may have one waiting job only), or "lost" when the lease ran out."""
+        record may have one waiting job only), or "lost" when the lease ran out.
+
+        `transient`: the failure was a condition of the moment (a system down or throttling),
+        not of the record: the attempt is given back and the job waits, backing off by how
+        many times in a row it has had to, however long that lasts."""
         now = self.clock.now()
         with self._tx(session) as s:
             job = s.get(Job, job_id)
@@ -491,6 +515,15 @@ class Queue:
                         **(job.payload or {}),
                         "candidates": [dict(c) for c in candidates],
                     }
+            elif transient and not permanent:
+                job.attempts = max(job.attempts - 1, 0)
+                in_a_row = int((job.payload or {}).get("waits", 0)) + 1
+                job.payload = {**(job.payload or {}), "waits": in_a_row}
+                delay = self.backoff.delay(in_a_row)
+                if retry_after is not None:
+                    delay = max(delay, retry_after)
+                job.state = "queued"
+                job.run_after = now + timedelta(seconds=delay)
             elif permanent or job.attempts >= job.max_attempts:
                 job.state = "dead"
                 if awaited:  # woken (`wake`) once one of these records is in

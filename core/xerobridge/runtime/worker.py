@@ -74,6 +74,9 @@ class Progress:
     )
     #: Seconds spent per stage: claim, fetch, and a push's map, write (Xero) and link (store).
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    #: Sources that could not be read in this run (down, unreachable, throttling), by id, with
+    #: why: a foreground pass does not wait for them.
+    unavailable: dict[int, str] = field(default_factory=dict)
 
     def counts(self, source: str, stream: str) -> StreamCounts:
         """The counts of one stream of one source."""
@@ -256,6 +259,8 @@ class Worker:
                 state = failures.record(s, self.queue, self.worker_id, job, exc)
             self._failed_as = state
             log.warning("%s %s %s: %s (%s)", job.kind, job.stream, job.record_key, exc, state)
+            if job.kind == JobKind.FETCH and isinstance(exc, RetryLater):
+                self.progress.unavailable.setdefault(job.source_id, failures.message_of(job, exc))
             return None
 
     def _finish(
@@ -282,11 +287,13 @@ class Worker:
                 log.warning("heartbeat failed: %s", exc)
 
     def _next_due(self) -> float | None:
-        """Seconds until the next queued job is due, or None if none is queued."""
+        """Seconds until the next queued job is due, or None if none is queued; the jobs of a
+        source that could not be read in this run are not waited for."""
+        query = select(sa.func.min(Job.run_after)).where(col(Job.state).in_(("queued", "running")))
+        if self.progress.unavailable:
+            query = query.where(col(Job.source_id).not_in(list(self.progress.unavailable)))
         with self.store.transaction() as s:
-            soonest = s.exec(
-                select(sa.func.min(Job.run_after)).where(col(Job.state).in_(("queued", "running")))
-            ).one()
+            soonest = s.exec(query).one()
         if soonest is None:
             return None
         return max(0.0, (soonest - self.clock.now()).total_seconds())

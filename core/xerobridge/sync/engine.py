@@ -47,6 +47,11 @@ class Summary:
     #: Records held for a person's decision, or behind one, after the pass.
     waiting: int = 0
     elapsed_s: float = 0.0
+    #: Sources that could not be read (down, unreachable, throttling), with why: their jobs
+    #: wait, with no attempt spent, and the daemon tries them again later.
+    unavailable: dict[str, str] = field(default_factory=dict)
+    #: Why records wait for their source's setup (credentials refused, an account missing).
+    setups: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The one-line JSON shape."""
@@ -57,6 +62,8 @@ class Summary:
             "http_429": self.http_429,
             "failed": self.failed,
             "waiting": self.waiting,
+            "unavailable": self.unavailable,
+            "setups": self.setups,
             "elapsed_s": round(self.elapsed_s, 3),
         }
 
@@ -189,6 +196,11 @@ class Engine:
         progress = await self.worker.run_until_idle(max_wait=max_wait)
         summary = self.summary(progress, started, calls_before)
         summary.waiting = self.queue.waiting_for_people(source)
+        names = {src.id: src.name for src in self.sources(source)}
+        summary.unavailable = {
+            names[i]: why for i, why in progress.unavailable.items() if i in names
+        }
+        summary.setups = self.queue.setup_reasons([i for i in names if i is not None])
         return summary
 
     def summary(self, progress: Progress, started: float, before: tuple[int, int, int]) -> Summary:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from xerobridge.contract.errors import NeedsChoice, NeedsPerson, Permanent, RetryLater
 from xerobridge.runtime.queue import Queue
 from xerobridge.store import synclog
 from xerobridge.store.models import ActionLog, Job
-from xerobridge.store.states import HoldReason
+from xerobridge.store.states import HoldReason, JobKind
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,12 @@ def record(
         hold_reason=HoldReason.MAPPING if isinstance(exc, NeedsChoice) else HoldReason.SETUP,
         candidates=exc.choices() if isinstance(exc, NeedsPerson) else (),
         awaited=getattr(exc, "awaited", ()) if isinstance(exc, Permanent) else (),
+        # A system down or throttling is no fault of the record: no attempt is spent on it.
+        transient=isinstance(exc, RetryLater),
         session=s,
     )
+    if state == "queued" and job.kind == JobKind.FETCH and isinstance(exc, RetryLater):
+        unavailable(s, queue, job, message)
     if state in ("dead", "held"):
         now = queue.clock.now()
         s.add(ActionLog(
@@ -58,3 +62,23 @@ def record(
             action="failed", status="error", message=message, api_calls=api_calls, job_id=job.id,
         )  # fmt: skip
     return state
+
+
+def unavailable(s: Session, queue: Queue, job: Job, message: str) -> None:
+    """A source that cannot be read now (down, unreachable, throttling): a row in the sync log
+    each time, and one line in the action log until a person acknowledges it."""
+    now = queue.clock.now()
+    synclog.write(
+        s, at=now, source_id=job.source_id, stream=job.stream, record_key=job.record_key,
+        action="failed", status="error", message=message, job_id=job.id,
+    )  # fmt: skip
+    said = s.exec(
+        select(ActionLog.id).where(
+            ActionLog.source_id == job.source_id,
+            ActionLog.message == message,
+            ActionLog.acknowledged == False,  # noqa: E712 - SQL, not Python
+        )
+    ).first()
+    if said is None:
+        s.add(ActionLog(at=now, source_id=job.source_id, level="error", message=message,
+                        stream=job.stream, record_key=job.record_key))  # fmt: skip
