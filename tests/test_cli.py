@@ -527,3 +527,34 @@ def test_numbers_out_of_range_are_refused_in_one_line(run: Any, args: tuple[str,
 
 def test_an_age_reaching_before_any_date_is_refused(run: Any) -> None:
     assert "reaches back before any date there is" in fails("log", "--since", "1000000000d")
+
+
+def test_at_80_columns_each_row_is_a_block_with_its_message_and_ids_in_full(
+    run: Any, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`log`, `queue list` and `map` on a narrow terminal: a block per row, every line within
+    80 columns, the message and the Xero id whole (a person copies the id into `map --to`)."""
+    shop = add_shop(store, "shop-eu")
+    xero_id = "0f6a5b2c-1d4e-4c3b-9a8f-7e6d5c4b3a21"
+    message = (
+        "order 000000031: line 3 (S001-00011) is taxed at 5.0% in Magento but maps to "
+        "TaxType 'OUTPUT2' at 20.0% in Xero; add 5.0=<a 5.0% TaxType> to tax_map"
+    )
+    with store.transaction() as s:
+        synclog.write(
+            s, at=datetime.now(UTC), source_id=shop, stream="orders", record_key="31",
+            action="failed", status="error", message=message, xero_id=xero_id,
+        )  # fmt: skip
+    queue = Queue(store)
+    queue.enqueue([NewJob(source_id=shop, stream="orders", record_key="31")])
+    (claimed,) = queue.claim("w")
+    job_id = claimed.id
+    assert job_id is not None
+    candidates = [{"xero_id": xero_id, "label": "Acme Ltd", "reason": "same email"}]
+    queue.fail("w", job_id, message, needs_person=True, candidates=candidates)
+    monkeypatch.setattr(root, "out", Console(width=80))
+    for args in (("log",), ("queue", "list"), ("map",)):
+        said = run(*args)
+        assert all(len(line.rstrip()) <= 80 for line in said.splitlines()), said
+        assert xero_id in said or args != ("map",), said
+        assert message in " ".join(line.strip() for line in said.splitlines()), said

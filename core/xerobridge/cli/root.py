@@ -10,7 +10,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from xerobridge.contract import plugins as plugin_loading
 from xerobridge.contract.errors import UserError
@@ -80,12 +82,35 @@ def emit(
     if not rows:
         out.print(empty)
         return
+    cells = [[(header, _cell(row[key])) for header, key in columns] for row in rows]
+    widest = [max(len(header), *(len(row[i][1]) for row in cells))
+              for i, (header, _key) in enumerate(columns)]  # fmt: skip
+    if sum(widest) + 3 * len(columns) + 1 > out.width:
+        _blocks(cells, title)
+        return
     table = Table(title=title)
     for header, _key in columns:
         table.add_column(header)
-    for row in rows:
-        table.add_row(*escaped(*(_cell(row[key]) for _header, key in columns)))
+    for row in cells:
+        table.add_row(*escaped(*(value for _header, value in row)))
     out.print(table)
+
+
+#: A value longer than this gets a line of its own in a row's block.
+_SHORT = 24
+
+
+def _blocks(rows: list[list[tuple[str, str]]], title: str) -> None:
+    """Rows too wide for the terminal as a block each: the short values on one line, each
+    long one (a message, a Xero id) in full on a line of its own, wrapped at word ends."""
+    out.print(title, style="bold", markup=False, highlight=False)
+    for row in rows:
+        short = [f"{header} {value}" for header, value in row if len(value) <= _SHORT]
+        out.print()
+        out.print("  ".join(short), markup=False, highlight=False)
+        for header, value in row:
+            if len(value) > _SHORT:
+                out.print(Padding(Text(f"{header}: {value}"), (0, 0, 0, 2), expand=False))
 
 
 def pairs(items: list[str], what: str) -> dict[str, str]:
