@@ -208,7 +208,7 @@ def test_disconnecting_asks_first_then_forgets(
     done = browser.post("/connections/acme/remove", data={"csrf_token": csrf_of(ask.text)})
     assert done.status_code == 303
     assert connections(store) == [] and grants(store) == []
-    assert "Removed connection acme." in browser.get("/connections").text
+    assert "Disconnected acme (a custom connection" in browser.get("/connections").text
 
 
 def test_a_connection_a_source_uses_is_kept(
@@ -227,8 +227,8 @@ def test_a_connection_a_source_uses_is_kept(
     response = browser.post("/connections/acme/remove", data={"csrf_token": token(browser)})
     assert response.status_code == 303
     assert (
-        "connection acme is used by source(s) shop; remove them first"
-        in browser.get("/connections").text
+        "connection acme is used by source(s) shop; remove them, or bind them to another "
+        "connection (`xerobridge sources connect`), first" in browser.get("/connections").text
     )
     assert [c.name for c in connections(store)] == ["acme"]
 

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from xerobridge.cli import connect as connect_module
 from xerobridge.cli import main as cli
 from xerobridge.clock import FakeClock
+from xerobridge.config.disconnect import disconnect
 from xerobridge.contract.errors import NeedsPerson, UserError
 from xerobridge.sandboxes.xero import SandboxState, pkce_challenge
 from xerobridge.sandboxes.xero.state import (
@@ -28,7 +29,13 @@ from xerobridge.store.db import Store
 from xerobridge.store.encryption import decrypt
 from xerobridge.store.models import Connection, TokenGrant
 from xerobridge.web.oauth_callback import oauth_callback
-from xerobridge.xero.auth import DEFAULT_API_URL, DEFAULT_IDENTITY_URL, TokenManager, load_tokens
+from xerobridge.xero.auth import (
+    DEFAULT_API_URL,
+    DEFAULT_IDENTITY_URL,
+    TokenManager,
+    basic_auth,
+    load_tokens,
+)
 from xerobridge.xero.connect import (
     authorize_url,
     complete_authorization,
@@ -469,3 +476,68 @@ def test_a_web_app_redirects_to_the_daemons_public_callback_by_default(
     url = next(line for line in result.output.splitlines() if "redirect_uri=" in line)
     query = parse_qs(urlsplit(url).query)
     assert query["redirect_uri"] == ["https://sync.example.com/xero/callback"]
+
+
+def test_disconnecting_revokes_at_xero_then_forgets(
+    store: Store, app: Starlette, sandbox: SandboxState
+) -> None:
+    """Each organisation's access is removed at Xero; the shared refresh token is revoked with
+    the last of them, after which it refreshes nothing."""
+    sandbox.add_organisation("Second Ltd", base_currency="NZD")
+    url, _state = _start(store)
+
+    async def connect() -> list[Connection]:
+        code, back = await consent(app, url)
+        async with asgi_client(app) as http:
+            return await complete_authorization(store, state=back, code=code, http=http)
+
+    first, second = run(connect())
+    refresh = load_tokens(grants(store)[0])["refresh_token"]
+
+    async def drop(name: str) -> str:
+        async with xero_only(app) as http:
+            return (await disconnect(store, name, http=http)).describe()
+
+    assert run(drop(first.name)) == f"disconnected {first.name} (its access removed at Xero)"
+    assert sandbox.log.count(path_contains="/connect/revocation") == 0  # the second shares it
+    assert [c.name for c in connections(store)] == [second.name]
+    assert run(drop(second.name)) == (
+        f"disconnected {second.name} (its access removed at Xero, its refresh token revoked)"
+    )
+    assert connections(store) == [] and grants(store) == []
+    active = [c for c in sandbox.identity.connections.values() if c.active]
+    assert active == []
+
+    async def refresh_again() -> int:
+        async with asgi_client(app) as http:
+            answer = await http.post(
+                f"{DEFAULT_IDENTITY_URL}/connect/token",
+                data={"grant_type": "refresh_token", "refresh_token": refresh},
+                headers={"Authorization": basic_auth(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)},
+            )
+            return answer.status_code
+
+    assert run(refresh_again()) == 400
+
+
+def test_a_connection_xero_cannot_be_reached_for_is_kept(
+    store: Store, app: Starlette, custom_app: str
+) -> None:
+    made = run(_custom(store, app))
+    with store.transaction() as s:
+        conn = s.get(Connection, made.id)
+        assert conn is not None
+        conn.xero_connection_id = "conn-1"
+        s.add(conn)
+
+    async def down() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(_refuse)) as http:
+            await disconnect(store, "acme", http=http)
+
+    with pytest.raises(UserError, match="could not reach Xero to disconnect acme"):
+        run(down())
+    assert [c.name for c in connections(store)] == ["acme"]
+
+
+def _refuse(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)

@@ -52,10 +52,29 @@ def connections_webhook_key(
 def connections_remove(
     name: str,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    local: Annotated[
+        bool,
+        typer.Option("--local", help="Only forget it here; Xero keeps the app's access."),
+    ] = False,
 ) -> None:
-    """Forget a connection that no source uses."""
+    """Disconnect an organisation no source uses: its access is revoked at Xero (and the
+    refresh token, when no other connection shares it), then it is forgotten here."""
+    import asyncio
+
+    import httpx
+
+    from xerobridge.config.disconnect import disconnect
+
     store = root.open_store()
-    if not yes and not typer.confirm(f"Forget Xero connection {name}?"):
+    if not yes and not typer.confirm(f"Disconnect Xero connection {name}?"):
         raise typer.Exit(1)
-    connection_config.remove(store, name)
-    root.out.print(f"removed connection {name}")
+    if local:
+        connection_config.remove(store, name)
+        root.out.print(f"removed connection {name} here; Xero still grants the app access")
+        return
+
+    async def go() -> str:
+        async with httpx.AsyncClient(timeout=30) as http:
+            return (await disconnect(store, name, http=http)).describe()
+
+    root.out.print(asyncio.run(go()))

@@ -62,11 +62,7 @@ def remove(store: Store, name: str) -> None:
     """Forget a connection that no source uses, with its mirror, counters and unused grant."""
     with store.transaction() as s:
         conn = get(s, name)
-        users = s.exec(select(Source.name).where(Source.connection_id == conn.id)).all()
-        if users:
-            raise UserError(
-                f"connection {name} is used by source(s) {', '.join(users)}; remove them first"
-            )
+        check_unused(s, conn)
         for table in (MirrorRecord, MirrorCursor, ApiUsage, ApiCall):
             s.execute(sa.delete(table).where(col(table.connection_id) == conn.id))
         grant_id = conn.grant_id
@@ -75,6 +71,16 @@ def remove(store: Store, name: str) -> None:
         others = s.exec(select(Connection.id).where(Connection.grant_id == grant_id)).first()
         if grant_id is not None and others is None:
             s.execute(sa.delete(TokenGrant).where(col(TokenGrant.id) == grant_id))
+
+
+def check_unused(s: Session, conn: Connection) -> None:
+    """A UserError naming the sources that use a connection, if any do."""
+    users = s.exec(select(Source.name).where(Source.connection_id == conn.id)).all()
+    if users:
+        raise UserError(
+            f"connection {conn.name} is used by source(s) {', '.join(users)}; remove them, or "
+            "bind them to another connection (`xerobridge sources connect`), first"
+        )
 
 
 def as_dict(conn: Connection) -> dict[str, str]:

@@ -93,7 +93,7 @@ class TokenEndpointError(Exception):
         self.retry_after = retry_after
 
 
-def _basic(client_id: str, client_secret: str) -> str:
+def basic_auth(client_id: str, client_secret: str) -> str:
     # client_secret_basic (RFC 6749 2.3.1): each part form-encoded, then base64.
     raw = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
     return "Basic " + b64encode(raw.encode()).decode()
@@ -111,7 +111,7 @@ async def request_token(
     url = token_url(identity_url)
     headers = {"Accept": "application/json"}
     if client_secret:
-        headers["Authorization"] = _basic(client_id, client_secret)
+        headers["Authorization"] = basic_auth(client_id, client_secret)
     else:  # a public (PKCE-only) app identifies itself in the form
         data = {**data, "client_id": client_id}
     try:

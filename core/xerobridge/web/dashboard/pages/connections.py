@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from xerobridge.config import connections
+from xerobridge.config.disconnect import disconnect
 from xerobridge.contract.errors import UserError
 from xerobridge.store import home as config
 from xerobridge.store.db import Store
@@ -171,20 +172,17 @@ def confirm_remove(request: Request) -> Response:
 
 
 async def remove(request: Request) -> Response:
-    """Forget a connection no source uses, as `xerobridge connections remove` does."""
+    """Disconnect an organisation no source uses: revoked at Xero, then forgotten here, as
+    `xerobridge connections remove` does."""
     await request.form()  # the guard has checked its token; nothing else is in it
-    return await run_in_threadpool(_remove, request)
-
-
-def _remove(request: Request) -> Response:
     store: Store = request.app.state.store
     name = request.path_params["name"]
     try:
-        connections.remove(store, name)
+        done = await disconnect(store, name, http=request.app.state.http)
     except UserError as exc:
         session_of(request).flash(str(exc), "error")
         return RedirectResponse("/connections", status_code=303)
-    session_of(request).flash(f"Removed connection {name}.")
+    session_of(request).flash(done.describe()[0].upper() + done.describe()[1:] + ".")
     return RedirectResponse("/connections", status_code=303)
 
 
