@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from httpx import Response
+from sqlmodel import col, select
 from starlette.testclient import TestClient
 
 from xerobridge.clock import FakeClock
 from xerobridge.contract.errors import UserError
 from xerobridge.store.db import Store
-from xerobridge.store.models import Connection
-from xerobridge.web.dashboard import logins
+from xerobridge.store.models import ActionLog, Connection
+from xerobridge.web.dashboard import lockout, logins
 from xerobridge.web.dashboard.passwords import hash_password, verify_password
 
 from dashboard_helpers import PASSWORD, csrf_of, log_in
@@ -203,3 +205,32 @@ def test_passwords_are_stored_as_slow_salted_hashes(store: Store) -> None:
 def test_weak_passwords_are_refused(store: Store, password: str, problem: str) -> None:
     with pytest.raises(UserError, match=problem):
         logins.set_password(store, password)
+
+
+def test_failed_logins_lock_the_user_and_the_address_for_minutes(
+    anonymous: TestClient, store: Store, clock: FakeClock
+) -> None:
+    """Five wrong passwords in a row lock the username (even with the right one) for five
+    minutes, noted in the action log; the page says when to try again; then it works."""
+
+    def attempt(password: str, username: str = "admin") -> Response:
+        page = anonymous.get("/login")
+        return anonymous.post("/login", data={"username": username, "password": password,
+                                              "csrf_token": csrf_of(page.text)})  # fmt: skip
+
+    for _ in range(lockout.MAX_FAILURES - 1):
+        assert attempt("wrong one!").status_code == 401
+    locked = attempt("wrong one!")
+    assert locked.status_code == 429
+    until = clock.now() + lockout.LOCK
+    assert f"try again at {until:%H:%M} UTC (in 5 minutes)" in locked.text
+    assert attempt(PASSWORD).status_code == 429  # the right password waits too
+    with store.transaction() as s:
+        (noted,) = s.exec(select(ActionLog).where(col(ActionLog.message).contains("admin"))).all()
+    assert noted.message.startswith("dashboard logins for user admin locked until")
+    # The address is locked too: another username from it waits as well.
+    assert attempt(PASSWORD, username="someone").status_code == 429
+
+    clock.advance(lockout.LOCK.total_seconds() + 1)
+    assert attempt(PASSWORD).status_code == 303
+    assert anonymous.get("/").status_code == 200

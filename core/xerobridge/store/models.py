@@ -382,6 +382,18 @@ class Pace(SQLModel, table=True):
     next_at: datetime = _ts(nullable=False)
 
 
+class LoginFailure(SQLModel, table=True):
+    """Failed dashboard logins of one username or one address, counted in a window; past the
+    limit, logins for it are locked until `locked_until`."""
+
+    __tablename__ = "login_failure"
+
+    key: str = Field(primary_key=True)  # user:<name> or addr:<address>
+    failures: int = 0
+    window_start: datetime = _ts(nullable=False)
+    locked_until: datetime | None = _ts()
+
+
 class Login(SQLModel, table=True):
     """A person who may use the dashboard: a slow salted password hash, never the password.
 
@@ -415,6 +427,7 @@ TABLES = (
     Cursor,
     Job,
     Link,
+    Claim,
     WriteAttempt,
     Worker,
     SyncLog,
@@ -427,5 +440,6 @@ TABLES = (
     XeroEventRow,
     ScheduleSlot,
     Login,
+    LoginFailure,
     ApiToken,
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -9,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from xerobridge.store.db import Store
-from xerobridge.web.dashboard import logins
+from xerobridge.web.dashboard import lockout, logins
 from xerobridge.web.dashboard.render import render, session_of
 
 
@@ -48,17 +50,31 @@ def _login(request: Request, form: FormData) -> Response:
     store: Store = request.app.state.store
     username = str(form.get("username", "")).strip()
     target = safe_next(str(form.get("next", "")))
-    identity = logins.authenticate(store, username, str(form.get("password", "")))
+    address = request.client.host if request.client else ""
+    until = lockout.locked_until(store, username, address)
+    identity = None
+    if until is None:
+        identity = logins.authenticate(store, username, str(form.get("password", "")))
+        if identity is None:
+            until = lockout.failed(store, username, address)
     if identity is None:
+        problem = "Wrong username or password."
+        if until is not None:
+            minutes = max(1, math.ceil((until - store.clock.now()).total_seconds() / 60))
+            problem = (
+                f"Too many failed logins for this username or address: try again at "
+                f"{until:%H:%M} UTC (in {minutes} minute{'s' if minutes != 1 else ''})."
+            )
         return render(
             request,
             "dashboard/login.html",
-            status_code=401,
+            status_code=429 if until is not None else 401,
             next=target,
             username=username,
-            problem="Wrong username or password.",
+            problem=problem,
             has_login=logins.has_login(store),
         )
+    lockout.succeeded(store, identity.username)
     session_of(request).log_in(identity.username, identity.epoch, store.clock.now())
     return RedirectResponse(target, status_code=303)
 
