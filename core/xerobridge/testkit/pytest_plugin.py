@@ -184,7 +184,7 @@ def xb_served_xero() -> Iterator[dict[str, Any]]:
     line it prints (URLs, credentials, control API); stopped when the test ends."""
     from xerobridge.testkit.processes import served
 
-    with served("xero") as sandbox:
+    with served("xero", "--region", "AU") as sandbox:
         yield sandbox
 
 

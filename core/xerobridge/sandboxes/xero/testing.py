@@ -107,10 +107,12 @@ xero_sandbox.__doc__ = "A Xero sandbox app whose teardown fails on non-conformin
 @contextmanager
 def served(*args: str) -> Iterator[dict[str, Any]]:
     """`xerobridge sandbox xero --port 0 ARGS` in a process of its own, for tests that run
-    several processes: yields the JSON line it prints (URLs, credentials); stopped at the end."""
+    several processes: yields the JSON line it prints (URLs, credentials); stopped at the end.
+    Its organisation is an AU one, as the in-process sandbox's is, unless ARGS say --region."""
     from xerobridge.testkit.processes import served as served_sandbox
 
-    with served_sandbox("xero", *args) as line:
+    region = () if "--region" in args else ("--region", "AU")
+    with served_sandbox("xero", *region, *args) as line:
         yield line
 
 
