@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 
 from xerobridge import hookimpl
 from xerobridge.contract.plugins import PluginInfo, register_module
-from xerobridge.contract.settings import SourceSettings
+from xerobridge.contract.settings import SourceSettings, xero_list
 from xerobridge.contract.types import AccountNeed, SourceSpec, StreamSpec
 
 PLUGIN = "formtest"
@@ -32,6 +32,9 @@ class FormSettings(SourceSettings):
     )
     store_ids: list[str] = Field(default_factory=list, description="Store views to read.")
     bank_account: str = Field(default="Shop Bank", description="Bank account name.")
+    default_tax_type: str = Field(
+        default="", description="Xero TaxType of lines.", json_schema_extra=xero_list("tax_type")
+    )
 
 
 @hookimpl

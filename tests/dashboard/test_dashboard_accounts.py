@@ -5,16 +5,19 @@ accounts", which creates the missing ones as `xerobridge setup-accounts` does.""
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from xerobridge.config import sources
+from xerobridge.config import sources, xero_lists
+from xerobridge.contract.errors import UserError
 from xerobridge.contract.plugins import Plugins
 from xerobridge.sandboxes.xero import SandboxState
 from xerobridge.store.db import Store
+from xerobridge.sync.engine import Engine
 from xerobridge.web.app import create_app
 from xerobridge.web.dashboard import logins
 from xerobridge.xero.connect import connect_client_credentials
@@ -167,3 +170,52 @@ def test_an_account_the_organisation_has_can_be_chosen_for_a_setting(
         assert sources.stored_values(s, sources.get(s, "shop"))["bank_account"] == (
             "Business Savings Account"
         )
+
+
+def test_settings_naming_the_organisations_things_are_chosen_from_its_lists(
+    browser: TestClient, store: Store, plugins: Plugins, app: Starlette, sandbox: SandboxState
+) -> None:
+    """Once the organisation is mirrored, an account setting is a select of its accounts of
+    the right type and a tax-type setting one of its tax rates with their percentages; a tax
+    type it lacks is refused, by the form and by `settings set`, naming those it has."""
+    sources.add(store, plugins, "formtest", "shop", connection="org", values=SHOP)
+    with store.transaction() as s:
+        conn_id = sources.get(s, "shop").connection_id
+    assert conn_id is not None
+
+    async def mirror() -> None:
+        engine = Engine(store, plugins, xero_http=xero_only(app))
+        try:
+            await engine.mirror.refresh(conn_id)
+        finally:
+            await engine.aclose()
+
+    asyncio.run(mirror())
+    banks = sorted(a["Name"] for a in sandbox.records("Accounts") if a["Type"] == "BANK")
+    output = next(r for r in sandbox.records("TaxRates") if r["TaxType"] == "OUTPUT")
+    page = browser.get("/sources/shop").text
+    assert '<select id="s-bank_account" name="bank_account">' in page
+    for name in banks:
+        assert f'<option value="{name}"' in page
+    assert '<select id="s-default_tax_type" name="default_tax_type">' in page
+    rate = format(Decimal(str(output["EffectiveRate"])).normalize(), "f")
+    assert f'<option value="OUTPUT">OUTPUT: {output["Name"]} ({rate}%)</option>' in page
+
+    token = csrf_of(page)
+    wrong = {**SHOP, "csrf_token": token, "default_tax_type": "OUTPUT9"}
+    refused = browser.post("/sources/shop/settings", data=wrong)
+    assert refused.status_code == 400
+    assert "default_tax_type: &#39;OUTPUT9&#39; is not one of the organisation&#39;s:" in (
+        refused.text
+    )
+
+    with pytest.raises(UserError, match=r"'OUTPUT9' is not one of the organisation's: .*OUTPUT:"):
+        with store.transaction() as s:
+            source = sources.get(s, "shop")
+        xero_lists.check(store, source, plugins.spec("formtest"), {"default_tax_type": "OUTPUT9"})
+    good = {"default_tax_type": "OUTPUT", "bank_account": "New Till"}
+    notes = xero_lists.check(store, source, plugins.spec("formtest"), good)
+    assert notes == [
+        "bank_account: account 'New Till' is not in Xero yet; `xerobridge setup-accounts shop` "
+        f"creates it (or choose one of: {', '.join(banks)})"
+    ]

@@ -10,6 +10,7 @@ from rich.table import Table
 from xerobridge.cli import root
 from xerobridge.cli.root import JsonOpt, group
 from xerobridge.config import sources as source_config
+from xerobridge.config import xero_lists
 from xerobridge.runtime.queue import Queue
 from xerobridge.store.db import Store
 from xerobridge.store.models import Source
@@ -61,8 +62,12 @@ def settings_set(
     store = root.open_store()
     src, spec = _source_and_spec(store, source)
     changes = root.pairs(values, "setting")
+    # Tax types and currencies the organisation lacks are refused before anything is saved.
+    notes = xero_lists.check(store, src, spec, changes)
     source_config.update_settings(store, spec, source, changes, record=root.record_option(record))
     root.out.print(f"saved {', '.join(sorted(changes))} for {source}")
+    for note in notes:
+        root.err.print(note, soft_wrap=True)
     # A failure the old settings caused (a tax map, an account name) may be gone now.
     again = Queue(store).retry_failed(source_id=src.id)
     if again:

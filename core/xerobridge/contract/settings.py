@@ -189,6 +189,24 @@ class SourceSettings(BaseModel):
         return out
 
 
+#: The kinds of the organisation's own things a setting may name (`xero_list`).
+XeroList = Literal["tax_type", "currency"]
+
+
+def xero_list(kind: XeroList) -> dict[str, Any]:
+    """A setting's `json_schema_extra` saying it names one of the organisation's tax types or
+    currencies: the dashboard offers the organisation's as a select, and the CLI refuses a
+    value the organisation lacks, listing those it has. (Account settings are known from
+    `SourceSpec.xero_accounts`.)"""
+    return {"xero": kind}
+
+
+def xero_list_of(info: Any) -> str:
+    """The `xero_list` kind a settings field names, or ""."""
+    extra = getattr(info, "json_schema_extra", None)
+    return str(extra.get("xero") or "") if isinstance(extra, dict) else ""
+
+
 def to_text(value: Any) -> str:
     """One setting value as a person would type it."""
     if isinstance(value, SecretStr):

@@ -18,7 +18,7 @@ from xerobridge.contract.errors import (
     XerobridgeError,
 )
 from xerobridge.contract.hookspecs import hookimpl
-from xerobridge.contract.settings import Schedule, SourceSettings
+from xerobridge.contract.settings import Schedule, SourceSettings, xero_list
 from xerobridge.contract.types import (
     AccountNeed,
     Candidate,
@@ -122,4 +122,5 @@ __all__ = [
     "posting",
     "reinitialize",
     "serve",
+    "xero_list",
 ]

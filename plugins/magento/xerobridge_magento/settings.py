@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, HttpUrl, SecretStr, field_validator
 
-from xerobridge.sdk import SourceSettings
+from xerobridge.sdk import SourceSettings, xero_list
 
 
 class MagentoSettings(SourceSettings):
@@ -55,6 +55,7 @@ class MagentoSettings(SourceSettings):
             "Xero TaxType for products and for a tax percent missing from tax_map; empty: "
             "the sales account's own tax type in Xero."
         ),
+        json_schema_extra=xero_list("tax_type"),
     )
     payment_accounts: dict[str, str] = Field(
         default_factory=dict,

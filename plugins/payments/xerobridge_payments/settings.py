@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 
-from xerobridge.sdk import SourceSettings
+from xerobridge.sdk import SourceSettings, xero_list
 
 PRODUCTION_URL = "https://public-api.alternativepayments.io"
 DEMO_URL = "https://public-api.demo.alternativepayments.io"
@@ -64,6 +64,7 @@ class PaymentsSettings(SourceSettings):
     fee_tax_type: str = Field(
         default="",
         description="Xero TaxType of fee lines (empty: the fee account's own tax type).",
+        json_schema_extra=xero_list("tax_type"),
     )
     refund_handling: RefundHandling = Field(
         default=RefundHandling.RECORD_REFUND,
@@ -94,6 +95,7 @@ class PaymentsSettings(SourceSettings):
     standalone_tax_type: str = Field(
         default="",
         description="Xero TaxType of those receive-money lines (empty: the account's own).",
+        json_schema_extra=xero_list("tax_type"),
     )
     currencies: list[str] = Field(
         default_factory=lambda: ["USD"],

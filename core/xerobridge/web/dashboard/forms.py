@@ -51,6 +51,8 @@ class FormField:
     secret_set: bool = False
     env: str = ""
     error: str = ""
+    #: What each choice of a select is shown as (the organisation's accounts, tax rates).
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 def current_texts(model: type[SourceSettings], stored: Mapping[str, str]) -> dict[str, str]:
@@ -74,8 +76,11 @@ def fields(
     secrets_set: Iterable[str] = (),
     source: str = "",
     skip: frozenset[str] = STREAM_FIELDS,
+    listed: Mapping[str, list[tuple[str, str]]] | None = None,
 ) -> list[FormField]:
-    """The form's inputs, showing `texts` (secrets never), with each field's error."""
+    """The form's inputs, showing `texts` (secrets never), with each field's error; a text
+    field in `listed` (the organisation's accounts, tax types, currencies) is a select of
+    those, labelled, with "" for a field that may be left empty."""
     errors = errors or {}
     secrets_set = set(secrets_set)
     found: list[FormField] = []
@@ -97,6 +102,12 @@ def fields(
         )
         if source and os.environ.get(sources.env_name(source, name)) is not None:
             f.env = sources.env_name(source, name)
+        offered = (listed or {}).get(name)
+        if offered and kind == "text":
+            f.kind = "select"
+            empty = () if info.is_required() else (("", "(none)"),)
+            f.choices = tuple(value for value, _label in (*empty, *offered))
+            f.labels = dict((*empty, *offered))
         if kind == "number":
             f.minimum, f.maximum = _bounds(info)
         elif kind == "table":

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from xerobridge.config import connections, sources
+from xerobridge.config import connections, sources, xero_lists
 from xerobridge.contract.errors import UserError
 from xerobridge.contract.plugins import Plugins
 from xerobridge.contract.types import SourceSpec
@@ -258,8 +258,9 @@ def _render_source(
         shown.update(typed or {})
         secrets_set = {n for n in model.secret_fields() if loaded.stored.get(n)}
         fields = forms.fields(
-            model, shown, errors=errors, secrets_set=secrets_set, source=loaded.source.name
-        )
+            model, shown, errors=errors, secrets_set=secrets_set, source=loaded.source.name,
+            listed=xero_lists.choices(_store(request), loaded.source, spec),
+        )  # fmt: skip
         streams = [
             StreamRow(
                 name=s.name,
@@ -330,6 +331,7 @@ def _save_settings(request: Request, form: FormData) -> Response:
         session_of(request).flash("Nothing changed.")
         return _to(_source_path(name, "settings"))
     try:
+        xero_lists.check(_store(request), loaded.source, spec, changes)
         sources.update_settings(_store(request), spec, name, changes)
     except UserError as exc:
         return _render_source(request, loaded, typed=typed, errors={"": str(exc)}, status_code=400)
