@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -176,3 +177,43 @@ def test_a_credit_memo_becomes_a_settled_credit_note(synced: Synced) -> None:
             Decimal("0.01")
         )
         assert Decimal(str(note["RemainingCredit"])) == 0  # allocated, or paid back as a refund
+
+
+def _contacts_by_email(synced: Synced) -> Counter[str]:
+    """How many contacts xerobridge made hold each email."""
+    mine = [c for c in synced.records("Contacts")
+            if str(c.get("ContactNumber") or "").startswith("SHOP-")]  # fmt: skip
+    return Counter(str(c["EmailAddress"]).lower() for c in mine if c.get("EmailAddress"))
+
+
+def test_one_contact_per_person_guest_or_registered(synced: Synced) -> None:
+    """A guest order with a registered customer's email goes to that customer's contact; a
+    customer who registers after ordering as a guest takes over the
+    guest's contact. No two contacts xerobridge made share an email."""
+    state = synced.magento.state.sandbox
+    sam = next(c for c in state.customers if c["email"] == "sam.guest@example.com")
+    product = next(p for p in state.products if p.get("type_id") == "simple")
+    as_guest = {"email": "Sam.Guest@example.com", "firstname": "Sam", "lastname": "Guest",
+                "street": ["2 Low St"], "city": "York", "postcode": "YO1 1AA",
+                "country_id": "GB"}  # fmt: skip
+    planted = state.place_order([(product["sku"], 1)], guest=as_guest, store=1)
+    synced.sync()
+    invoices = {i["InvoiceNumber"]: i for i in synced.records("Invoices")}
+    contact = invoices[f"SHOP-{planted['increment_id']}"]["Contact"]["ContactID"]
+    (sams,) = [c for c in synced.records("Contacts") if c["ContactID"] == contact]
+    assert sams["ContactNumber"] == f"SHOP-C-{sam['id']}"
+
+    guest = {"email": "lee.later@example.net", "firstname": "Lee", "lastname": "Later",
+             "street": ["1 High St"], "city": "Leeds", "postcode": "LS1 1AA",
+             "country_id": "GB"}  # fmt: skip
+    first = state.place_order([(product["sku"], 1)], guest=guest, store=1)
+    synced.sync()
+    before = synced.records("Invoices")
+    guest_contact = next(i for i in before if i["InvoiceNumber"] == f"SHOP-{first['increment_id']}")
+    lee = state.add_customer("Lee", "Later", "lee.later@example.net")
+    second = state.place_order([(product["sku"], 1)], customer_id=lee["id"], store=1)
+    synced.sync()
+    invoices = {i["InvoiceNumber"]: i for i in synced.records("Invoices")}
+    taken = invoices[f"SHOP-{second['increment_id']}"]["Contact"]["ContactID"]
+    assert taken == guest_contact["Contact"]["ContactID"]
+    assert [e for e, n in _contacts_by_email(synced).items() if n > 1] == []

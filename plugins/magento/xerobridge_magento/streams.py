@@ -190,6 +190,10 @@ async def _changes(
     return out
 
 
+#: A guest's data field naming the registered customer with the guest's email, if one is.
+REGISTERED = "xerobridge_registered_customer"
+
+
 async def _guest(client: MagentoClient, key: str) -> Change | None:
     """A guest's latest order by email: guest orders, then orders whose customer was deleted."""
     email = m.normalise_email(key)
@@ -210,6 +214,13 @@ async def _guest(client: MagentoClient, key: str) -> Change | None:
         if data["items"]:
             order = data["items"][0]
             stamp = order.get("updated_at")
+            # A registered customer with the same email is the same person: one contact.
+            found = await client.search(
+                STREAMS[m.CUSTOMERS].search_path, [[("email", email, "eq")]],
+                page_size=1, current_page=1,
+            )  # fmt: skip
+            if found["items"]:
+                order = {**order, REGISTERED: str(found["items"][0]["id"])}
             return Change(
                 m.GUESTS, email, data=order, updated_at=parse_time(stamp) if stamp else None
             )
@@ -558,6 +569,10 @@ class Customers(People):
     def record(self, ctx: Ctx, change: Change) -> Resolution:
         if _linked(ctx, m.CUSTOMERS, change.key):
             return Resolution.create()
+        # Registered after ordering as a guest: the guest's contact is theirs now.
+        email = m.normalise_email(str(change.data.get("email") or ""))
+        if email and (guest := ctx.links.xero_id(m.GUESTS, email)):
+            return Resolution.link(guest)
         number = m.contact_number(ctx.key_prefix, change.key)
         return _match_contact(ctx, _settings(ctx), change.data, number)
 
@@ -589,12 +604,24 @@ class Guests(People):
                 yield change
 
     def record(self, ctx: Ctx, change: Change) -> Resolution:
+        registered = str(change.data.get(REGISTERED) or "")
+        if registered and not _linked(ctx, m.GUESTS, change.key):
+            # The registered customer's contact, once it is in Xero.
+            contact = ctx.links.xero_id(m.CUSTOMERS, registered)
+            if contact:
+                return Resolution.link(contact)
+            return Resolution.create(needs=(Dependency(m.CUSTOMERS, registered),))
         if _linked(ctx, m.GUESTS, change.key):
             return Resolution.create()
         guest = m.guest_of(change.data)
         email = m.normalise_email(guest["email"] or change.key)
         number = m.guest_contact_number(ctx.key_prefix, email)
         return _match_contact(ctx, _settings(ctx), {**guest, "email": email}, number)
+
+    def documents(self, ctx: Ctx, settings: MagentoSettings, change: Change, links: Links) -> Docs:
+        if change.data.get(REGISTERED):
+            return []  # the customer's own stream keeps that contact
+        return super().documents(ctx, settings, change, links)
 
     def contact(self, ctx: Ctx, settings: MagentoSettings, change: Change, unique: bool) -> Doc:
         return m.guest_to_contact(change.data, settings, ctx.key_prefix, with_email=unique)
