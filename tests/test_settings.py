@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -21,7 +22,13 @@ from xerobridge.cli import main as cli
 from xerobridge.config import sources as source_config
 from xerobridge.contract.errors import UserError
 from xerobridge.contract.plugins import Plugins, load_plugins
-from xerobridge.contract.settings import Schedule, SourceSettings, validate_settings
+from xerobridge.contract.settings import (
+    Schedule,
+    SourceSettings,
+    TaxMap,
+    WebUrl,
+    validate_settings,
+)
 from xerobridge.store import encryption
 from xerobridge.store import home as config
 from xerobridge.store.db import Store
@@ -335,3 +342,36 @@ def test_wrong_secret_key_gives_a_clear_error(
     monkeypatch.setenv("XEROBRIDGE_SECRET_KEY", "not-a-fernet-key")
     with pytest.raises(UserError, match="XEROBRIDGE_SECRET_KEY is not a valid Fernet key"):
         effective(store, plugins, "shop-eu")
+
+
+class _Shop(SourceSettings):
+    tax_map: TaxMap = {}
+    admin_url: WebUrl = ""
+
+
+@pytest.mark.parametrize(
+    ("values", "said"),
+    [
+        ({"tax_map": "nan=OUTPUT"}, "tax percent 'nan' must be a number from 0 to 100"),
+        ({"tax_map": "inf=OUTPUT"}, "tax percent 'inf' must be a number from 0 to 100"),
+        ({"tax_map": "150=OUTPUT"}, "tax percent '150' must be a number from 0 to 100"),
+        ({"tax_map": "ten=OUTPUT"}, "tax percent 'ten' is not a number"),
+        ({"admin_url": "javascript:alert(1)"}, "must be an http:// or https:// address"),
+        ({"admin_url": "ftp://shop.example.com"}, "must be an http:// or https:// address"),
+    ],
+)
+def test_tax_maps_and_links_refuse_what_cannot_be_right(values: dict[str, str], said: str) -> None:
+    with pytest.raises(UserError, match=re.escape(said)):
+        validate_settings(_Shop, values, source="shop")
+
+
+def test_tax_maps_and_links_take_what_can() -> None:
+    settings = validate_settings(
+        _Shop, {"tax_map": "0=NONE,17.5=OUTPUT", "admin_url": " https://shop.example.com/a "},
+        source="shop",
+    )  # fmt: skip
+    assert isinstance(settings, _Shop)
+    assert settings.tax_map == {"0": "NONE", "17.5": "OUTPUT"}
+    assert settings.admin_url == "https://shop.example.com/a"
+    empty = validate_settings(_Shop, {"admin_url": ""}, source="shop")
+    assert isinstance(empty, _Shop) and empty.admin_url == ""

@@ -171,6 +171,8 @@ def test_the_api_needs_a_login_or_a_bearer_token(
         logins.revoke_token(store, "nightly report")
         again = script.get("/api/nothing", headers={"Authorization": f"Bearer {token}"})
         assert again.status_code == 401
+    with pytest.raises(UserError, match="a token's name is at most 100 characters"):
+        logins.create_token(store, "x" * 8000)
 
 
 def test_stored_values_are_escaped(browser: TestClient, store: Store) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -187,6 +188,30 @@ class SourceSettings(BaseModel):
             else:
                 out[name] = to_text(value)
         return out
+
+
+def _tax_map(value: dict[str, str]) -> dict[str, str]:
+    for percent in value:
+        try:
+            number = float(percent)
+        except ValueError:
+            raise ValueError(f"tax percent {percent!r} is not a number") from None
+        if not (0 <= number <= 100):  # nan and inf fail this too
+            raise ValueError(f"tax percent {percent!r} must be a number from 0 to 100")
+    return value
+
+
+def _web_url(value: str) -> str:
+    text = value.strip()
+    if text and not re.match(r"^https?://[^\s/?#]+", text, flags=re.IGNORECASE):
+        raise ValueError(f"{text[:60]!r} must be an http:// or https:// address, or empty")
+    return text
+
+
+#: A tax percent (0 to 100) to a Xero TaxType, as settings map a source's rates.
+TaxMap = Annotated[dict[str, str], AfterValidator(_tax_map)]
+#: An http(s) address, or empty (a link xerobridge puts in Xero or on a page).
+WebUrl = Annotated[str, AfterValidator(_web_url)]
 
 
 #: The kinds of the organisation's own things a setting may name (`xero_list`).

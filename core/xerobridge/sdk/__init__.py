@@ -18,7 +18,7 @@ from xerobridge.contract.errors import (
     XerobridgeError,
 )
 from xerobridge.contract.hookspecs import hookimpl
-from xerobridge.contract.settings import Schedule, SourceSettings, xero_list
+from xerobridge.contract.settings import Schedule, SourceSettings, TaxMap, WebUrl, xero_list
 from xerobridge.contract.types import (
     AccountNeed,
     Candidate,
@@ -110,7 +110,9 @@ __all__ = [
     "StreamCounts",
     "StreamSpec",
     "SystemClock",
+    "TaxMap",
     "UserError",
+    "WebUrl",
     "Written",
     "XeroDocument",
     "XeroEvent",

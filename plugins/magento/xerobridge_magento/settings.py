@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, HttpUrl, SecretStr, field_validator
 
-from xerobridge.sdk import SourceSettings, xero_list
+from xerobridge.sdk import SourceSettings, TaxMap, WebUrl, xero_list
 
 
 class MagentoSettings(SourceSettings):
@@ -18,7 +18,7 @@ class MagentoSettings(SourceSettings):
     )
     username: str = Field(default="", description="Admin user, if no integration token is set.")
     password: SecretStr | None = Field(default=None, description="The admin user's password.")
-    admin_url: str = Field(
+    admin_url: WebUrl = Field(
         default="", description="The admin panel URL, for links from Xero invoices to orders."
     )
     page_size: int = Field(default=100, ge=1, le=1000, description="Records per API page.")
@@ -45,7 +45,7 @@ class MagentoSettings(SourceSettings):
     rounding_account: str = Field(
         default="Rounding", description="Account for the line that makes totals match to the cent."
     )
-    tax_map: dict[str, str] = Field(
+    tax_map: TaxMap = Field(
         default_factory=lambda: {"0": "NONE"},
         description="Magento tax percent to Xero TaxType, e.g. 10=OUTPUT,0=EXEMPTOUTPUT.",
     )
@@ -91,13 +91,3 @@ class MagentoSettings(SourceSettings):
                     "e.g. 1,2"
                 )
         return ids
-
-    @field_validator("tax_map")
-    @classmethod
-    def _percent_keys(cls, value: dict[str, str]) -> dict[str, str]:
-        for percent in value:
-            try:
-                float(percent)
-            except ValueError:
-                raise ValueError(f"tax percent {percent!r} is not a number") from None
-        return value

@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, HttpUrl, SecretStr, field_validator
 
-from xerobridge.sdk import Schedule, SourceSettings, xero_list
+from xerobridge.sdk import Schedule, SourceSettings, TaxMap, xero_list
 
 _MARKETPLACE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -99,7 +99,7 @@ class MarketplaceSettings(SourceSettings):
         description="Xero TaxType of taxed lines (empty: the sales account's own tax type).",
         json_schema_extra=xero_list("tax_type"),
     )
-    tax_map: dict[str, str] = Field(
+    tax_map: TaxMap = Field(
         default_factory=dict,
         description=(
             "Tax percent to Xero TaxType for other rates, e.g. 0=ZERORATEDOUTPUT (a line's "

@@ -81,11 +81,20 @@ def current_epoch(store: Store, username: str) -> int | None:
         return s.exec(select(Login.epoch).where(Login.username == username)).first()
 
 
+#: The longest name a bearer token may have.
+TOKEN_NAME_LIMIT = 100
+
+
 def create_token(store: Store, name: str) -> str:
     """A new bearer token named `name`; the token itself is shown once and only hashed here."""
     name = name.strip()
     if not name:
         raise UserError("give the token a name, e.g. the script that will use it")
+    if len(name) > TOKEN_NAME_LIMIT:
+        raise UserError(
+            f"a token's name is at most {TOKEN_NAME_LIMIT} characters (this one has "
+            f"{len(name)}): name it for the script that will use it"
+        )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with store.transaction() as s:
         if s.exec(select(ApiToken.id).where(ApiToken.name == name)).first() is not None:
