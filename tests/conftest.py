@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,3 +147,17 @@ def store(store_url: str, clock: FakeClock) -> Iterator[Store]:
     s = Store(store_url, clock=clock)
     yield s
     s.dispose()
+
+
+@pytest.fixture
+def servers() -> Iterator[list[subprocess.Popen[str]]]:
+    """Servers a test starts (sandboxes, the daemon), stopped at its end whatever happens."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -29,19 +28,6 @@ XB = [sys.executable, "-m", "xerobridge"]
 def env(tmp_path: Path) -> dict[str, str]:
     """A fresh data directory with its own SQLite database."""
     return {**os.environ, "XEROBRIDGE_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
-
-
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[str]]]:
-    """Servers started by the test, stopped at its end whatever happens."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def serve(args: list[str], env: dict[str, str], procs: list[subprocess.Popen[str]]) -> str:
@@ -66,16 +52,16 @@ def xb(args: list[str], env: dict[str, str]) -> str:
 
 @pytest.mark.slow
 def test_connect_to_a_served_sandbox_then_receive_its_webhook(
-    env: dict[str, str], processes: list[subprocess.Popen[str]]
+    env: dict[str, str], servers: list[subprocess.Popen[str]]
 ) -> None:
     """Connected with its ShortCode, the call counted, the webhook verified and recorded."""
-    daemon = serve(["run", "--listen", "127.0.0.1:0"], env, processes)
+    daemon = serve(["run", "--listen", "127.0.0.1:0"], env, servers)
     daemon_url = daemon.rsplit(" ", 1)[-1]
     sandbox = json.loads(
         serve(
             ["sandbox", "xero", "--port", "0", "--webhook-url", f"{daemon_url}/xero/webhooks"],
             env,
-            processes,
+            servers,
         )
     )
     output = xb(

@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -58,22 +57,8 @@ def _expected_exit(line: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-@pytest.fixture
-def started() -> Iterator[list[subprocess.Popen[str]]]:
-    """The servers the tour starts with `&`, stopped when it ends."""
-    procs: list[subprocess.Popen[str]] = []
-    yield procs
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 def test_the_readme_tour_runs_as_written(
-    tmp_path: Path, started: list[subprocess.Popen[str]]
+    tmp_path: Path, servers: list[subprocess.Popen[str]]
 ) -> None:
     lines = tour_lines((ROOT / "README.md").read_text())
     assert any(" sync " in line for line in lines), "the tour syncs"
@@ -105,7 +90,7 @@ def test_the_readme_tour_runs_as_written(
             words = shlex.split(command[:-1])
             proc = subprocess.Popen(words, cwd=tmp_path, env=env, text=True,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-            started.append(proc)
+            servers.append(proc)
             if words[1] == "sandbox":
                 first = proc.stdout.readline()  # type: ignore[union-attr]
                 assert first, f"{line}:\n{proc.stderr.read()}"  # type: ignore[union-attr]

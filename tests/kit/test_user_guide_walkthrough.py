@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,20 +19,6 @@ import pytest
 pytestmark = pytest.mark.slow
 
 XB = [sys.executable, "-m", "xerobridge"]
-
-
-@pytest.fixture
-def servers() -> Iterator[list[subprocess.Popen[str]]]:
-    """The servers the test starts, stopped when it ends."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def test_connect_add_a_source_run_and_upgrade(
