@@ -19,7 +19,7 @@ from xerobridge.contract.types import SourceSpec, StreamSpec
 from xerobridge.store.db import Store
 from xerobridge.store.models import Connection, Login
 from xerobridge.web.app import create_app
-from xerobridge.web.dashboard import logins, sessions
+from xerobridge.web.dashboard import logins, session_registry, sessions
 from xerobridge.web.dashboard.passwords import hash_password
 
 from dashboard_helpers import PASSWORD, csrf_of
@@ -105,7 +105,8 @@ def ops_browser(store: Store) -> Iterator[TestClient]:
         ops_app(store), base_url="http://127.0.0.1:8765", follow_redirects=False
     ) as client:
         session = sessions.Session()
-        session.log_in(logins.ADMIN, 0, store.clock.now())
+        sid = session_registry.start(store, logins.ADMIN, address="testclient", agent="tests")
+        session.log_in(logins.ADMIN, 0, store.clock.now(), sid)
         client.cookies.set(sessions.COOKIE, sessions.encode(session))
         yield client
 

@@ -63,7 +63,7 @@ def test_logging_out_ends_the_session(browser: TestClient) -> None:
     response = browser.post("/logout", data={"csrf_token": token})
     assert response.status_code == 303
     assert browser.get("/").status_code == 303
-    assert "You are logged out (everywhere this login was open)." in browser.get("/login").text
+    assert "You are logged out." in browser.get("/login").text
 
 
 def test_a_post_without_the_csrf_token_is_refused(browser: TestClient) -> None:
@@ -236,3 +236,36 @@ def test_failed_logins_lock_the_user_and_the_address_for_minutes(
     clock.advance(lockout.LOCK.total_seconds() + 1)
     assert attempt(PASSWORD).status_code == 303
     assert anonymous.get("/").status_code == 200
+
+
+def test_a_person_lists_their_sessions_and_ends_one_or_all_others(
+    browser: TestClient, web: object, store: Store
+) -> None:
+    """Logging out ends this session only, in the store: a copy of its cookie opens nothing.
+    The sessions page lists the login's sessions; ending one logs that browser out."""
+    before = browser.get("/sessions").text.count('/end" style')
+    assert before >= 1
+    with TestClient(web, base_url="http://127.0.0.1:8765", follow_redirects=False) as other:  # type: ignore[arg-type]
+        log_in(other)
+        copied = dict(other.cookies)
+        page = browser.get("/sessions")
+        assert page.status_code == 200
+        assert page.text.count('/end" style') == before + 1  # the new one is listed
+        assert page.text.count("this session") == 1
+
+        # A cookie saved before logging out opens nothing afterwards.
+        other.post("/logout", data={"csrf_token": csrf_of(other.get("/").text)})
+        with TestClient(web, base_url="http://127.0.0.1:8765", follow_redirects=False,  # type: ignore[arg-type]
+                        cookies=copied) as replay:  # fmt: skip
+            assert replay.get("/").status_code == 303
+            assert replay.get("/api/sources").status_code == 401
+        assert browser.get("/").status_code == 200  # the other session is untouched
+
+        log_in(other)
+        assert other.get("/").status_code == 200
+        token = csrf_of(browser.get("/sessions").text)
+        ended = browser.post("/sessions/end-others", data={"csrf_token": token})
+        assert ended.status_code == 303
+        assert f"Ended {before} other session" in browser.get("/sessions").text
+        assert other.get("/").status_code == 303
+        assert browser.get("/").status_code == 200

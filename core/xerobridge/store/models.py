@@ -382,6 +382,21 @@ class Pace(SQLModel, table=True):
     next_at: datetime = _ts(nullable=False)
 
 
+class DashboardSession(SQLModel, table=True):
+    """One logged-in dashboard session, so that a person can see and end it: its cookie
+    carries the id, and a session ended here opens nothing, wherever its cookie is."""
+
+    __tablename__ = "dashboard_session"
+
+    id: str = Field(primary_key=True)
+    username: str = Field(index=True)
+    created_at: datetime = _ts(nullable=False)
+    seen_at: datetime = _ts(nullable=False)
+    address: str = ""
+    agent: str = ""
+    ended_at: datetime | None = _ts()
+
+
 class LoginFailure(SQLModel, table=True):
     """Failed dashboard logins of one username or one address, counted in a window; past the
     limit, logins for it are locked until `locked_until`."""
@@ -441,5 +456,6 @@ TABLES = (
     ScheduleSlot,
     Login,
     LoginFailure,
+    DashboardSession,
     ApiToken,
 )

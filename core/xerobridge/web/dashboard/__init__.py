@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 #: The core's page modules, in `xerobridge.web.dashboard.pages`.
 PAGES = (
     "login",
+    "sessions",
     "home",
     "connections",
     "sources",

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xerobridge.store import home as config
 from xerobridge.store.db import Store
-from xerobridge.web.dashboard import logins, sessions
+from xerobridge.web.dashboard import logins, session_registry, sessions
 from xerobridge.web.dashboard.sessions import Session
 
 OPEN_PATHS = re.compile(r"^/(healthz|xero/webhooks|xero/callback|sources/[^/]+/notify)$")
@@ -104,7 +104,10 @@ def _session_of(store: Store, headers: Headers) -> Session:
         cookie = SimpleCookie()
     morsel = cookie.get(sessions.COOKIE)
     session = sessions.decode(morsel.value if morsel else "", store.clock.now())
-    if session.logged_in and logins.current_epoch(store, session.username) != session.epoch:
+    if session.logged_in and (
+        logins.current_epoch(store, session.username) != session.epoch
+        or not session_registry.alive(store, session.sid, session.username)
+    ):
         session.log_out()
         session.flash("This session was ended (a log out or a new password); log in again.")
     return session

@@ -42,15 +42,18 @@ class Session:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     flashes: list[tuple[str, str]] = field(default_factory=list)
     dirty: bool = False
+    #: The id of the store's record of this session (`session_registry`).
+    sid: str = ""
 
     @property
     def logged_in(self) -> bool:
         """Whether a person logged in with this session."""
         return bool(self.username)
 
-    def log_in(self, username: str, epoch: int, now: datetime) -> None:
+    def log_in(self, username: str, epoch: int, now: datetime, sid: str = "") -> None:
         """Start a logged-in session; the CSRF token is renewed so a planted one is useless."""
         self.username, self.epoch, self.login_at = username, epoch, now.timestamp()
+        self.sid = sid
         self.seen_at = self.login_at
         self.csrf = secrets.token_urlsafe(24)
         self.dirty = True
@@ -63,7 +66,7 @@ class Session:
 
     def log_out(self) -> None:
         """Forget the login (the cookie then holds an anonymous session)."""
-        self.username, self.epoch, self.login_at = "", 0, 0.0
+        self.username, self.epoch, self.login_at, self.sid = "", 0, 0.0, ""
         self.csrf = secrets.token_urlsafe(24)
         self.dirty = True
 
@@ -89,6 +92,7 @@ def encode(session: Session) -> str:
         "s": session.seen_at,
         "c": session.csrf,
         "f": session.flashes,
+        "i": session.sid,
     }
     return _fernet().encrypt(json.dumps(payload, separators=(",", ":")).encode()).decode()
 
@@ -106,6 +110,7 @@ def decode(raw: str, now: datetime) -> Session:
             seen_at=float(data.get("s", data["t"])),
             csrf=str(data["c"]),
             flashes=[(str(level), str(text)) for level, text in data["f"]],
+            sid=str(data.get("i", "")),
         )
     except (InvalidToken, ValueError, KeyError, TypeError):
         return Session(dirty=True)

@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from xerobridge.store.db import Store
-from xerobridge.web.dashboard import lockout, logins
+from xerobridge.web.dashboard import lockout, logins, session_registry
 from xerobridge.web.dashboard.render import render, session_of
 
 
@@ -75,7 +75,9 @@ def _login(request: Request, form: FormData) -> Response:
             has_login=logins.has_login(store),
         )
     lockout.succeeded(store, identity.username)
-    session_of(request).log_in(identity.username, identity.epoch, store.clock.now())
+    sid = session_registry.start(store, identity.username, address=address,
+                                 agent=request.headers.get("user-agent", ""))  # fmt: skip
+    session_of(request).log_in(identity.username, identity.epoch, store.clock.now(), sid)
     return RedirectResponse(target, status_code=303)
 
 
@@ -83,9 +85,9 @@ def logout(request: Request) -> Response:
     """End the session, in the store too: a copy of its cookie no longer opens anything."""
     session = session_of(request)
     if session.logged_in:
-        logins.end_sessions(request.app.state.store, session.username)
+        session_registry.end(request.app.state.store, session.username, session.sid)
     session.log_out()
-    session.flash("You are logged out (everywhere this login was open).")
+    session.flash("You are logged out.")
     return RedirectResponse("/login", status_code=303)
 
 
