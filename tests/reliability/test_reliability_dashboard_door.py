@@ -30,6 +30,7 @@ PARAMS = {
     "stream": "customers",
     "customer": "7",
     "verb": "approve",
+    "sid": "no-such-session",
 }
 
 
