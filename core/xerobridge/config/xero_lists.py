@@ -30,12 +30,10 @@ def choices(store: Store, source: Source, spec: SourceSpec) -> dict[str, Choices
         return {}
     view = MirrorView(store, source.connection_id)
     found: dict[str, Choices] = {}
-    accounts = [a for a in view.accounts() if str(a.get("Status") or "ACTIVE") == "ACTIVE"]
     for need in spec.xero_accounts:
         found[need.setting] = [
             (str(a["Name"]), f"{a['Name']} ({a.get('Code') or 'no code'})")
-            for a in sorted(accounts, key=lambda a: str(a.get("Name")))
-            if a.get("Type") == need.account_type and a.get("Name")
+            for a in accounts_of_type(view, need.account_type)
         ]
     for name, info in spec.settings.model_fields.items():
         kind = xero_list_of(info)
@@ -48,6 +46,16 @@ def choices(store: Store, source: Source, spec: SourceSpec) -> dict[str, Choices
         elif kind == "currency":
             found[name] = [(code, code) for code in sorted(view.currencies())]
     return {name: listed for name, listed in found.items() if listed}
+
+
+def accounts_of_type(view: MirrorView, account_type: str) -> list[Mapping[str, object]]:
+    """The organisation's active accounts of a type, by name, as the mirror holds them."""
+    return sorted(
+        (a for a in view.accounts()
+         if a.get("Type") == account_type and a.get("Name")
+         and str(a.get("Status") or "ACTIVE") == "ACTIVE"),
+        key=lambda a: str(a.get("Name")),
+    )  # fmt: skip
 
 
 def check(store: Store, source: Source, spec: SourceSpec, values: Mapping[str, str]) -> list[str]:

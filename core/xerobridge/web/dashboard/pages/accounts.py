@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from xerobridge.config import connections, sources
+from xerobridge.config import connections, sources, xero_lists
 from xerobridge.contract.errors import UserError, XerobridgeError
 from xerobridge.contract.plugins import Plugins
 from xerobridge.runtime.queue import Queue
@@ -79,11 +79,7 @@ def _load(request: Request, name: str) -> _Page:
 
 def _of_type(mirror: MirrorView, account_type: str) -> list[str]:
     """The names of the organisation's active accounts of a type, as the mirror holds them."""
-    return sorted(
-        str(a.get("Name"))
-        for a in mirror.accounts()
-        if a.get("Type") == account_type and a.get("Status", "ACTIVE") == "ACTIVE"
-    )
+    return [str(a["Name"]) for a in xero_lists.accounts_of_type(mirror, account_type)]
 
 
 def accounts_page(request: Request) -> Response:
