@@ -200,6 +200,7 @@ def test_sources_add_list_remove(run: Any, store: Store) -> None:
             "connection": "books",
             "enabled": True,
             "status": "pending",  # nothing read yet
+            "reason": "",
         }
     ]
     assert "shop-eu" in run("sources", "list")

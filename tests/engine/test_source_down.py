@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from xerobridge.clock import FakeClock
+from xerobridge.config import sources
 from xerobridge.sandboxes.xero import SandboxState
 from xerobridge.store.db import Store
 from xerobridge.store.models import ActionLog, Job, SyncLog
@@ -37,6 +38,9 @@ def test_an_unreachable_source_ends_the_pass_at_once_and_waits_without_attempts(
         actions = s.exec(select(ActionLog).where(ActionLog.message == DOWN)).all()
         rows = s.exec(select(SyncLog).where(SyncLog.message == DOWN)).all()
     assert len(actions) == 1  # said once, not once per retry
+    with store.transaction() as s:
+        shown = sources.as_dict(s, sources.get(s, "shop"), engine.plugins)
+    assert (shown["status"], shown["reason"]) == ("error", DOWN)
     assert rows and all(r.status == "error" for r in rows)
     assert not [c for c in sandbox.records("Contacts") if c["Name"] == "Acme Ltd"]
 
@@ -44,6 +48,9 @@ def test_an_unreachable_source_ends_the_pass_at_once_and_waits_without_attempts(
     clock.advance(7200)
     back = run(engine.sync())
     assert back.unavailable == {} and back.failed == 0
+    with store.transaction() as s:
+        shown = sources.as_dict(s, sources.get(s, "shop"), engine.plugins)
+    assert (shown["status"], shown["reason"]) == ("connected", "")
     assert [c["Name"] for c in sandbox.records("Contacts") if c["Name"] == "Acme Ltd"] == [
         "Acme Ltd"
     ]

@@ -107,6 +107,7 @@ def sources_list(as_json: JsonOpt = False) -> None:
             ("connection", "connection"),
             ("enabled", "enabled"),
             ("status", "status"),
+            ("why", "reason"),
         ],
         empty="No sources yet. Add one with: xerobridge sources add <plugin> --name <name>",
     )

@@ -35,6 +35,7 @@ from xerobridge.store.models import (
     Setting,
     Source,
 )
+from xerobridge.store.states import JobKind, JobState
 
 _SOURCE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _PREFIX = re.compile(r"^[A-Z0-9]{1,8}$")
@@ -216,7 +217,25 @@ def status(session: Session, source: Source, spec: SourceSpec) -> str:
         and settings.stream_enabled(stream.name)
     ]
     assert source.id is not None
+    if read_problem(session, source.id):
+        return "error"
     return cursors.reading_state(session, source.id, streams)
+
+
+def read_problem(session: Session, source_id: int) -> str:
+    """Why the source cannot be read now (unreachable, credentials refused), or "": the last
+    error of a read of it that waits to be tried again or for its setup to be fixed."""
+    found = session.exec(
+        select(Job.last_error)
+        .where(
+            Job.source_id == source_id,
+            Job.kind == JobKind.FETCH,
+            col(Job.state).in_((JobState.QUEUED, JobState.HELD)),
+            Job.last_error != "",
+        )
+        .order_by(col(Job.updated_at).desc())
+    ).first()
+    return str(found or "")
 
 
 def as_dict(session: Session, source: Source, plugins: Plugins) -> dict[str, Any]:
@@ -233,7 +252,17 @@ def as_dict(session: Session, source: Source, plugins: Plugins) -> dict[str, Any
         "connection": _connection_name(session, source),
         "enabled": source.enabled,
         "status": state,
+        "reason": _why(session, source, plugins) if state == "error" else "",
     }
+
+
+def _why(session: Session, source: Source, plugins: Plugins) -> str:
+    """Why a source is in error: its settings, or a read that cannot be made."""
+    try:
+        load_settings(session, source, plugins.spec(source.plugin))
+    except UserError as exc:
+        return str(exc)
+    return read_problem(session, source.id) if source.id is not None else ""
 
 
 def _connection_name(session: Session, source: Source) -> str:

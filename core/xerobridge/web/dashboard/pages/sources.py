@@ -148,7 +148,10 @@ def _status(s: Session, source: Source, plugins: Plugins) -> str:
         spec = plugins.spec(source.plugin)
     except UserError:
         return "plugin missing"
-    return sources.status(s, source, spec)
+    state = sources.status(s, source, spec)
+    if state == "error" and source.id is not None and (why := sources.read_problem(s, source.id)):
+        return f"error: {why}"
+    return state
 
 
 async def add(request: Request) -> Response:
