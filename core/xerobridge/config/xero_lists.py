@@ -28,7 +28,10 @@ def choices(store: Store, source: Source, spec: SourceSpec) -> dict[str, Choices
     """For each setting naming something of the organisation, what it may be, with labels."""
     if source.connection_id is None:
         return {}
-    view = MirrorView(store, source.connection_id)
+    return _listed(MirrorView(store, source.connection_id), spec)
+
+
+def _listed(view: MirrorView, spec: SourceSpec) -> dict[str, Choices]:
     found: dict[str, Choices] = {}
     for need in spec.xero_accounts:
         found[need.setting] = [
@@ -61,23 +64,28 @@ def accounts_of_type(view: MirrorView, account_type: str) -> list[Mapping[str, o
 def check(store: Store, source: Source, spec: SourceSpec, values: Mapping[str, str]) -> list[str]:
     """Refuse (UserError) a tax type or currency the organisation lacks; the notes for
     accounts not in Xero yet, which `setup-accounts` can create."""
-    known = choices(store, source, spec)
-    accounts = {need.setting: need for need in spec.xero_accounts}
+    if source.connection_id is None:
+        return []
+    view = MirrorView(store, source.connection_id)
+    known = _listed(view, spec)
+    needs = {need.setting: need for need in spec.xero_accounts}
     notes: list[str] = []
     for name, value in values.items():
         listed = known.get(name)
         if listed is None or not value.strip():
             continue
-        valid = [v for v, _label in listed]
-        if name in accounts:
-            codes = {label.rsplit("(", 1)[-1].rstrip(")") for _v, label in listed}
-            if value.strip().lower() not in {v.lower() for v in valid} | {c.lower() for c in codes}:
+        if name in needs:
+            # An account setting names the account by its name or its code.
+            accounts = accounts_of_type(view, needs[name].account_type)
+            named = {str(a.get(f) or "").lower() for a in accounts for f in ("Name", "Code")}
+            if value.strip().lower() not in named:
                 notes.append(
                     f"{name}: account {value!r} is not in Xero yet; `xerobridge setup-accounts "
-                    f"{source.name}` creates it (or choose one of: {', '.join(valid)})"
+                    f"{source.name}` creates it (or choose one of: "
+                    f"{', '.join(v for v, _label in listed)})"
                 )
             continue
-        if value.strip() not in valid:
+        if value.strip() not in {v for v, _label in listed}:
             raise UserError(
                 f"{name}: {value!r} is not one of the organisation's: "
                 + ", ".join(label for _v, label in listed)

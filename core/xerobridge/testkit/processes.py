@@ -50,6 +50,17 @@ def spawn(store_url: str, *, crash: str | None = None, marker: Path | None = Non
     return json.loads(done.stdout.splitlines()[-1])
 
 
+def until_done(store_url: str, passes: int = 3) -> Any:
+    """Worker processes one after the other until the queue is empty (a recovery after a
+    kill may need a pass of its own); the last one's summary."""
+    summary = None
+    for _ in range(passes):
+        summary = spawn(store_url)
+        if not summary["jobs"]:
+            return summary
+    raise AssertionError(f"jobs left after {passes} passes: {summary}")
+
+
 @contextmanager
 def served(name: str, *args: str) -> Iterator[dict[str, Any]]:
     """`xerobridge sandbox NAME --port 0 ARGS` in a process of its own: yields the JSON line it

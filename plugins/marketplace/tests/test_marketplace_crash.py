@@ -18,7 +18,7 @@ from xerobridge.contract.plugins import load_plugins
 from xerobridge.sandboxes.xero.testing import connect_served
 from xerobridge.store.db import Store
 from xerobridge.testkit.processes import served as served_sandbox
-from xerobridge.testkit.processes import spawn
+from xerobridge.testkit.processes import spawn, until_done
 from xerobridge_marketplace.client import MarketplaceClient
 
 
@@ -65,12 +65,7 @@ def test_workers_killed_mid_sync_leave_every_record_in_xero_once(
     # was sent, then after one (invoices) was sent and linked: each run goes on from there.
     for crash in ("after_commit:1", "before_write:1", "after_link:1"):
         spawn(xb_store_url, crash=crash, marker=marker)
-    summary = None
-    for _ in range(3):
-        summary = spawn(xb_store_url)
-        if not summary["jobs"]:
-            break
-    assert summary is not None and not summary["jobs"], summary
+    until_done(xb_store_url)
 
     def ours(plural: str, field: str) -> Counter[str]:
         records = _get(f"{xb_served_xero['control_url']}/tenants/default/{plural}")[plural]

@@ -259,8 +259,9 @@ class Orders(Stream[MarketplaceSettings]):
                                    "completed orders are invoiced")  # fmt: skip
         currency = str((order.get("total") or {}).get("currency") or "")
         posting.currencies.check(ctx.org, currency, record=f"order {order.get('orderNumber')}")
+        elsewhere = _billed_elsewhere(ctx, order)
         lines = [d for d in order.get("details") or []
-                 if not _billed_elsewhere(ctx, order, d)]  # fmt: skip
+                 if m.period_claim(order, d) not in elsewhere]  # fmt: skip
         if not lines:
             return Resolution.skip(
                 f"order {order.get('orderNumber')} has no charge lines of its own (its periods "
@@ -289,8 +290,9 @@ class Orders(Stream[MarketplaceSettings]):
         invoice_lines: list[tuple[posting.lines.Line, Decimal]] = []
         refund_lines: list[tuple[posting.lines.Line, Decimal]] = []
         periods: list[str] = []
+        elsewhere = _billed_elsewhere(ctx, order)
         for n, detail in enumerate(order.get("details") or []):
-            if _billed_elsewhere(ctx, order, detail):
+            if m.period_claim(order, detail) in elsewhere:
                 continue  # the period is on the invoice of the order that wrote it first
             line, total = self._line(ctx, detail, n, record=record, account=account,
                                      default_tax=default_tax, rates=rates, links=links,
@@ -433,14 +435,13 @@ class Orders(Stream[MarketplaceSettings]):
         return found
 
 
-def _billed_elsewhere(ctx: Context, order: Mapping[str, Any], detail: Mapping[str, Any]) -> bool:
-    """Whether a charge line's period is on another order's invoice: the core holds each
-    period for the first order whose invoice carried it (`XeroDocument.claims`)."""
-    claim = m.period_claim(order, detail)
-    if not claim:
-        return False
-    holder = ctx.links.claimed_by(claim)
-    return holder is not None and holder != ("orders", str(order["id"]))
+def _billed_elsewhere(ctx: Context, order: Mapping[str, Any]) -> set[str]:
+    """The periods this order charges that are on another order's invoice: the core holds
+    each period for the first order whose invoice carried it (`XeroDocument.claims`). One
+    look-up per period, not per line (a period's setup and recurring lines share it)."""
+    claims = {m.period_claim(order, d) for d in order.get("details") or []} - {""}
+    mine = ("orders", str(order["id"]))
+    return {c for c in claims if (holder := ctx.links.claimed_by(c)) is not None and holder != mine}
 
 
 STREAMS: list[Stream[MarketplaceSettings]] = [Customers(), Products(), Orders()]

@@ -21,7 +21,7 @@ from xerobridge.store.models import Source
 from xerobridge.sync.accounts import ensure_accounts
 from xerobridge.sync.engine import Engine
 from xerobridge.testkit.processes import served as served_sandbox
-from xerobridge.testkit.processes import spawn
+from xerobridge.testkit.processes import spawn, until_done
 
 CUSTOMERS, INVOICES = 6, 16
 
@@ -105,13 +105,7 @@ def test_workers_killed_mid_sync_leave_every_record_once_on_both_sides(
             paid = httpx.post(f"{control}/invoices/{invoice['id']}/pay", json={}, timeout=30)
             assert paid.status_code == 201, paid.text
         spawn(xb_store_url, crash=crash, marker=marker)
-    summary = None
-    for _ in range(3):
-        summary = spawn(xb_store_url)
-        assert summary is not None
-        if not summary["jobs"]:
-            break
-    assert summary is not None and not summary["jobs"], summary
+    summary = until_done(xb_store_url)
     assert summary["failed"] == 0, summary
 
     customers = httpx.get(f"{control}/customers", timeout=30).json()

@@ -17,7 +17,7 @@ from xerobridge.contract.plugins import load_plugins
 from xerobridge.sandboxes.xero.testing import connect_served
 from xerobridge.store.db import Store
 from xerobridge.testkit.processes import served as served_sandbox
-from xerobridge.testkit.processes import spawn
+from xerobridge.testkit.processes import spawn, until_done
 
 NEW_TYPES = ("Training", "Hardware Setup", "Audit")
 
@@ -81,12 +81,7 @@ def test_workers_killed_mid_sync_leave_every_type_and_worklog_once(
                               json={"owner_id": technician, "minutes": 20 + n})  # fmt: skip
             assert made.status_code == 200, made.text
         spawn(xb_store_url, crash=crash, marker=marker)
-    summary = None
-    for _ in range(3):
-        summary = spawn(xb_store_url)
-        if not summary["jobs"]:
-            break
-    assert summary is not None and not summary["jobs"], summary
+    until_done(xb_store_url)
 
     names = Counter(t["name"] for t in _get(f"{msp['control_url']}/worklog_types"))
     assert [n for n, count in names.items() if count > 1] == []
