@@ -35,7 +35,7 @@ from sqlmodel import select
 
 from xerobridge.sandboxes.xero.testing import served
 from xerobridge.store.db import Store
-from xerobridge.store.models import Job, Link
+from xerobridge.store.models import Job, Link, SyncLog
 
 import crash_plugin
 
@@ -164,8 +164,13 @@ class Rig:
             with store.transaction() as s:
                 links = list(s.exec(select(Link)).all())
                 jobs = list(s.exec(select(Job).where(Job.kind == "push")).all())
+                created = list(s.exec(select(SyncLog.stream, SyncLog.record_key)
+                                      .where(SyncLog.action == "created")).all())  # fmt: skip
         finally:
             store.dispose()
+        # The sync log tells the truth: each record "created" once, however its run ended.
+        assert len(created) == len(set(created)), "a record logged created twice"
+        assert len(created) == self.customers + self.invoices, "a write not logged created"
         assert not jobs, [(j.stream, j.record_key, j.state, j.last_error) for j in jobs[:5]]
         assert len(links) == self.customers + self.invoices
         stuck = [(link.stream, link.record_key) for link in links

@@ -215,6 +215,30 @@ def test_an_unresolved_write_found_later_by_the_sweep(
     assert all(link.in_flight_at is None and link.xero_id for link in links)
 
 
+def test_an_update_whose_answer_is_lost_past_the_window_is_sent_again(
+    engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
+) -> None:
+    """Reading a document back shows that a create landed, never that an update did: an update
+    left in flight past Xero's idempotency window is sent again, not taken for landed."""
+    engine_plugin.put("customers", "7", clock.now(), name="A Ltd")
+    run(engine.sync())
+    clock.advance(60)
+    engine_plugin.put("customers", "7", clock.now(), name="A Ltd (renamed)")
+    # Every try of the update is cut off before Xero does anything.
+    sandbox.faults.add("reset", times=4, methods=("POST", "PUT"))
+    run(engine.sync(max_wait=0))
+    with store.transaction() as s:
+        (link,) = s.exec(select(Link)).all()
+    assert link.in_flight_at is not None
+    clock.advance(timedelta(minutes=10).total_seconds())
+    run(engine.sync())
+    (contact,) = sandbox.records("Contacts")
+    assert contact["Name"] == "A Ltd (renamed)"
+    with store.transaction() as s:
+        (link,) = s.exec(select(Link)).all()
+    assert link.in_flight_at is None and link.xero_id == contact["ContactID"]
+
+
 def _pending(store: Store) -> bool:
     with store.transaction() as s:
         return bool(s.exec(select(Job)).all())

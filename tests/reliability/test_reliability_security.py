@@ -3,6 +3,8 @@ unsigned, replayed or carry another's secret are refused or change nothing; and 
 sync no token or source secret is in plain text in the database (SQLite: its file and its
 -wal; PostgreSQL: every row) or in the logs.
 
+A flood of half-open connections leaves the daemon answering: the server's connection limits.
+
 The dashboard's login, CSRF and escaping checks, swept over every route, are in
 test_reliability_dashboard_door.py.
 """
@@ -11,17 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import secrets
+import selectors
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
+import uvicorn
 from sqlmodel import select
 from starlette.applications import Starlette
 
@@ -30,6 +38,8 @@ from xerobridge.config import connections, sources
 from xerobridge.store.db import Store
 from xerobridge.store.models import TABLES, Connection, XeroEventRow
 from xerobridge.web.app import create_app
+from xerobridge.web.connection_limits import ConnectionLimits, server_config
+from xerobridge.web.serve import base_url, bind
 
 from reliability_helpers import World
 
@@ -198,3 +208,89 @@ def dump_rows(store: Store) -> str:
             out += [repr(tuple(row)) for row in rows]
     assert any("customers" in line for line in out)  # the dump holds the sync's rows
     return "\n".join(out)
+
+
+@contextlib.contextmanager
+def served(app: Starlette, limits: ConnectionLimits) -> Iterator[str]:
+    """The app served by uvicorn with `limits` on a free port, in a thread; its base URL."""
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(server_config(app, limits))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.01)  # a real server starting in a thread
+        yield base_url("127.0.0.1", sock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def half_open(url: str, count: int) -> list[socket.socket]:
+    """`count` connections that each send part of a request's headers and then nothing."""
+    host, port = url.removeprefix("http://").split(":")
+    opened = []
+    for _ in range(count):
+        conn = socket.create_connection((host, int(port)), timeout=5)
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: daemon\r\nX-Slow: ")
+        opened.append(conn)
+    return opened
+
+
+def closed_by_server(conns: list[socket.socket], wait: float) -> int:
+    """How many of `conns` the server closes (each reads as end of file) within `wait` s."""
+    closed = 0
+    deadline = time.monotonic() + wait
+    with selectors.DefaultSelector() as selector:
+        for conn in conns:
+            selector.register(conn, selectors.EVENT_READ)
+        while closed < len(conns) and (left := deadline - time.monotonic()) > 0:
+            for key, _ in selector.select(left):
+                conn = key.fileobj
+                assert isinstance(conn, socket.socket)
+                try:
+                    ended = conn.recv(1024) == b""
+                except ConnectionResetError:
+                    ended = True
+                if ended:
+                    selector.unregister(conn)
+                    closed += 1
+    for conn in conns:
+        conn.close()
+    return closed
+
+
+def test_a_flood_of_half_open_connections_leaves_the_daemon_answering(world: World) -> None:
+    """Four times as many half-open connections as the server keeps: /healthz and a signed
+    webhook are answered at once, as the connections waiting longest give way."""
+    app = create_app(world.store, plugins=world.plugins)
+    body = events_body(world.sandbox.default_tenant_id, "flood-contact")
+    with served(app, ConnectionLimits(request_timeout=60, max_connections=50)) as url:
+        flood = half_open(url, 200)
+        with httpx.Client(base_url=url, timeout=5) as http:
+            started = time.monotonic()
+            assert http.get("/healthz").status_code == 200
+            answer = http.post("/xero/webhooks", content=body,
+                               headers={"x-xero-signature": sign(body, WEBHOOK_KEY)})  # fmt: skip
+            assert answer.status_code == 200
+            # Xero gives a delivery 5 s; making room costs a new connection nothing like that.
+            assert time.monotonic() - started < 5
+        # Long before the request timeout, all but the newest 50 have given way.
+        assert closed_by_server(flood, wait=2) >= 150
+    (event,) = recorded(world.store)
+    assert event.resource_id == "flood-contact"
+
+
+def test_a_connection_that_sends_no_whole_request_is_closed_in_time(world: World) -> None:
+    """Connections that send nothing, or part of a request's headers, are closed after the
+    request timeout; one that sends its request whole is answered and kept alive."""
+    app = create_app(world.store, plugins=world.plugins)
+    with served(app, ConnectionLimits(request_timeout=0.5)) as url:
+        slow = half_open(url, 10)
+        host, port = url.removeprefix("http://").split(":")
+        silent = [socket.create_connection((host, int(port)), timeout=5) for _ in range(10)]
+        with httpx.Client(base_url=url, timeout=5) as http:
+            assert http.get("/healthz").status_code == 200
+            assert closed_by_server(slow + silent, wait=5) == 20
+            assert http.get("/healthz").status_code == 200

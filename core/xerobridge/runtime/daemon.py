@@ -35,6 +35,7 @@ from xerobridge.contract import plugins as plugin_loading
 from xerobridge.runtime.leader import leader_lock
 from xerobridge.runtime.scheduler import Scheduler
 from xerobridge.store.db import Store
+from xerobridge.web.connection_limits import server_config
 from xerobridge.web.serve import base_url, bind
 
 log = logging.getLogger(__name__)
@@ -180,10 +181,7 @@ def _server(app: Any) -> Any:
         def capture_signals(self) -> Iterator[None]:
             yield
 
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5
-    )
-    return Server(config)
+    return Server(server_config(app, timeout_graceful_shutdown=5))
 
 
 async def _main(store: Store, sock: socket.socket, *, workers: int, grace: float) -> int:

@@ -31,6 +31,19 @@ def write_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         session.execute(sa.insert(SyncLog), list(rows))
 
 
+def writes_of(
+    session: Session, source_id: int, stream: str, record_key: str
+) -> list[tuple[str, datetime]]:
+    """When the record was logged created or updated in Xero, as (action, at)."""
+    stmt = select(SyncLog.action, SyncLog.at).where(
+        SyncLog.source_id == source_id,
+        SyncLog.stream == stream,
+        SyncLog.record_key == record_key,
+        col(SyncLog.action).in_(("created", "updated")),
+    )
+    return [(action, at) for action, at in session.exec(stmt).all() if at is not None]
+
+
 @dataclass(frozen=True)
 class LogFilter:
     """What part of the log to show."""

@@ -18,7 +18,6 @@ from xerobridge.store import links as linkstore
 from xerobridge.store.models import Job
 from xerobridge.sync.batch import (
     DEPENDENCY_WAIT,
-    UNCHANGED,
     BatchStats,
     HoldBack,
     Work,
@@ -120,7 +119,7 @@ class Pusher(Resolve, Write, Settle):
                 action = "created" if "created" in work.actions else "updated"
                 self._complete(work, action, "OK", stats)
             else:
-                self._complete(work, "skipped", UNCHANGED, stats)
+                self._complete(work, *self._unchanged(work, own), stats)
         self._flush_completed()
         return stats
 

@@ -4,7 +4,9 @@ Within Xero's Idempotency-Key memory (about 6 minutes) the stored attempt is sim
 same bytes, same key, so Xero answers from memory if the first one landed and does the work if
 it did not. After that, one read per connection and document type finds what landed, matched by
 natural key (InvoiceNumbers for invoices; If-Modified-Since for the rest, 1,000 a page), so
-recovering n records costs about n/1000 calls, never n.
+recovering n records costs about n/1000 calls, never n. Only a create can be told landed by a
+read: an update's document is there either way, so a lost update is sent again (harmless, as
+it carries the whole document).
 """
 
 from __future__ import annotations
@@ -116,9 +118,19 @@ class Recovery:
     async def sweep(self, connection_id: int, links: list[Link]) -> None:
         """Find what landed with one read per document type; settle or clear each link."""
         by_type: dict[str, list[Link]] = defaultdict(list)
+        updates: list[Link] = []
         for link in links:
-            by_type[link.xero_type].append(link)
+            # An update finds its document by key whether or not the update landed: only a
+            # create can be told landed by a read. Sending an update again is harmless.
+            (updates if link.xero_id else by_type[link.xero_type]).append(link)
         now = self.clock.now()
+        if updates:
+            with self.store.transaction() as s:
+                for link in updates:
+                    fresh = s.get(Link, link.id)
+                    if fresh is not None and fresh.in_flight_at is not None:
+                        clear_in_flight(fresh, now)
+                        s.add(fresh)
         for kind, group in by_type.items():
             field = KEY_FIELD.get(kind)
             if field is None:

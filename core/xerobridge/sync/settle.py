@@ -14,12 +14,16 @@ from xerobridge.sync import failures
 from xerobridge.sync.batch import (
     UNCHANGED,
     BatchStats,
+    OwnLinks,
     Stage,
     Work,
 )
 from xerobridge.xero.deeplinks import view_url
 
 log = logging.getLogger(__name__)
+
+#: What the sync log says of a write whose run stopped before logging it.
+RECOVERED = "written by an earlier run of this job that stopped before it finished"
 
 
 class Settle(Stage):
@@ -54,6 +58,25 @@ class Settle(Stage):
                 },
             )
         )
+
+    def _unchanged(self, work: Work, own: OwnLinks) -> tuple[str, str]:
+        """Nothing left to send: skipped, unless a run of this job that stopped before it
+        finished (a crash, or recovery finding its lost write) wrote the record's documents
+        without logging it; then the write is logged now, as what it was."""
+        job = work.job
+        written = [
+            link.updated_at
+            for link in own[(work.runtime.id, work.change.stream, work.change.key)].values()
+            if link.xero_id and link.updated_at and job.created_at
+            and link.updated_at >= job.created_at
+        ]  # fmt: skip
+        if not written:
+            return "skipped", UNCHANGED
+        with self.store.transaction() as s:
+            logged = synclog.writes_of(s, work.runtime.id, work.change.stream, work.change.key)
+        if any(at >= min(written) for _action, at in logged):
+            return "skipped", UNCHANGED
+        return ("updated" if logged else "created"), RECOVERED
 
     def _flush_completed(self) -> None:
         """One transaction for the batch's finished jobs and their sync-log rows."""

@@ -6,6 +6,7 @@ import socket
 from typing import Any
 
 from xerobridge.contract.errors import UserError
+from xerobridge.web.connection_limits import ConnectionLimits, server_config
 
 #: What to print for an address that listens everywhere.
 LOOPBACK_NAMES = {"0.0.0.0": "127.0.0.1", "::": "127.0.0.1", "": "127.0.0.1"}
@@ -38,12 +39,11 @@ def base_url(host: str, sock: socket.socket) -> str:
     return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
 
-def serve(app: Any, sock: socket.socket) -> None:
+def serve(app: Any, sock: socket.socket, limits: ConnectionLimits | None = None) -> None:
     """Run the app with uvicorn on the socket until stopped."""
     import uvicorn
 
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        uvicorn.Server(server_config(app, limits)).run(sockets=[sock])
     finally:
         sock.close()

@@ -23,13 +23,13 @@ from xerobridge.sync.engine import Engine
 from xerobridge.testkit.processes import served as served_sandbox
 from xerobridge.testkit.processes import spawn, until_done
 
-CUSTOMERS, INVOICES = 6, 16
+CUSTOMERS, INVOICES = 3, 12
 
 
 @pytest.fixture
 def platform() -> Iterator[dict[str, Any]]:
     """`xerobridge sandbox payments` on a free port, its history in AUD."""
-    args = ("--customers", "5", "--invoices", "30", "--currency", "AUD")
+    args = ("--customers", "3", "--invoices", "10", "--currency", "AUD")
     with served_sandbox("payments", *args) as described:
         # The workers' clocks are real; the platform's rate limit too: keep well within it.
         httpx.post(f"{described['control_url']}/rate_limit", json={"requests": None}, timeout=10)
