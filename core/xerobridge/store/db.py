@@ -8,6 +8,7 @@ write lock up front: a deferred transaction that later tries to write fails at o
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,14 +68,29 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session in one write transaction: committed on success, rolled back on error."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+        """A session in one write transaction: committed on success, rolled back on error.
+
+        Never inside another of this thread's transactions on the same database: on SQLite
+        each holds the write lock from its first statement, so the inner one would wait for
+        the outer for ever (until `busy_timeout`, then "database is locked"). That is a bug,
+        refused at once.
+        """
+        if self.url in _open.urls:
+            raise NestedTransaction(
+                "a store transaction was opened inside another one on the same thread; finish "
+                "the outer one first (on SQLite the inner would wait for it for ever)"
+            )
+        _open.urls.add(self.url)
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                try:
+                    yield session
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+        finally:
+            _open.urls.discard(self.url)
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (safe when several processes start at once)."""
@@ -98,6 +114,19 @@ class Store:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+class NestedTransaction(RuntimeError):
+    """A transaction opened inside another on the same thread: a programming error."""
+
+
+class _Open(threading.local):
+    def __init__(self) -> None:
+        self.urls: set[str] = set()
+
+
+#: The databases this thread has a store transaction open on (one each at most).
+_open = _Open()
 
 
 def alembic_config() -> Any:

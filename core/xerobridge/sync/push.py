@@ -129,12 +129,13 @@ class Pusher(Resolve, Write, Settle):
         for job in jobs:
             records[job.source_id].append((job.stream, job.record_key))
         stale: dict[int, list[int]] = defaultdict(list)
+        # Read before the transaction: a runtime due a fresh look opens one of its own.
+        connection_of = {sid: self.runtimes.get(sid).source.connection_id for sid in records}
         with self.store.transaction() as s:
             for source_id, keys in records.items():
                 for link in linkstore.of_records(s, source_id, keys).values():
                     if link.in_flight_at is not None:
-                        runtime = self.runtimes.get(source_id)
-                        conn_id = runtime.source.connection_id
+                        conn_id = connection_of[source_id]
                         assert conn_id is not None and link.id is not None
                         stale[conn_id].append(link.id)
         for conn_id, link_ids in stale.items():
