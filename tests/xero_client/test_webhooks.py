@@ -80,6 +80,36 @@ def test_a_tampered_body_is_refused_and_records_nothing(
     assert events(store) == []
 
 
+def test_a_large_signed_delivery_is_checked_off_the_event_loop_and_recorded(
+    web: Starlette, store: Store, sandbox: SandboxState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delivery under the limit but large to hash has its signature checked in a thread,
+    so the other requests go on meanwhile; it is recorded as any other."""
+    import threading
+
+    from xerobridge.web import xero_webhooks
+
+    checked_on: list[str] = []
+    check = xero_webhooks.matching_tenants
+
+    def spy(*args):  # type: ignore[no-untyped-def]
+        checked_on.append(threading.current_thread().name)
+        return check(*args)
+
+    monkeypatch.setattr(xero_webhooks, "matching_tenants", spy)
+    sandbox.seed("Contacts", [{"Name": "Hook Ltd", "ContactNumber": "H-1"}])
+    small = sandbox.webhooks.take_pending()
+    assert small is not None
+    assert post(web, small).status_code == 200
+    sandbox.seed("Contacts", [{"Name": f"Hook {n}", "ContactNumber": f"H-{n}"}
+                              for n in range(2, 400)])  # fmt: skip
+    large = sandbox.webhooks.take_pending()
+    assert large is not None and len(large.body) > xero_webhooks.HASH_ON_LOOP
+    assert post(web, large).status_code == 200
+    assert checked_on[0] == threading.current_thread().name != checked_on[1]
+    assert len(events(store)) == 399
+
+
 def test_a_body_over_the_limit_is_refused_before_its_signature_is_computed(
     web: Starlette, store: Store, sandbox: SandboxState, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -143,8 +143,8 @@ def test_a_product_maps_to_its_existing_item_or_a_new_one_one_item_per_product(
         assert kit.xero_state.record("Items", item["ItemID"])["Code"] == products[0]["mpn"]
         assert links[products[1]["id"]].method == "created"
         # A person maps a second product to the same item.
+        link = next(lk for lk in kit.links("products") if lk.record_key == products[1]["id"])
         with kit.store.transaction() as s:
-            link = next(lk for lk in kit.links("products") if lk.record_key == products[1]["id"])
             row = s.get(type(link), link.id)
             row.xero_id = item["ItemID"]
             s.add(row)
