@@ -559,3 +559,15 @@ def test_at_80_columns_each_row_is_a_block_with_its_message_and_ids_in_full(
         assert all(len(line.rstrip()) <= 80 for line in said.splitlines()), said
         assert xero_id in said or args != ("map",), said
         assert message in " ".join(line.strip() for line in said.splitlines()), said
+
+
+def test_sync_prints_a_few_setups_and_counts_the_rest() -> None:
+    """Twenty-three payouts waiting for one setting are three lines and a count, not 23."""
+    from xerobridge.cli.sync import setup_lines
+
+    setups = [f"payout po_{n}: payout_bank_account is not set" for n in range(23)]
+    lines = setup_lines(setups)
+    assert lines[:3] == [f"waiting for the setup: {why}" for why in setups[:3]]
+    assert lines[3:] == ["... and 20 more waiting for the setup: `xerobridge queue list --state "
+                         "held` lists them"]  # fmt: skip
+    assert setup_lines(setups[:2]) == [f"waiting for the setup: {why}" for why in setups[:2]]

@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import select
 
 from xerobridge.clock import FakeClock
+from xerobridge.config import sources
 from xerobridge.contract.errors import UserError
 from xerobridge.sandboxes.xero import SandboxState
 from xerobridge.store import encryption
@@ -306,6 +307,22 @@ def test_missing_accounts_are_created_and_existing_ones_reused(
     assert engine.client.write_calls == writes
     banks = [a for a in sandbox.records("Accounts") if a["Name"] == "Shop Bank"]
     assert len(banks) == 1 and banks[0]["Type"] == "BANK"
+
+
+def test_a_setting_left_empty_takes_the_account_set_up_under_its_default_name(
+    engine: Engine, store: Store
+) -> None:
+    """What waited for the setting (held for the setup) goes on once it is set up."""
+    spec = engine.plugins.spec("enginetest")
+    sources.update_settings(store, spec, "shop", {"bank_account": ""})
+    with store.transaction() as s:
+        (src,) = s.exec(select(Source)).all()
+    outcomes = {o.setting: o.name for o in run(ensure_accounts(engine, src))}
+    assert outcomes["bank_account"] == "Shop Bank"
+    with store.transaction() as s:
+        stored = sources.stored_values(s, sources.get(s, "shop"))
+    assert stored["bank_account"] == "Shop Bank"
+    assert stored.get("sales_account", "Sales") == "Sales"
 
 
 def _deliver_webhooks(store: Store, sandbox: SandboxState) -> None:

@@ -72,10 +72,21 @@ def connect(
         ),
     ] = "",
     api_url: Annotated[
-        str, typer.Option("--api-url", help="Xero's Accounting API base URL.")
+        str,
+        typer.Option(
+            "--api-url",
+            envvar="XEROBRIDGE_XERO_API_URL",
+            help="Xero's Accounting API base URL (or set XEROBRIDGE_XERO_API_URL), for a "
+            "sandbox or a proxy.",
+        ),
     ] = DEFAULT_API_URL,
     identity_url: Annotated[
-        str, typer.Option("--identity-url", help="Xero's identity service base URL.")
+        str,
+        typer.Option(
+            "--identity-url",
+            envvar="XEROBRIDGE_XERO_IDENTITY_URL",
+            help="Xero's identity service base URL (or set XEROBRIDGE_XERO_IDENTITY_URL).",
+        ),
     ] = DEFAULT_IDENTITY_URL,
     scope: Annotated[
         str,

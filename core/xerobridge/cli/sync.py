@@ -11,6 +11,20 @@ from xerobridge.cli.root import JsonOpt, app
 from xerobridge.config import sources as source_config
 from xerobridge.contract.errors import UserError
 
+#: Distinct setup reasons printed after a sync; the rest are counted.
+SETUPS_SHOWN = 3
+
+
+def setup_lines(setups: list[str]) -> list[str]:
+    """What `sync` prints of the setups its records wait for: a few, and how many more."""
+    lines = [f"waiting for the setup: {why}" for why in setups[:SETUPS_SHOWN]]
+    if len(setups) > SETUPS_SHOWN:
+        lines.append(
+            f"... and {len(setups) - SETUPS_SHOWN} more waiting for the setup: "
+            "`xerobridge queue list --state held` lists them"
+        )
+    return lines
+
 
 @app.command("sync")
 def sync_command(
@@ -55,8 +69,8 @@ def sync_command(
         root.out.print(progress.table(summary))  # type: ignore[arg-type]
     for name, why in summary.unavailable.items():  # type: ignore[attr-defined]
         root.err.print(f"source {name} could not be read: {why}", soft_wrap=True)
-    for why in summary.setups:  # type: ignore[attr-defined]
-        root.err.print(f"waiting for the setup: {why}", soft_wrap=True)
+    for line in setup_lines(list(summary.setups)):  # type: ignore[attr-defined]
+        root.err.print(line, soft_wrap=True)
     if summary.failed:  # type: ignore[attr-defined]
         raise typer.Exit(1)
     if summary.unavailable:  # type: ignore[attr-defined]

@@ -1,7 +1,9 @@
 """The Xero accounts a source needs (its spec's `xero_accounts`), created where missing.
 
 Accounts are named by the source's settings (the Magento seed's bank, sales, inventory and cost
-of goods sold accounts); one that exists under that name, in any case, is used as it is.
+of goods sold accounts); one that exists under that name, in any case, is used as it is. A
+setting left empty takes the account set up under its default name, so that what waited for it
+(payouts for their bank account) goes on.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from xerobridge.config import sources
 from xerobridge.contract.errors import Permanent, UserError
 from xerobridge.store.models import Source
 from xerobridge.sync.engine import Engine
@@ -39,8 +42,11 @@ async def ensure_accounts(engine: Engine, source: Source) -> list[AccountOutcome
     view = engine.mirror.view(conn_id)
     codes = {str(a.get("Code")) for a in view.accounts() if a.get("Code")}
     outcomes = []
+    chosen: dict[str, str] = {}
     for need in runtime.spec.xero_accounts:
         name = str(getattr(runtime.ctx.settings, need.setting) or need.default_name)
+        if not getattr(runtime.ctx.settings, need.setting):
+            chosen[need.setting] = name
         found = view.account_by_name(name)
         if found is not None:
             outcomes.append(AccountOutcome(need.setting, name, str(found.get("Code")), False))
@@ -58,4 +64,8 @@ async def ensure_accounts(engine: Engine, source: Source) -> list[AccountOutcome
         engine.mirror.remember(conn_id, "Account", [result.record])
         outcomes.append(AccountOutcome(need.setting, name, code, True))
         log.info("created Xero account %s %s (%s)", code, name, need.account_type)
+    if chosen:
+        sources.update_settings(engine.store, runtime.spec, source.name, chosen)
+        # Records held for want of these settings go again with them.
+        engine.queue.retry_failed(source_id=source.id)
     return outcomes
