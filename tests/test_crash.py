@@ -218,11 +218,16 @@ def make_rig(store_url: str, sandbox: dict[str, Any], tmp_path: Path, size: tupl
 def run_chain(rig: Rig, steps: list[Step]) -> list[Run]:
     """Run the chain's workers one after the other; check what each recovered."""
     runs: list[Run] = []
+    # Each worker's clock runs one lease further ahead than the one killed before it, so that
+    # the dead one's leases have run out when it starts, however fast it starts.
+    skew = 0.0
     for step in steps:
         started = time.monotonic()
-        args = ("--clock-ahead", str(step.ahead)) if step.ahead else ()
+        ahead = step.ahead + skew
+        args = ("--clock-ahead", str(ahead)) if ahead else ()
         if step.crash:
             runs.append(rig.crash(*step.crash, *args))
+            skew += LEASE + 0.5
         else:
             runs.extend(rig.finish(*args))
         last = runs[-1]

@@ -1,4 +1,5 @@
-"""The Magento sandbox synced into a UK Xero sandbox by the real engine, in one process."""
+"""The Magento sandbox synced into a UK Xero sandbox by the real engine, in one process, on
+both stores."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import asyncio
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,13 +36,12 @@ SETTINGS = {
 class Synced:
     """The two sandboxes, the engine between them, and a way to run a pass."""
 
-    def __init__(self, tmp: Path, orders: int) -> None:
+    def __init__(self, store_url: str, orders: int) -> None:
         self.magento = magento_sandbox(seed=11, customers=40, products=30, orders=orders)
         self.xero = xero_sandbox(region="UK")
         state = self.xero.state.sandbox
         state.register_app("SYNCAPP", "sync-secret", custom_tenant_id=state.default_tenant_id)
-        self.store = Store(f"sqlite:///{tmp / 'sync.sqlite3'}")
-        self.store.upgrade()
+        self.store = Store(store_url)
         self.loop = asyncio.new_event_loop()
         xero_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.xero))
         self.run(
@@ -85,15 +84,15 @@ class Synced:
 
 
 @pytest.fixture
-def synced(tmp_path: Path) -> Iterator[Synced]:
-    """200 orders of the GBP store, and the rest of the store they need."""
-    world = Synced(tmp_path, orders=200)
+def synced(xb_store_url: str) -> Iterator[Synced]:
+    """120 orders of the GBP store, and the rest of the store they need."""
+    world = Synced(xb_store_url, orders=120)
     yield world
     world.close()
 
 
 def test_every_xero_invoice_totals_magentos_grand_total_to_the_cent(synced: Synced) -> None:
-    """200 orders: each becomes one invoice whose total is the order's grand total."""
+    """120 orders: each becomes one invoice whose total is the order's grand total."""
     summary = synced.sync()
     orders = {
         o["increment_id"]: o
