@@ -54,6 +54,12 @@ class Resolve(Stage):
             updated_at=parse_when(updated),
         )
         work = Work(job, runtime, change, Resolution.create(), {}, time.perf_counter())
+        if not runtime.ctx.settings.stream_enabled(change.stream):
+            # Switched off since it was queued: it leaves the queue, saying why.
+            work.resolution = Resolution.skip(
+                f"stream {change.stream} is switched off (the source's disabled_streams)"
+            )
+            return work
         view = runtime.ctx.links
         links = own[(runtime.id, change.stream, change.key)]
         roles = {role: link.xero_id for role, link in links.items()}
