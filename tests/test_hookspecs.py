@@ -199,6 +199,7 @@ def _dispatched(hook: str) -> str | None:
         "keys": ["1"],
         "change": Change("things", "1", {}),
         "links": {},
+        "resolution": Resolution.create(),
         "event": XeroEvent("t", "CONTACT", "c-1", "UPDATE", datetime.now(UTC), stream="things"),
         "write": SourceWrite("things", "1", "create", create=True),
         "body": {},

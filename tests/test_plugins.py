@@ -270,7 +270,9 @@ def test_acall_awaits_async_hooks_and_passes_sync_results(loaded: Plugins) -> No
 
     async def calls() -> tuple[Any, Any]:
         resolution = await loaded.acall("good", "map_record", ctx=ctx, change=change)
-        docs = await loaded.acall("good", "to_xero", ctx=ctx, change=change, links={})
+        docs = await loaded.acall(
+            "good", "to_xero", ctx=ctx, change=change, links={}, resolution=Resolution.create()
+        )
         return resolution, docs
 
     resolution, docs = asyncio.run(calls())

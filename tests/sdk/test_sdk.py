@@ -14,6 +14,7 @@ from xerobridge.sdk import (
     Change,
     Direction,
     Permanent,
+    Resolution,
     SourceWrite,
     StreamSpec,
     UserError,
@@ -77,7 +78,9 @@ def test_hook_match_xero_record_and_find_written_reach_the_stream_of_the_record(
         assert [c.key for c in changes] == ["1"]
         resolution = await plugins.acall("notes", "map_record", ctx=ctx, change=changes[0])
         assert resolution.action == "create"
-        docs = await plugins.acall("notes", "to_xero", ctx=ctx, change=changes[0], links={})
+        docs = await plugins.acall(
+            "notes", "to_xero", ctx=ctx, change=changes[0], links={}, resolution=Resolution.create()
+        )
         assert docs[0].natural_key == "NT-C1"
         match = await plugins.acall("notes", "match_xero_record", ctx=ctx, event=_event("known"))
         assert (match.action, match.xero_id) == ("link", "N-7")

@@ -120,20 +120,30 @@ def map_record(ctx: SourceContext, change: Change) -> Resolution:
 
 @hookspec(firstresult=True)
 def to_xero(
-    ctx: SourceContext, change: Change, links: Mapping[tuple[str, str, str], str]
+    ctx: SourceContext,
+    change: Change,
+    links: Mapping[tuple[str, str, str], str],
+    resolution: Resolution,
 ) -> list[XeroDocument]:
-    """Build the Xero documents for a record; pure, no I/O.
+    """Build the Xero documents for a record; pure: no I/O and no look-up.
+
+    The same arguments give the same documents, so that a body's hash changes only when the
+    record does.
 
     Args:
         ctx: the source's context.
         change: the record.
         links: the Xero ids of the records it depends on and of its own earlier documents,
             keyed by (stream, key, role).
+        resolution: what `map_record` decided for it; its `facts` carry what a build depends
+            on that only a look-up can tell (a contact name another contact has). An
+            implementation that needs none may leave the argument out.
 
     Returns:
         The :class:`XeroDocument` list to write, each with its natural key and role.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 `resolution`.
     """
 
 

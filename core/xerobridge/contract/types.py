@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
@@ -228,23 +228,37 @@ class Dependency:
 
 @dataclass(frozen=True)
 class Resolution:
-    """Which Xero object a source record is, and what it needs first."""
+    """Which Xero object a source record is, and what it needs first.
+
+    `facts` are what `map_record` decided that `to_xero` builds on (a contact name another
+    contact already has, so it must be made unique): `to_xero` gets the resolution and reads
+    them, and stays pure, looking nothing up itself.
+    """
 
     action: Literal["link", "create", "choose", "skip"]
     xero_id: str | None = None
     candidates: tuple[Candidate, ...] = ()
     reason: str = ""
     needs: tuple[Dependency, ...] = ()
+    facts: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def link(cls, xero_id: str, *, needs: tuple[Dependency, ...] = ()) -> Resolution:
+    def link(
+        cls,
+        xero_id: str,
+        *,
+        needs: tuple[Dependency, ...] = (),
+        facts: Mapping[str, Any] | None = None,
+    ) -> Resolution:
         """The record is this existing Xero object (found by a match)."""
-        return cls("link", xero_id=xero_id, needs=needs)
+        return cls("link", xero_id=xero_id, needs=needs, facts=dict(facts or {}))
 
     @classmethod
-    def create(cls, *, needs: tuple[Dependency, ...] = ()) -> Resolution:
+    def create(
+        cls, *, needs: tuple[Dependency, ...] = (), facts: Mapping[str, Any] | None = None
+    ) -> Resolution:
         """The record is new to Xero (or already linked): push it."""
-        return cls("create", needs=needs)
+        return cls("create", needs=needs, facts=dict(facts or {}))
 
     @classmethod
     def choose(cls, reason: str, candidates: tuple[Candidate, ...] = ()) -> Resolution:
@@ -255,6 +269,10 @@ class Resolution:
     def skip(cls, reason: str) -> Resolution:
         """Nothing to do for this record; the reason goes into the sync log."""
         return cls("skip", reason=reason)
+
+    def with_facts(self, **facts: Any) -> Resolution:
+        """The same resolution with these facts added."""
+        return replace(self, facts={**self.facts, **facts})
 
 
 # -- what to_xero returns -------------------------------------------------------------------------

@@ -136,9 +136,13 @@ class Source:
         ctx: SourceContext[Any],
         change: Change,
         links: Mapping[tuple[str, str, str], str],
+        resolution: Resolution,
     ) -> list[XeroDocument]:
-        """The stream's `build`."""
-        return self.stream(change.stream).build(ctx, change, links)
+        """The stream's `build` (given the resolution when it takes one, as a hook would)."""
+        build: Any = self.stream(change.stream).build
+        if "resolution" in inspect.signature(build).parameters:
+            return build(ctx, change, links, resolution=resolution)  # a stream that takes it
+        return build(ctx, change, links)
 
     @hookimpl
     def match_xero_record(

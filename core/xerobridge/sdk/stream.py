@@ -95,7 +95,11 @@ class Stream(Generic[SettingsT]):
         change: Change,
         links: Mapping[tuple[str, str, str], str],
     ) -> list[XeroDocument]:
-        """The Xero documents for the record; pure: the same input gives the same documents."""
+        """The Xero documents for the record; pure: the same input gives the same documents.
+
+        A build that depends on what `resolve` decided declares a keyword argument
+        `resolution` and reads its `facts`.
+        """
         raise Permanent(f"stream {self.name!r} builds no Xero documents (it has no `build`)")
 
     # -- from Xero ---------------------------------------------------------------------------

@@ -76,10 +76,11 @@ class Resolve(Stage):
         if decided is not None and work.resolution.action != "skip":
             # The plugin still says what the record needs; the person said what it is.
             needs = work.resolution.needs
+            facts = work.resolution.facts
             work.resolution = (
-                Resolution.link(decided.xero_id, needs=needs)
+                Resolution.link(decided.xero_id, needs=needs, facts=facts)
                 if decided.xero_id
-                else Resolution.create(needs=needs)
+                else Resolution.create(needs=needs, facts=facts)
             )
         resolution = work.resolution
         if resolution.action == "choose":
@@ -291,6 +292,7 @@ class Resolve(Stage):
             ctx=runtime.ctx,
             change=work.change,
             links=dict(work.links),
+            resolution=work.resolution,
         )
         docs = list(docs or [])
         for doc in docs:

@@ -20,7 +20,7 @@ from xerobridge.clock import FakeClock
 from xerobridge.contract.context import OrgFacts, SourceContext
 from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
 from xerobridge.contract.plugins import Plugins, aiterate, register_module
-from xerobridge.contract.types import Change, CursorKind, Dependency, XeroDocument
+from xerobridge.contract.types import Change, CursorKind, Dependency, Resolution, XeroDocument
 from xerobridge.sdk import posting
 from xerobridge.testkit.context import make_context
 from xerobridge_magento import mapping as m
@@ -210,9 +210,22 @@ def map_record(ctx: SourceContext, change: Change) -> Any:
     return asyncio.run(PLUGINS.acall("magento", "map_record", ctx=ctx, change=change))
 
 
-def to_xero(ctx: SourceContext, change: Change, links: Mapping[Any, str]) -> list[XeroDocument]:
+def to_xero(
+    ctx: SourceContext,
+    change: Change,
+    links: Mapping[Any, str],
+    resolution: Resolution | None = None,
+) -> list[XeroDocument]:
+    """to_xero through the plugin, with what map_record decided (by default: create)."""
     result: list[XeroDocument] = asyncio.run(
-        PLUGINS.acall("magento", "to_xero", ctx=ctx, change=change, links=links)
+        PLUGINS.acall(
+            "magento",
+            "to_xero",
+            ctx=ctx,
+            change=change,
+            links=links,
+            resolution=resolution or Resolution.create(),
+        )
     )
     return result
 
@@ -580,14 +593,20 @@ def test_customers_and_products_become_contacts_and_items() -> None:
 
 
 def test_a_contact_name_taken_by_another_contact_gets_the_customer_id() -> None:
+    """map_record tells from the mirror that the name is taken; to_xero only reads that."""
     mirror = Mirror(contacts=[{"ContactID": "x", "Name": "Jane Doe", "ContactNumber": "SHOP-C-1"}])
-    (doc,) = to_xero(context(mirror=mirror), customer_change(), Links())
+    resolution = map_record(context(mirror=mirror), customer_change())
+    assert resolution.facts == {"name_taken": True}
+    (doc,) = to_xero(context(mirror=mirror), customer_change(), Links(), resolution)
     assert doc.body["Name"] == "Jane Doe (7)"
+    # to_xero looks nothing up: without the mirror's contact it builds the same document.
+    assert to_xero(context(), customer_change(), Links(), resolution) == [doc]
     # The contact we are linked to does not count as taking the name.
-    (linked,) = to_xero(
-        context(mirror=mirror), customer_change(), Links({("customers", "7", "main"): "x"})
-    )
-    assert linked.body["Name"] == "Jane Doe"
+    linked = Links({("customers", "7", "main"): "x"})
+    resolution = map_record(context(mirror=mirror, links=linked), customer_change())
+    assert resolution.facts == {}
+    (own,) = to_xero(context(mirror=mirror, links=linked), customer_change(), linked, resolution)
+    assert own.body["Name"] == "Jane Doe"
 
 
 def test_a_guest_becomes_a_contact_keyed_by_email() -> None:

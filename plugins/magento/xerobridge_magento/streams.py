@@ -398,11 +398,8 @@ def _inclusive(settings: MagentoSettings, record: Mapping[str, Any]) -> bool | N
     return str(record.get("store_id")) in settings.tax_inclusive_store_ids
 
 
-def _own_name_taken(
-    ctx: SourceContext, doc: XeroDocument, links: Mapping[tuple[str, str, str], str], change: Change
-) -> bool:
+def _name_taken(ctx: SourceContext, doc: XeroDocument, own_id: str | None) -> bool:
     """Whether another Xero contact has this contact's Name (Xero keeps names unique)."""
-    own_id = links.get((change.stream, change.key, "main"))
     return any(
         str(c.get("ContactID")) != own_id and c.get("ContactNumber") != doc.natural_key
         for c in _mirror(ctx).contacts_by_name(str(doc.body["Name"]))
@@ -553,11 +550,33 @@ class People(MagentoStream):
         """The record's contact; `unique` makes its Name one no other contact has."""
         raise NotImplementedError
 
-    def documents(self, ctx: Ctx, settings: MagentoSettings, change: Change, links: Links) -> Docs:
-        doc = self.contact(ctx, settings, change, False)
-        if _own_name_taken(ctx, doc, links, change):
-            doc = self.contact(ctx, settings, change, True)
-        return [doc]
+    def has_contact(self, change: Change) -> bool:
+        """Whether the record keeps a contact of its own."""
+        return True
+
+    def resolve(self, ctx: SourceContext[MagentoSettings], change: Change) -> Resolution:
+        """What `record` says, and whether another contact has the contact's name: decided
+        here, from the mirror, so that `build` looks nothing up."""
+        resolution = super().resolve(ctx, change)
+        if resolution.action not in ("create", "link") or not self.has_contact(change):
+            return resolution
+        doc = self.contact(ctx, _settings(ctx), change, False)
+        own_id = resolution.xero_id or ctx.links.xero_id(self.name, change.key)
+        if _name_taken(ctx, doc, own_id):
+            return resolution.with_facts(name_taken=True)
+        return resolution
+
+    def build(
+        self,
+        ctx: SourceContext[MagentoSettings],
+        change: Change,
+        links: Mapping[tuple[str, str, str], str],
+        resolution: Resolution | None = None,
+    ) -> list[XeroDocument]:
+        if change.op == "delete" or not self.has_contact(change):
+            return []
+        unique = bool(resolution is not None and resolution.facts.get("name_taken"))
+        return [self.contact(ctx, _settings(ctx), change, unique)]
 
 
 class Customers(People):
@@ -618,10 +637,8 @@ class Guests(People):
         number = m.guest_contact_number(ctx.key_prefix, email)
         return _match_contact(ctx, _settings(ctx), {**guest, "email": email}, number)
 
-    def documents(self, ctx: Ctx, settings: MagentoSettings, change: Change, links: Links) -> Docs:
-        if change.data.get(REGISTERED):
-            return []  # the customer's own stream keeps that contact
-        return super().documents(ctx, settings, change, links)
+    def has_contact(self, change: Change) -> bool:
+        return not change.data.get(REGISTERED)  # else the customer's own stream keeps it
 
     def contact(self, ctx: Ctx, settings: MagentoSettings, change: Change, unique: bool) -> Doc:
         return m.guest_to_contact(change.data, settings, ctx.key_prefix, with_email=unique)
