@@ -32,10 +32,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The multi-process tests (`slow`, the longest) first, so that on several workers none of
-    them starts last and keeps the run waiting alone; tests marked `large` are skipped unless
-    --large (or XEROBRIDGE_LARGE=1) asks for them."""
-    items.sort(key=lambda item: "slow" not in item.keywords)  # stable: otherwise as collected
+    """Tests marked `large` are skipped unless --large (or XEROBRIDGE_LARGE=1) asks for them."""
     if config.getoption("--large") or os.environ.get("XEROBRIDGE_LARGE") == "1":
         return
     skip = pytest.mark.skip(reason="a larger run: needs --large")
