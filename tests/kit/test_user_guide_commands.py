@@ -56,9 +56,9 @@ SYSTEMS = {
         "--currency",
         "GBP",
         "--customers",
-        "3",
+        "2",
         "--invoices",
-        "8",
+        "4",
     ),  # a UK business's platform, as its organisation
     "marketplace": (),
 }

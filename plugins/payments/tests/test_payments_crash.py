@@ -23,7 +23,7 @@ from xerobridge.sync.engine import Engine
 from xerobridge.testkit.processes import served as served_sandbox
 from xerobridge.testkit.processes import spawn, until_done
 
-CUSTOMERS, INVOICES = 3, 12
+CUSTOMERS, INVOICES = 3, 10
 
 
 @pytest.fixture
@@ -99,9 +99,9 @@ def test_workers_killed_mid_sync_leave_every_record_once_on_both_sides(
     # batch sent and committed, a batch stored and not sent, a batch sent and not linked.
     control = platform["control_url"]
     ours = [i for i in httpx.get(f"{control}/invoices", timeout=30).json() if i["external_id"]]
-    assert len(ours) >= 12, "the invoices from Xero reached the platform before the kills"
+    assert len(ours) >= 6, "the invoices from Xero reached the platform before the kills"
     for n, crash in enumerate(("after_commit:1", "before_write:1", "after_link:1")):
-        for invoice in ours[n * 4 : n * 4 + 4]:
+        for invoice in ours[n * 2 : n * 2 + 2]:
             paid = httpx.post(f"{control}/invoices/{invoice['id']}/pay", json={}, timeout=30)
             assert paid.status_code == 201, paid.text
         spawn(xb_store_url, crash=crash, marker=marker)
