@@ -125,10 +125,11 @@ def to_xero(
     links: Mapping[tuple[str, str, str], str],
     resolution: Resolution,
 ) -> list[XeroDocument]:
-    """Build the Xero documents for a record; pure: no I/O and no look-up.
+    """Build the Xero documents for a record; pure: no I/O, and never what Xero holds.
 
     The same arguments give the same documents, so that a body's hash changes only when the
-    record does.
+    record does: what the mirror tells (another contact has this name) `map_record` decides and
+    passes on in `resolution`.
 
     Args:
         ctx: the source's context.

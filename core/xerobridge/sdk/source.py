@@ -7,6 +7,7 @@ that creates a `Source` is registered through it, and may still implement any ho
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -139,9 +140,10 @@ class Source:
         resolution: Resolution,
     ) -> list[XeroDocument]:
         """The stream's `build` (given the resolution when it takes one, as a hook would)."""
-        build: Any = self.stream(change.stream).build
-        if "resolution" in inspect.signature(build).parameters:
-            return build(ctx, change, links, resolution=resolution)  # a stream that takes it
+        stream = self.stream(change.stream)
+        build: Any = stream.build
+        if _takes_resolution(type(stream).build):
+            return build(ctx, change, links, resolution=resolution)
         return build(ctx, change, links)
 
     @hookimpl
@@ -176,3 +178,10 @@ class Source:
     def read_notification(self, body: Any) -> list[tuple[str, list[str]]] | None:
         """The plugin's `notification`: its own webhook body as the records to read."""
         return None if self.notification is None else self.notification(body)
+
+
+@functools.cache
+def _takes_resolution(build: Callable[..., Any]) -> bool:
+    """Whether a stream class's `build` declares `resolution` (asked once per class: a build
+    runs for every record)."""
+    return "resolution" in inspect.signature(build).parameters

@@ -44,8 +44,9 @@ async def ensure_accounts(engine: Engine, source: Source) -> list[AccountOutcome
     outcomes = []
     chosen: dict[str, str] = {}
     for need in runtime.spec.xero_accounts:
-        name = str(getattr(runtime.ctx.settings, need.setting) or need.default_name)
-        if not getattr(runtime.ctx.settings, need.setting):
+        current = getattr(runtime.ctx.settings, need.setting)
+        name = str(current or need.default_name)
+        if not current:
             chosen[need.setting] = name
         found = view.account_by_name(name)
         if found is not None:

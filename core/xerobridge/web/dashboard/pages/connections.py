@@ -182,7 +182,8 @@ async def remove(request: Request) -> Response:
     except UserError as exc:
         session_of(request).flash(str(exc), "error")
         return RedirectResponse("/connections", status_code=303)
-    session_of(request).flash(done.describe()[0].upper() + done.describe()[1:] + ".")
+    said = done.describe()
+    session_of(request).flash(said[0].upper() + said[1:] + ".")
     return RedirectResponse("/connections", status_code=303)
 
 
