@@ -10,13 +10,13 @@ organisation's own rates, so a wrong tax map fails the record instead of changin
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from xerobridge.contract.context import XeroMirror
 from xerobridge.contract.errors import Permanent
-from xerobridge.posting.money import CENT, HUNDRED, ZERO, cents, number
+from xerobridge.posting.money import CENT, HUNDRED, ZERO, cents, number, unit
 
 AmountTypes = Literal["Exclusive", "Inclusive", "NoTax"]
 
@@ -115,6 +115,17 @@ def finish(
         rounding = Line("Rounding", Decimal(1), difference, rounding_account(), "NONE")
         bodies.append(rounding.body())
     return bodies
+
+
+def without_discounts(lines: Iterable[Line]) -> list[Line]:
+    """The lines with each discount taken into the unit amount (4 places), for a credit note:
+    Xero takes DiscountAmount on sales invoices only. What the 4-place unit leaves over is
+    caught by `finish`'s rounding line."""
+    return [
+        replace(line, unit=unit((line.quantity * line.unit - line.discount) / line.quantity),
+                discount=ZERO) if line.discount else line
+        for line in lines
+    ]  # fmt: skip
 
 
 # -- tax ------------------------------------------------------------------------------------------

@@ -38,6 +38,15 @@ from xerobridge.contract.types import (
     XeroDocument,
     XeroEvent,
 )
+from xerobridge.sdk.auth import RenewingToken
+from xerobridge.sdk.rest import (
+    RestClient,
+    SourceNotFound,
+    SourceRefused,
+    SourceSetupError,
+    SourceUnavailable,
+    retry_after,
+)
 from xerobridge.sdk.source import Source
 from xerobridge.sdk.stream import Stream
 from xerobridge.web.serve import base_url, bind, serve
@@ -97,14 +106,20 @@ __all__ = [
     "Permanent",
     "PluginPages",
     "RecordState",
+    "RenewingToken",
     "Resolution",
+    "RestClient",
     "RetryLater",
     "Schedule",
     "Source",
     "SourceContext",
+    "SourceNotFound",
+    "SourceRefused",
     "SourceSandbox",
     "SourceSettings",
+    "SourceSetupError",
     "SourceSpec",
+    "SourceUnavailable",
     "SourceWrite",
     "Stream",
     "StreamCounts",
@@ -123,6 +138,7 @@ __all__ = [
     "hookimpl",
     "posting",
     "reinitialize",
+    "retry_after",
     "serve",
     "xero_list",
 ]

@@ -128,8 +128,18 @@ class Source:
 
     @hookimpl
     def map_record(self, ctx: SourceContext[Any], change: Change) -> Resolution:
-        """The stream's `resolve`."""
-        return self.stream(change.stream).resolve(ctx, change)
+        """The stream's `resolve`, or `deleted` for a record deleted at the source."""
+        stream = self.stream(change.stream)
+        if change.op != "delete":
+            return stream.resolve(ctx, change)
+        resolution = stream.deleted(ctx, change)
+        if resolution is not None:
+            return resolution
+        return Resolution.skip(
+            f"{stream.name.replace('_', ' ')} {change.key} was deleted in {self.title}; "
+            f"xerobridge never deletes Xero objects, so its Xero {stream.xero_object.lower()} "
+            "stays as it is (archive or void it in Xero if it is no longer wanted)"
+        )
 
     @hookimpl
     def to_xero(
@@ -139,7 +149,10 @@ class Source:
         links: Mapping[tuple[str, str, str], str],
         resolution: Resolution,
     ) -> list[XeroDocument]:
-        """The stream's `build` (given the resolution when it takes one, as a hook would)."""
+        """The stream's `build` (given the resolution when it takes one, as a hook would); a
+        skipped record has nothing to build."""
+        if resolution is not None and resolution.action == "skip":
+            return []
         stream = self.stream(change.stream)
         build: Any = stream.build
         if _takes_resolution(type(stream).build):

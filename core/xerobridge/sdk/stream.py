@@ -89,6 +89,12 @@ class Stream(Generic[SettingsT]):
         """Which Xero object the record is, and what it needs first (may run ahead of time)."""
         return Resolution.create()
 
+    def deleted(self, ctx: SourceContext[SettingsT], change: Change) -> Resolution | None:
+        """What a record deleted at the source (`change.op == "delete"`) is in Xero, instead of
+        `resolve`. None, the default: its Xero object stays as it is, as xerobridge never
+        deletes what it wrote; the record is skipped with a message saying so."""
+        return None
+
     def build(
         self,
         ctx: SourceContext[SettingsT],

@@ -572,9 +572,10 @@ def test_invoices_and_credit_memos_need_their_order_and_what_it_needs() -> None:
 def test_deletions_are_skipped_saying_xero_keeps_the_object() -> None:
     resolution = map_record(context(), Change("customers", "5", op="delete"))
     assert resolution.action == "skip"
-    assert "customer 5 was deleted in Magento" in resolution.reason
+    assert "customers 5 was deleted in Magento" in resolution.reason
     assert "never deletes Xero objects" in resolution.reason
-    assert to_xero(context(), Change("products", "5", op="delete"), Links()) == []
+    deleted = Change("products", "5", op="delete")
+    assert to_xero(context(), deleted, Links(), map_record(context(), deleted)) == []
 
 
 # -- to_xero --------------------------------------------------------------------------------------

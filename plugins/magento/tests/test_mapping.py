@@ -20,7 +20,7 @@ from xerobridge_magento.sandbox.state import SandboxState
 from xerobridge_magento.settings import MagentoSettings
 
 PREFIX = "SHOP"
-ACCOUNTS = m.Accounts(sales="200", bank="090", shipping="210", rounding="860")
+ACCOUNTS = m.Accounts.codes(sales="200", bank="090", shipping="210", rounding="860")
 TAX_MAP = {"20": "OUTPUT2", "5": "RROUTPUT", "0": "ZERORATEDOUTPUT", "19": "OUTPUT", "7": "REDUCED"}
 XERO_RATES = {
     "OUTPUT2": Decimal(20),
@@ -53,6 +53,14 @@ class AllLinked(dict[tuple[str, str, str], str]):
 
 
 LINKS = AllLinked()
+
+
+def P(
+    settings: MagentoSettings,
+    links: Mapping[tuple[str, str, str], str] = LINKS,
+    rates: Mapping[str, Decimal] | None = None,
+) -> m.Posting:
+    return m.Posting(settings, PREFIX, links, ACCOUNTS, rates)
 
 
 def full_settings() -> MagentoSettings:
@@ -99,7 +107,7 @@ def test_customer_contact_golden() -> None:
             {"id": 8, "street": ["9 Mill Rd"], "city": "York", "country_id": "GB"},
         ],
     }
-    doc = m.customer_to_contact(customer, make_settings(), PREFIX)
+    doc = m.customer_to_contact(customer, PREFIX)
     assert doc.natural_key == doc.body["ContactNumber"] == "SHOP-C-42"
     assert doc.body["Name"] == "Ann Lee"
     assert doc.body["EmailAddress"] == "ann.lee@example.com"
@@ -117,7 +125,7 @@ def test_customer_contact_golden() -> None:
         {"AddressType": "STREET", "AddressLine1": "9 Mill Rd", "City": "York", "Country": "GB"},
     ]
     assert doc.body["Phones"] == [{"PhoneType": "DEFAULT", "PhoneNumber": "0113"}]
-    unique = m.customer_to_contact(customer, make_settings(), PREFIX, with_id=True)
+    unique = m.customer_to_contact(customer, PREFIX, with_id=True)
     assert unique.body["Name"] == "Ann Lee (42)"
 
 
@@ -125,8 +133,8 @@ def test_every_generated_customer_maps_with_a_unique_stable_number() -> None:
     state = store()
     numbers = set()
     for customer in state.customers.records.values():
-        doc = m.customer_to_contact(customer, make_settings(), PREFIX)
-        again = m.customer_to_contact(dict(customer), make_settings(), PREFIX)
+        doc = m.customer_to_contact(customer, PREFIX)
+        again = m.customer_to_contact(dict(customer), PREFIX)
         assert doc == again
         assert len(doc.body["ContactNumber"]) <= 50
         assert 0 < len(doc.body["Name"]) <= 255
@@ -137,15 +145,13 @@ def test_every_generated_customer_maps_with_a_unique_stable_number() -> None:
 def test_odd_customers_are_mapped() -> None:
     state = store()
     odd = state.odd
-    script = m.customer_to_contact(
-        state.customers.records[odd["script_customer"]], make_settings(), PREFIX
-    )
+    script = m.customer_to_contact(state.customers.records[odd["script_customer"]], PREFIX)
     assert script.body["Name"] == "<script>alert('x')</script> O'Brien"  # text, not markup
     for customer_id in odd["unicode_customers"]:
-        doc = m.customer_to_contact(state.customers.records[customer_id], make_settings(), PREFIX)
+        doc = m.customer_to_contact(state.customers.records[customer_id], PREFIX)
         assert doc.body["Name"] in ("Zoë Łukasiewicz-Ñúñez", "山田 太郎 😀")
     long = state.customers.records[odd["long_name_customer"]]
-    doc = m.customer_to_contact(long, make_settings(), PREFIX, with_id=True)
+    doc = m.customer_to_contact(long, PREFIX, with_id=True)
     assert len(doc.body["Name"]) == 255 and doc.body["Name"].endswith(f" ({long['id']})")
     a, b = (state.customers.records[i] for i in odd["same_name_customers"])
     assert m.customer_contact_name(a) == m.customer_contact_name(b)
@@ -161,7 +167,7 @@ def test_guest_contact_key_by_email() -> None:
         "customer_lastname": "Uest",
         "billing_address": {"street": ["1 A St"], "city": "Bath", "country_id": "GB"},
     }
-    doc = m.guest_to_contact(order, make_settings(), PREFIX)
+    doc = m.guest_to_contact(order, PREFIX)
     assert doc.natural_key == "SHOP-G-guest@x.org"
     assert m.contact_dependency(order) == Dependency("guests", "guest@x.org")
     long_email = "a" * 60 + "@example.com"
@@ -169,7 +175,7 @@ def test_guest_contact_key_by_email() -> None:
     assert len(key) <= 50 and key == m.guest_contact_number(PREFIX, long_email.upper())
     assert key != m.guest_contact_number(PREFIX, "b" + long_email)
     with pytest.raises(Permanent, match="order 10: guest order without an email"):
-        m.guest_to_contact({"increment_id": "10"}, make_settings(), PREFIX)
+        m.guest_to_contact({"increment_id": "10"}, PREFIX)
 
 
 def contact(cid: str, name: str, email: str, number: str = "") -> dict[str, Any]:
@@ -213,7 +219,7 @@ def test_generated_products_map_to_unique_items() -> None:
     state = store()
     codes = {}
     for product in state.products.records.values():
-        doc = m.product_to_item(product, make_settings(), PREFIX, ACCOUNTS)
+        doc = m.product_to_item(product, P(make_settings()))
         body = doc.body
         assert len(body["Code"]) <= 30 and len(body["Name"]) <= 50
         assert body["IsSold"] and body["IsTrackedAsInventory"] is False
@@ -221,14 +227,14 @@ def test_generated_products_map_to_unique_items() -> None:
         codes[body["Code"]] = product["sku"]
     assert len(codes) == len(state.products.records)
     precise = state.products.records[state.odd["four_decimal_product"]]
-    item = m.product_to_item(precise, make_settings(), PREFIX, ACCOUNTS)
+    item = m.product_to_item(precise, P(make_settings()))
     assert item.body["SalesDetails"]["UnitPrice"] == 8.3333
     legacy = state.products.records[state.odd["legacy_tax_product"]]
-    assert m.product_to_item(legacy, make_settings(), PREFIX, ACCOUNTS).body["Description"] == (
+    assert m.product_to_item(legacy, P(make_settings())).body["Description"] == (
         "Legacy rated item"
     )
     with pytest.raises(Permanent, match=r"product 5 .*no SKU"):
-        m.product_to_item({"id": 5, "sku": " ", "name": "X"}, make_settings(), PREFIX, ACCOUNTS)
+        m.product_to_item({"id": 5, "sku": " ", "name": "X"}, P(make_settings()))
 
 
 # -- invoices -------------------------------------------------------------------------------------
@@ -242,9 +248,7 @@ def test_every_generated_order_totals_to_the_cent() -> None:
     kinds = set()
     rounded = 0
     for order in all_orders():
-        doc = m.order_to_invoice(
-            order, full_settings(), PREFIX, LINKS, ACCOUNTS, tax_rates=XERO_RATES
-        )
+        doc = m.order_to_invoice(order, P(full_settings(), LINKS, XERO_RATES))
         assert total(doc) == cents(order["grand_total"]), order["increment_id"]
         kinds.add((doc.body["CurrencyCode"], doc.body["LineAmountTypes"]))
         rounding = [ln for ln in doc.body["LineItems"] if ln["AccountCode"] == "860"]
@@ -257,14 +261,11 @@ def test_every_generated_order_totals_to_the_cent() -> None:
 
 
 def test_invoice_keys_are_stable_and_unique() -> None:
-    keys = [
-        m.order_to_invoice(o, make_settings(), PREFIX, LINKS, ACCOUNTS).natural_key
-        for o in all_orders()
-    ]
+    keys = [m.order_to_invoice(o, P(make_settings())).natural_key for o in all_orders()]
     assert len(set(keys)) == len(keys)
     order = all_orders()[5]
-    assert m.order_to_invoice(order, make_settings(), PREFIX, LINKS, ACCOUNTS) == (
-        m.order_to_invoice(order, make_settings(), PREFIX, LINKS, ACCOUNTS)
+    assert m.order_to_invoice(order, P(make_settings())) == (
+        m.order_to_invoice(order, P(make_settings()))
     )
 
 
@@ -334,7 +335,7 @@ def simple_order(**extra: Any) -> dict[str, Any]:
 
 def test_invoice_golden() -> None:
     settings_ = make_settings(admin_url="https://shop.example.com/admin/")
-    doc = m.order_to_invoice(simple_order(), settings_, PREFIX, LINKS, ACCOUNTS)
+    doc = m.order_to_invoice(simple_order(), P(settings_))
     body = doc.body
     assert doc.key_field == "InvoiceNumber" and doc.natural_key == "SHOP-000000007"
     assert body["Type"] == "ACCREC" and body["Status"] == "DRAFT"
@@ -360,7 +361,7 @@ def test_invoice_golden() -> None:
 
 def test_invoice_golden_rounding_line() -> None:
     order = simple_order(grand_total=41.75)
-    body = m.order_to_invoice(order, make_settings(), PREFIX, LINKS, ACCOUNTS).body
+    body = m.order_to_invoice(order, P(make_settings())).body
     assert body["LineItems"][-1] == {
         "Description": "Rounding",
         "Quantity": 1.0,
@@ -368,27 +369,19 @@ def test_invoice_golden_rounding_line() -> None:
         "AccountCode": "860",
         "TaxType": "NONE",
     }
-    exact = m.order_to_invoice(
-        simple_order(grand_total=41.74), make_settings(), PREFIX, LINKS, ACCOUNTS
-    ).body
+    exact = m.order_to_invoice(simple_order(grand_total=41.74), P(make_settings())).body
     assert [ln["Description"] for ln in exact["LineItems"]] == [
         "Mug",
         "Tee-Red",
         "Flat Rate - Fixed",
     ]
     with pytest.raises(Permanent, match=r"order 000000007: Xero would total 41.74 .* 44.37"):
-        m.order_to_invoice(
-            simple_order(grand_total=44.37), make_settings(), PREFIX, LINKS, ACCOUNTS
-        )
+        m.order_to_invoice(simple_order(grand_total=44.37), P(make_settings()))
 
 
 def test_invoice_number_from_xero_uses_reference() -> None:
     doc = m.order_to_invoice(
-        simple_order(grand_total=41.74),
-        make_settings(invoice_number_from="xero"),
-        PREFIX,
-        LINKS,
-        ACCOUNTS,
+        simple_order(grand_total=41.74), P(make_settings(invoice_number_from="xero"))
     )
     assert doc.key_field == "Reference" and "InvoiceNumber" not in doc.body
     assert doc.body["Reference"] == "SHOP-000000007"
@@ -398,7 +391,7 @@ def test_configurable_and_bundle_counted_once() -> None:
     state = store()
     for key in ("configurable_order", "bundle_order"):
         order = state.orders.records[state.odd[key]]
-        doc = m.order_to_invoice(order, make_settings(), PREFIX, LINKS, ACCOUNTS)
+        doc = m.order_to_invoice(order, P(make_settings()))
         lines = [ln for ln in doc.body["LineItems"] if "ItemCode" in ln]
         assert len(lines) == len(m.money_items(order))
         assert all(len(ln["ItemCode"]) <= 30 for ln in lines)
@@ -409,27 +402,23 @@ def test_invoice_validation_messages() -> None:
     no_sku = simple_order(grand_total=41.74)
     no_sku["items"][0]["sku"] = ""
     with pytest.raises(Permanent, match=r"order 000000007: line 1 \(Mug\) has no SKU"):
-        m.order_to_invoice(no_sku, make_settings(), PREFIX, LINKS, ACCOUNTS)
+        m.order_to_invoice(no_sku, P(make_settings()))
     with pytest.raises(RetryLater, match="customer 42 is not in Xero yet"):
-        m.order_to_invoice(simple_order(), make_settings(), PREFIX, {}, ACCOUNTS)
+        m.order_to_invoice(simple_order(), P(make_settings(), {}))
     only_customer = {("customers", "42", "main"): "c42"}
     with pytest.raises(RetryLater, match=r"product 3 \(MUG\) is not in Xero yet"):
-        m.order_to_invoice(simple_order(), make_settings(), PREFIX, only_customer, ACCOUNTS)
+        m.order_to_invoice(simple_order(), P(make_settings(), only_customer))
     with pytest.raises(Permanent, match="order currency 'missing'"):
-        m.order_to_invoice(
-            simple_order(order_currency_code=None), make_settings(), PREFIX, LINKS, ACCOUNTS
-        )
+        m.order_to_invoice(simple_order(order_currency_code=None), P(make_settings()))
 
 
 def test_legacy_tax_rate_fails_clearly_with_xero_rates() -> None:
     state = store()
     order = state.orders.records[state.odd["legacy_tax_order"]]
     with pytest.raises(Permanent, match=r"17.5% in Magento but maps to TaxType 'OUTPUT' at 19"):
-        m.order_to_invoice(order, make_settings(), PREFIX, LINKS, ACCOUNTS, tax_rates=XERO_RATES)
+        m.order_to_invoice(order, P(make_settings(), LINKS, XERO_RATES))
     mapped = make_settings(tax_map={**TAX_MAP, "17.5": "LEGACY"})
-    doc = m.order_to_invoice(
-        order, mapped, PREFIX, LINKS, ACCOUNTS, tax_rates={**XERO_RATES, "LEGACY": Decimal("17.5")}
-    )
+    doc = m.order_to_invoice(order, P(mapped, LINKS, {**XERO_RATES, "LEGACY": Decimal("17.5")}))
     assert "LEGACY" in {ln["TaxType"] for ln in doc.body["LineItems"]}
 
 
@@ -450,8 +439,8 @@ def test_magento_invoices_authorise_and_pay() -> None:
     paid = 0
     for invoice in state.invoices.records.values():
         order = state.orders.records[invoice["order_id"]]
-        docs = m.magento_invoice_to_xero(invoice, order, make_settings(), PREFIX, LINKS, ACCOUNTS)
-        main = m.order_to_invoice(order, make_settings(), PREFIX, LINKS, ACCOUNTS)
+        docs = m.magento_invoice_to_xero(invoice, order, P(make_settings()))
+        main = m.order_to_invoice(order, P(make_settings()))
         assert docs[0] == main and main.body["Status"] == "AUTHORISED"
         if m.is_paid(invoice):
             paid += 1
@@ -478,9 +467,7 @@ def test_every_credit_memo_totals_to_the_cent_and_allocates() -> None:
     partial = 0
     for memo in memos:
         order = state.orders.records[memo["order_id"]]
-        doc = m.creditmemo_to_credit_note(
-            memo, order, full_settings(), PREFIX, LINKS, ACCOUNTS, tax_rates=XERO_RATES
-        )
+        doc = m.creditmemo_to_credit_note(memo, order, P(full_settings(), LINKS, XERO_RATES))
         assert doc.body["Type"] == "ACCRECCREDIT"
         assert doc.natural_key == f"SHOP-CM-{memo['increment_id']}"
         assert total(doc) == cents(memo["grand_total"]), memo["increment_id"]
@@ -489,7 +476,7 @@ def test_every_credit_memo_totals_to_the_cent_and_allocates() -> None:
         )
         ordered = sum(Decimal(str(i["qty_ordered"])) for i in m.money_items(order))
         partial += refunded < ordered
-        allocation = m.creditmemo_allocation(memo, order, PREFIX, LINKS)
+        allocation = m.creditmemo_allocation(memo, order, P(make_settings()))
         assert allocation.role == "allocation"
         assert allocation.body["Amount"] == float(cents(memo["grand_total"]))
     assert partial
@@ -522,7 +509,7 @@ def test_credit_memo_adjustments_are_lines() -> None:
     }
     # Xero: 3.33 - 0.33 = 3.00 + 0.60 tax + 5.00 - 2.50 = 6.10; Magento 6.10 too.
     memo["grand_total"] = 6.1
-    doc = m.creditmemo_to_credit_note(memo, order, make_settings(), PREFIX, LINKS, ACCOUNTS)
+    doc = m.creditmemo_to_credit_note(memo, order, P(make_settings()))
     # Xero takes no discounts on credit notes: the discount is inside the unit amount.
     assert [(ln["Description"], ln["UnitAmount"]) for ln in doc.body["LineItems"]] == [
         ("Mug", 3.0033),
@@ -531,7 +518,7 @@ def test_credit_memo_adjustments_are_lines() -> None:
     ]
     assert not any("DiscountAmount" in ln for ln in doc.body["LineItems"])
     with pytest.raises(RetryLater, match="credit memo 000000003 is not in Xero yet"):
-        m.creditmemo_allocation(memo, order, PREFIX, {("orders", "7", "main"): "inv"})
+        m.creditmemo_allocation(memo, order, P(make_settings(), {("orders", "7", "main"): "inv"}))
     memo["items"][0]["order_item_id"] = 99
     with pytest.raises(Permanent, match="credit memo 000000003: refunds order item 99"):
-        m.creditmemo_to_credit_note(memo, order, make_settings(), PREFIX, LINKS, ACCOUNTS)
+        m.creditmemo_to_credit_note(memo, order, P(make_settings()))

@@ -1,72 +1,33 @@
-"""A client for the Magento 2 REST API: change reads by updated_at, look-ups by id, login.
+"""A client for the Magento 2 REST API: change reads by updated_at, look-ups by id, admin login.
 
-Errors are the core's categories (`xerobridge.contract.types`): MagentoUnavailable is a RetryLater
-(5xx, 429, timeouts, unreachable store), MagentoAuthError and MagentoConfigError are
-NeedsPerson (a setting must change), MagentoRequestError and MagentoNotFound are Permanent.
-Every message says what is wrong and what to do.
+Errors are the SDK's (`xerobridge.sdk.RestClient`): SourceUnavailable is RetryLater (5xx, 429,
+timeouts, an unreachable store, a page that does not answer the query), SourceSetupError asks a
+person to fix a setting (credentials, base_url), SourceRefused and SourceNotFound are Permanent.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
-from xerobridge.sdk import NeedsPerson, Permanent, RetryLater
+from xerobridge.sdk import (
+    RenewingToken,
+    RestClient,
+    SourceSetupError,
+    SourceUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 DEFAULT_PAGE_SIZE = 100
 NO_ROUTE = "Request does not match any route."
-
-
-# -- errors ----------------------------------------------------------------------------------------
-
-
-class MagentoUnavailable(RetryLater):
-    """The store could not answer now (5xx, 429, timeout, connection): try again later."""
-
-    def __init__(
-        self, message: str, *, status: int | None = None, retry_after: float | None = None
-    ):
-        super().__init__(message, retry_after=retry_after)
-        self.status = status
-
-
-class MagentoAuthError(NeedsPerson):
-    """Magento refused the credentials: a person must fix the source's settings."""
-
-    def __init__(self, message: str, *, status: int | None = 401):
-        super().__init__(message)
-        self.status = status
-
-
-class MagentoConfigError(NeedsPerson):
-    """The answers show the source is set up wrong (base_url not a Magento REST API)."""
-
-    def __init__(self, message: str, *, status: int | None = None):
-        super().__init__(message)
-        self.status = status
-
-
-class MagentoRequestError(Permanent):
-    """Magento refused this request as such; repeating it will not help."""
-
-    def __init__(self, message: str, *, status: int | None = None):
-        super().__init__(message)
-        self.status = status
-
-
-class MagentoNotFound(MagentoRequestError):
-    """The record asked for does not exist (any more)."""
 
 
 # -- time ------------------------------------------------------------------------------------------
@@ -142,40 +103,52 @@ def criteria_params(
     return params
 
 
-def _render(body: Any) -> str:
-    """Magento's error message with its %placeholders filled in."""
-    if not isinstance(body, dict):
-        return str(body)
-    message = str(body.get("message", ""))
-    params = body.get("parameters")
-    if isinstance(params, dict):
-        for key, value in params.items():
-            message = message.replace(f"%{key}", str(value))
-    elif isinstance(params, list):
-        for n, value in enumerate(params, start=1):
-            message = message.replace(f"%{n}", str(value))
-    for item in body.get("errors") or ():
-        message += " " + _render(item)
-    return message.strip()
+class AdminLogin(RenewingToken):
+    """Magento's auth: an integration token, or an admin user's login (renewed when refused)."""
+
+    def __init__(
+        self, client: MagentoClient, token: str | None, username: str | None, password: str | None
+    ) -> None:
+        super().__init__(token=token)
+        self.client, self.username, self.password = client, username, password
+
+    def can_renew(self) -> bool:
+        return bool(self.username and self.password)
+
+    def token_request(self) -> httpx.Request:
+        url = f"{self.client.rest_url}/V1/integration/admin/token"
+        body = {"username": self.username, "password": self.password}
+        return httpx.Request("POST", url, json=body, headers={"Accept": "application/json"})
+
+    def read_token(self, response: httpx.Response) -> tuple[str, float | None]:
+        where = self.client.where
+        if response.status_code == 401:
+            raise SourceSetupError(
+                f"{where} refused the login of admin user {self.username!r}: check the "
+                "source's `username` and `password` settings. After 6 failed attempts Magento "
+                "locks the account for 30 minutes; an admin can unlock it under System > "
+                "Permissions > Locked Users"
+            )
+        token = self.client.decode(response, "the admin login")
+        if not isinstance(token, str) or not token:
+            raise SourceSetupError(
+                f"{where} answered the admin login without a token: check that base_url is "
+                "the store's root URL and two-factor authentication allows API logins"
+            )
+        log.info("logged in to %s as %s", where, self.username)
+        return token, None  # valid four hours by default; renewed when refused
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date; the caller's backoff applies
-
-
-class MagentoClient:
+class MagentoClient(RestClient):
     """Reads a Magento 2 store over REST with a bearer token (integration or admin).
 
     Give `token` (an integration access token usable as a bearer token), or `username` and
-    `password` of an admin user (the client logs in and logs in again when the token expires),
-    or both (the token is tried first).
+    `password` of an admin user (logged in, and again when the token expires), or both (the
+    token is tried first).
     """
+
+    system = "Magento"
+    server_error_hint = " (if it persists, see the store's var/log and the report ID)"
 
     def __init__(
         self,
@@ -189,50 +162,12 @@ class MagentoClient:
     ) -> None:
         if not token and not (username and password):
             raise ValueError("MagentoClient needs a token, or a username and a password")
-        self.http = http
-        self.base_url = base_url.rstrip("/")
+        super().__init__(http, base_url)
         # Accept a base_url copied with the REST prefix (…/rest/default or …/rest/default/V1).
         root = re.sub(r"/rest(/[A-Za-z0-9_]+)?(/V1)?$", "", self.base_url)
         self.rest_url = f"{root}/rest/{store_code}"
-        self.token = token or None
-        self.username = username
-        self.password = password
-        self._token_is_admin = False
-        self._login_lock = asyncio.Lock()
-
-    # -- auth --------------------------------------------------------------------------------------
-
-    async def login(self) -> str:
-        """Get an admin token from username and password (valid four hours by default)."""
-        if not (self.username and self.password):
-            raise MagentoAuthError(
-                f"Magento at {self.base_url} needs a new token but the source has no `username` "
-                "and `password` to log in with: set them, or set `token`"
-            )
-        url = f"{self.rest_url}/V1/integration/admin/token"
-        response = await self._send(
-            "POST", url, json={"username": self.username, "password": self.password}
-        )
-        if response.status_code == 401:
-            raise MagentoAuthError(
-                f"Magento at {self.base_url} refused the login of admin user {self.username!r}: "
-                "check the source's `username` and `password` settings. After 6 failed attempts "
-                "Magento locks the account for 30 minutes; an admin can unlock it under "
-                "System > Permissions > Locked Users"
-            )
-        data = self._decode(response, "POST", url)
-        if not isinstance(data, str) or not data:
-            raise MagentoConfigError(
-                f"Magento at {self.base_url} answered the admin login without a token: check that "
-                "base_url is the store's root URL and two-factor authentication allows API logins",
-                status=response.status_code,
-            )
-        self.token = data
-        self._token_is_admin = True
-        log.info("logged in to Magento at %s as %s", self.base_url, self.username)
-        return data
-
-    # -- requests ----------------------------------------------------------------------------------
+        self.login = AdminLogin(self, token or None, username, password)
+        self.auth = self.login
 
     async def request(
         self,
@@ -243,135 +178,56 @@ class MagentoClient:
         json_body: Any = None,
     ) -> Any:
         """Call a REST path (`/V1/...`) and return the decoded JSON, logging in when needed."""
-        if self.token is None:
-            async with self._login_lock:
-                if self.token is None:
-                    await self.login()
-        url = f"{self.rest_url}{path}"
-        sent_with = self.token
-        response = await self._send(method, url, params=params, json=json_body, token=sent_with)
-        if response.status_code == 401 and self.username and self.password:
-            async with self._login_lock:
-                if self.token == sent_with:  # nobody else has logged in meanwhile
-                    await self.login()
-            response = await self._send(
-                method, url, params=params, json=json_body, token=self.token
-            )
-            if response.status_code == 401:
-                raise MagentoAuthError(
-                    f"Magento at {self.base_url} accepted the login of {self.username!r} but "
-                    "refused "
-                    f"{method} {path}: {_render(self._body(response))}. Give the user's role that "
-                    "resource under System > Permissions > User Roles"
-                )
-        if response.status_code == 401:
-            raise MagentoAuthError(
-                f"Magento rejected the access token for {self.base_url} "
-                f"({_render(self._body(response))}): check the source's `token` setting. An "
-                "integration token works as a bearer token only when Stores > Configuration > "
-                "Services > OAuth > Consumer Settings > 'Allow OAuth Access Tokens to be used as "
-                "standalone Bearer tokens' is Yes, and the integration needs access to the "
-                "resource named; or set `username` and `password` instead"
-            )
-        return self._decode(response, method, url)
+        what = f"{method} {path}"
+        response = await self.send(
+            method, f"{self.rest_url}{path}", what=what, params=list(params or ()),
+            json=json_body, headers={"Accept": "application/json"},
+        )  # fmt: skip
+        return self.decode(response, what)
 
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Sequence[tuple[str, str]] | None = None,
-        json: Any = None,
-        token: str | None = None,
-    ) -> httpx.Response:
-        headers = {"Accept": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        try:
-            response = await self.http.request(
-                method, url, params=list(params or ()), json=json, headers=headers
-            )
-        except httpx.TimeoutException as exc:
-            raise MagentoUnavailable(
-                f"Magento at {self.base_url} did not answer {method} {url} in time "
-                f"({type(exc).__name__}); it will be tried again later"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise MagentoUnavailable(
-                f"could not reach Magento at {self.base_url} ({exc or type(exc).__name__}); it "
-                "will be tried again later. If this persists, check the source's `base_url`"
-            ) from exc
-        log.debug("%s %s -> %s", method, response.request.url, response.status_code)
-        return response
-
-    @staticmethod
-    def _body(response: httpx.Response) -> Any:
-        try:
-            return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return response.text[:200]
-
-    def _decode(self, response: httpx.Response, method: str, url: str) -> Any:
+    def refused(self, response: httpx.Response, body: Any, what: str) -> NoReturn:
         status = response.status_code
-        if status == 429:
-            raise MagentoUnavailable(
-                f"Magento at {self.base_url} is throttling requests (429 Too Many Requests); "
-                "slowing down and trying again later",
-                status=status,
-                retry_after=_retry_after(response),
-            )
-        if status >= 500:
-            detail = (
-                _render(self._body(response))
-                if "json" in response.headers.get("content-type", "")
-                else ""
-            )
-            raise MagentoUnavailable(
-                f"Magento at {self.base_url} failed with HTTP {status} on {method} {url}"
-                + (f": {detail}" if detail else "")
-                + "; it will be tried again later (if it persists, see the store's var/log "
-                "and the report ID)",
-                status=status,
-                retry_after=_retry_after(response),
-            )
-        body = self._body(response)
-        if status == 404:
-            if not isinstance(body, dict) or body.get("message") == NO_ROUTE:
-                raise MagentoConfigError(
-                    f"Magento at {self.base_url} has no REST route for {method} {url}: check that "
-                    "the source's `base_url` is the store's root URL "
-                    "(like https://shop.example.com) "
-                    "and that the module serving it is enabled",
-                    status=status,
-                )
-            raise MagentoNotFound(
-                f"Magento at {self.base_url} has no such record ({method} {url}): {_render(body)}",
+        if status == 401 and self.login.can_renew():
+            raise SourceSetupError(
+                f"{self.where} accepted the login of {self.login.username!r} but refused "
+                f"{what}: {self.reason(body)}. Give the user's role that resource under "
+                "System > Permissions > User Roles",
                 status=status,
             )
-        if status >= 400:
-            raise MagentoRequestError(
-                f"Magento at {self.base_url} refused {method} {url} with HTTP {status}: "
-                f"{_render(body)}",
+        if status == 401:
+            raise SourceSetupError(
+                f"Magento rejected the access token for {self.base_url} ({self.reason(body)}): "
+                "check the source's `token` setting. An integration token works as a bearer "
+                "token only when Stores > Configuration > Services > OAuth > Consumer Settings "
+                "> 'Allow OAuth Access Tokens to be used as standalone Bearer tokens' is Yes, "
+                "and the integration needs access to the resource named; or set `username` "
+                "and `password` instead",
                 status=status,
             )
-        if isinstance(body, str) and "json" in response.headers.get("content-type", ""):
-            try:
-                response.json()
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                # JSON promised but not parseable: an answer cut off on the way, not a setting.
-                raise MagentoUnavailable(
-                    f"Magento at {self.base_url} answered {method} {url} with JSON that does "
-                    "not parse (cut off?); it will be tried again later",
-                    status=status,
-                ) from None
-        if isinstance(body, str) and "json" not in response.headers.get("content-type", ""):
-            raise MagentoConfigError(
-                f"{method} {url} answered with "
-                f"{response.headers.get('content-type') or 'no content type'}, "
-                "not JSON: check that the source's `base_url` is the Magento store's root URL",
+        if status == 404 and (not isinstance(body, dict) or body.get("message") == NO_ROUTE):
+            raise SourceSetupError(
+                f"{self.where} has no REST route for {what}: check that the source's `base_url` "
+                "is the store's root URL (like https://shop.example.com) and that the module "
+                "serving it is enabled",
                 status=status,
             )
-        return body
+        super().refused(response, body, what)
+
+    def reason(self, body: Any) -> str:
+        """Magento's error message with its %placeholders filled in."""
+        if not isinstance(body, dict):
+            return str(body)[:200]
+        message = str(body.get("message", ""))
+        params = body.get("parameters")
+        if isinstance(params, dict):
+            for key, value in params.items():
+                message = message.replace(f"%{key}", str(value))
+        elif isinstance(params, list):
+            for n, value in enumerate(params, start=1):
+                message = message.replace(f"%{n}", str(value))
+        for item in body.get("errors") or ():
+            message += " " + self.reason(item)
+        return message.strip()
 
     # -- searching ---------------------------------------------------------------------------------
 
@@ -391,7 +247,7 @@ class MagentoClient:
             params.append(("fields", fields))
         data = await self.request("GET", path, params=params)
         if not isinstance(data, dict) or ("items" not in data and "total_count" not in data):
-            raise MagentoConfigError(
+            raise SourceSetupError(
                 f"GET {path} on {self.base_url} did not answer with a search result: check the "
                 "source's `base_url`"
             )
@@ -401,7 +257,7 @@ class MagentoClient:
         ]:
             # Magento echoes the criteria it answered; other criteria mean another query's
             # answer (a stale cache, a repeated page), which must not move the read on.
-            raise MagentoUnavailable(
+            raise SourceUnavailable(
                 f"Magento at {self.base_url} answered GET {path} for other search criteria than "
                 "asked (a cached or repeated page?); it will be tried again later"
             )
@@ -521,45 +377,10 @@ class MagentoClient:
                 problem = f"record {key}, at or before the id asked to start after"
             else:
                 continue
-            raise MagentoUnavailable(
+            raise SourceUnavailable(
                 f"Magento at {self.base_url} answered {endpoint.search_path} with {problem}; "
                 "the page is not used and the read will be tried again later"
             )
-
-    async def iter_customers(
-        self, since: datetime | str | None = None, *, page_size: int = DEFAULT_PAGE_SIZE
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Customers changed at or after `since`."""
-        async for record in self.iter_changes("customers", since, page_size=page_size):
-            yield record
-
-    async def iter_products(
-        self, since: datetime | str | None = None, *, page_size: int = DEFAULT_PAGE_SIZE
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Products changed at or after `since`."""
-        async for record in self.iter_changes("products", since, page_size=page_size):
-            yield record
-
-    async def iter_orders(
-        self, since: datetime | str | None = None, *, page_size: int = DEFAULT_PAGE_SIZE
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Orders changed at or after `since`."""
-        async for record in self.iter_changes("orders", since, page_size=page_size):
-            yield record
-
-    async def iter_invoices(
-        self, since: datetime | str | None = None, *, page_size: int = DEFAULT_PAGE_SIZE
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Invoices changed at or after `since`."""
-        async for record in self.iter_changes("invoices", since, page_size=page_size):
-            yield record
-
-    async def iter_creditmemos(
-        self, since: datetime | str | None = None, *, page_size: int = DEFAULT_PAGE_SIZE
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Credit memos changed at or after `since`."""
-        async for record in self.iter_changes("creditmemos", since, page_size=page_size):
-            yield record
 
     async def get_by_ids(
         self, stream: str, ids: Iterable[int | str], *, batch_size: int = DEFAULT_PAGE_SIZE
@@ -576,64 +397,14 @@ class MagentoClient:
             ):
                 yield record
 
-    async def existing_ids(
-        self, stream: str, ids: Iterable[int | str], *, batch_size: int = 300
-    ) -> set[int]:
-        """Which of these ids still exist; fetches only the ids (for the deletion reconcile)."""
-        endpoint = self._endpoint(stream)
-        found: set[int] = set()
-        for batch in _batches(ids, batch_size):
-            groups = [[(endpoint.id_filter, ",".join(batch), "in")]]
-            fields = f"items[{endpoint.id_key}],total_count"
-            async for record in self.iter_search(
-                endpoint.search_path, groups, page_size=batch_size, fields=fields
-            ):
-                found.add(int(record[endpoint.id_key]))
-        return found
-
-    # -- single records and configuration ----------------------------------------------------------
-
-    async def get_customer(self, customer_id: int) -> dict[str, Any]:
-        """One customer by id (MagentoNotFound when deleted)."""
-        result: dict[str, Any] = await self.request("GET", f"/V1/customers/{int(customer_id)}")
-        return result
-
-    async def get_product(self, sku: str) -> dict[str, Any]:
-        """One product by SKU."""
-        from urllib.parse import quote
-
-        result: dict[str, Any] = await self.request("GET", f"/V1/products/{quote(sku, safe='')}")
-        return result
-
-    async def get_order(self, order_id: int) -> dict[str, Any]:
-        """One order by entity id."""
-        result: dict[str, Any] = await self.request("GET", f"/V1/orders/{int(order_id)}")
-        return result
-
-    async def get_invoice(self, invoice_id: int) -> dict[str, Any]:
-        """One invoice by entity id."""
-        result: dict[str, Any] = await self.request("GET", f"/V1/invoices/{int(invoice_id)}")
-        return result
-
-    async def get_creditmemo(self, creditmemo_id: int) -> dict[str, Any]:
-        """One credit memo by entity id (note Magento's singular path)."""
-        result: dict[str, Any] = await self.request("GET", f"/V1/creditmemo/{int(creditmemo_id)}")
-        return result
-
     async def get_store_configs(self) -> list[dict[str, Any]]:
         """Every store view's configuration: base currency, timezone, base URL ..."""
         data = await self.request("GET", "/V1/store/storeConfigs")
         if not isinstance(data, list):
-            raise MagentoConfigError(
+            raise SourceSetupError(
                 f"GET /V1/store/storeConfigs on {self.base_url} did not answer with a list"
             )
         return data
-
-    async def get_tax_rates(self) -> list[dict[str, Any]]:
-        """Every tax rate (code, country, percent)."""
-        return [
-            r async for r in self.iter_search("/V1/taxRates/search", page_size=DEFAULT_PAGE_SIZE)
-        ]
 
     def _endpoint(self, stream: str) -> StreamEndpoint:
         try:

@@ -1,11 +1,11 @@
 """The Magento plugin's streams: customers, guests, products, orders, invoices, credit memos.
 
 Each stream reads its records through the plugin's `MagentoClient` (`ctx.client`), says what
-each record is in Xero (`resolve`) and builds its documents (`build`, pure: the mapping's
-functions on the posting kit). Magento invoices and credit memos carry their order under
-`ORDER_KEY` in `Change.data`, read in the same batch, because `build` needs the order's lines,
-contact and payment method. A guest's contact is the dependency-only stream `guests`, keyed by
-the normalised email, whose record is the buyer's latest order.
+each record is in Xero (`resolve`) and builds its documents (`build`: the mapping's pure
+functions). Magento invoices and credit memos carry their order under `ORDER_KEY` in
+`Change.data`, read in the same batch, because their documents need the order's lines, contact
+and payment method. A guest's contact is the dependency-only stream `guests`, keyed by the
+normalised email, whose record is the buyer's latest order.
 
 Multi-step records: `build` returns what can be written now and is called again with the
 record's own links after each write. A Magento invoice first authorises the order's Xero
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
-from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from xerobridge.sdk import (
@@ -29,114 +28,49 @@ from xerobridge.sdk import (
     NeedsPerson,
     Permanent,
     Resolution,
-    RetryLater,
     SourceContext,
+    SourceRefused,
+    SourceSetupError,
     Stream,
     XeroDocument,
-    XeroMirror,
     posting,
 )
 from xerobridge_magento import mapping as m
-from xerobridge_magento.client import (
-    STREAMS,
-    Filter,
-    MagentoAuthError,
-    MagentoClient,
-    MagentoRequestError,
-    parse_time,
-)
+from xerobridge_magento.client import STREAMS, Filter, MagentoClient, parse_time
 from xerobridge_magento.settings import MagentoSettings
 
 #: Where an invoice's or credit memo's `Change.data` holds its order (read with it).
 ORDER_KEY = "_order"
-#: The settings naming accounts `xerobridge magento setup-accounts` creates (see source_spec).
+#: A guest's data field naming the registered customer with the guest's email, if one is.
+REGISTERED = "xerobridge_registered_customer"
+#: The settings naming accounts `xerobridge setup-accounts` creates (see the source's spec).
 SETUP_ACCOUNT_SETTINGS = frozenset(
     {"bank_account", "sales_account", "inventory_account", "cogs_account"}
 )
-#: The command that creates them, as messages name it (`{source}` is the source's name).
-SETUP_COMMAND = "xerobridge setup-accounts {source}"
-AccountBook = posting.accounts.AccountBook
 #: Magento's invoice and credit memo state "canceled".
 CANCELED_STATE = "3"
-#: What each stream's record is in Xero, for messages.
-_XERO_OBJECT = {
-    m.CUSTOMERS: "contact",
-    m.GUESTS: "contact",
-    m.PRODUCTS: "item",
-    m.ORDERS: "invoice",
-    m.INVOICES: "invoice and payment",
-    m.CREDIT_MEMOS: "credit note",
-}
 
-# -- context helpers ------------------------------------------------------------------------------
+Ctx = SourceContext[MagentoSettings]
+Links = Mapping[tuple[str, str, str], str]
+Docs = list[XeroDocument]
 
 
-def _settings(ctx: SourceContext) -> MagentoSettings:
-    if not isinstance(ctx.settings, MagentoSettings):
-        raise TypeError(f"source {ctx.source!r}: settings are not MagentoSettings")
-    return ctx.settings
-
-
-def make_client(ctx: SourceContext[MagentoSettings]) -> MagentoClient:
+def make_client(ctx: Ctx) -> MagentoClient:
     """The source's MagentoClient on its http client, built once per source by the core (an
     admin login, with username and password, is then reused by later calls)."""
-    settings = _settings(ctx)
+    settings = ctx.settings
     token = settings.token.get_secret_value() if settings.token else None
     password = settings.password.get_secret_value() if settings.password else None
     if not token and not (settings.username and password):
-        raise MagentoAuthError(
+        raise SourceSetupError(
             f"source {ctx.source!r} has no Magento credentials: set `token` (an integration "
             "access token), or `username` and `password` of an admin user"
         )
-    return MagentoClient(
-        ctx.http,
-        str(settings.base_url),
-        token=token,
-        username=settings.username or None,
-        password=password,
-    )
-
-
-def _mirror(ctx: SourceContext) -> XeroMirror:
-    return ctx.xero
-
-
-def _linked(ctx: SourceContext, stream: str, key: str) -> str | None:
-    return ctx.links.xero_id(stream, key)
-
-
-def _name(record: Mapping[str, Any], what: str, id_field: str = "entity_id") -> str:
-    return f"{what} {record.get('increment_id') or record.get(id_field)}"
+    return MagentoClient(ctx.http, str(settings.base_url), token=token,
+                         username=settings.username or None, password=password)  # fmt: skip
 
 
 # -- reading --------------------------------------------------------------------------------------
-
-
-async def _batches(
-    records: AsyncIterator[dict[str, Any]], size: int
-) -> AsyncIterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    async for record in records:
-        batch.append(record)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-async def _websites(client: MagentoClient, store_ids: Sequence[str]) -> set[str]:
-    """The website ids of the given store views (customers and products belong to websites)."""
-    configs = await client.get_store_configs()
-    known = {str(c.get("id")): str(c.get("website_id")) for c in configs}
-    unknown = [s for s in store_ids if s not in known]
-    if unknown:
-        have = ", ".join(f"{c.get('id')} ({c.get('code')})" for c in configs)
-        raise NeedsPerson(
-            f"the store_ids setting names store view {unknown[0]}, which Magento at "
-            f"{client.base_url} does not have; it has: {have}. Change the setting"
-        )
-    return {known[s] for s in store_ids}
 
 
 async def _scope(
@@ -147,7 +81,16 @@ async def _scope(
         return [], None
     if stream in (m.ORDERS, m.INVOICES, m.CREDIT_MEMOS):
         return [[("store_id", ",".join(settings.store_ids), "in")]], None
-    websites = await _websites(client, settings.store_ids)
+    # Customers and products belong to the store views' websites.
+    configs = await client.get_store_configs()
+    known = {str(c.get("id")): str(c.get("website_id")) for c in configs}
+    if unknown := [s for s in settings.store_ids if s not in known]:
+        have = ", ".join(f"{c.get('id')} ({c.get('code')})" for c in configs)
+        raise NeedsPerson(
+            f"the store_ids setting names store view {unknown[0]}, which Magento at "
+            f"{client.base_url} does not have; it has: {have}. Change the setting"
+        )
+    websites = {known[s] for s in settings.store_ids}
     if stream == m.CUSTOMERS:
         return [[("website_id", ",".join(sorted(websites)), "in")]], None
     # Products carry their websites in extension_attributes, which searches cannot filter on.
@@ -155,43 +98,44 @@ async def _scope(
 
 
 def _in_websites(product: Mapping[str, Any], websites: set[str] | None) -> bool:
-    if websites is None:
-        return True
     ids = (product.get("extension_attributes") or {}).get("website_ids")
-    if ids is None:
-        return True  # UNVERIFIED: Magento always lists them; without them, keep the product
-    return bool({str(i) for i in ids} & websites)
+    # UNVERIFIED: Magento always lists a product's websites; without them, keep the product.
+    return websites is None or ids is None or bool({str(i) for i in ids} & websites)
 
 
 async def _changes(
-    client: MagentoClient, stream: str, records: Sequence[dict[str, Any]], page_size: int
+    client: MagentoClient, stream: str, records: AsyncIterator[dict[str, Any]], size: int
+) -> AsyncIterator[Change]:
+    """Changes for records of one stream, a page at a time: invoices and credit memos get their
+    orders, read together."""
+    batch: list[dict[str, Any]] = []
+    async for record in records:
+        batch.append(record)
+        if len(batch) >= size:
+            for change in await _page(client, stream, batch, size):
+                yield change
+            batch = []
+    for change in await _page(client, stream, batch, size):
+        yield change
+
+
+async def _page(
+    client: MagentoClient, stream: str, records: Sequence[dict[str, Any]], size: int
 ) -> list[Change]:
-    """Changes for records of one stream; invoices and credit memos get their orders."""
     orders: dict[str, dict[str, Any]] = {}
-    if stream in (m.INVOICES, m.CREDIT_MEMOS):
+    if stream in (m.INVOICES, m.CREDIT_MEMOS) and records:
         wanted = sorted({str(r["order_id"]) for r in records if r.get("order_id") is not None})
-        async for order in client.get_by_ids(m.ORDERS, wanted, batch_size=page_size):
+        async for order in client.get_by_ids(m.ORDERS, wanted, batch_size=size):
             orders[str(order["entity_id"])] = order
-    id_key = STREAMS[stream].id_key
     out = []
     for record in records:
-        data: dict[str, Any] = record
+        data = record
         if stream in (m.INVOICES, m.CREDIT_MEMOS):
             data = {**record, ORDER_KEY: orders.get(str(record.get("order_id")))}
         stamp = record.get("updated_at")
-        out.append(
-            Change(
-                stream,
-                str(record[id_key]),
-                data=data,
-                updated_at=parse_time(stamp) if stamp else None,
-            )
-        )
+        out.append(Change(stream, str(record[STREAMS[stream].id_key]), data=data,
+                          updated_at=parse_time(stamp) if stamp else None))  # fmt: skip
     return out
-
-
-#: A guest's data field naming the registered customer with the guest's email, if one is.
-REGISTERED = "xerobridge_registered_customer"
 
 
 async def _guest(client: MagentoClient, key: str) -> Change | None:
@@ -199,21 +143,16 @@ async def _guest(client: MagentoClient, key: str) -> Change | None:
     email = m.normalise_email(key)
     if not email or "," in email:
         return None
-    sort = [("created_at", "DESC"), ("entity_id", "DESC")]
     for who in (("customer_is_guest", "1", "eq"), ("customer_id", "", "null")):
         try:
             data = await client.search(
-                STREAMS[m.ORDERS].search_path,
-                [[("customer_email", email, "eq")], [who]],
-                sort=sort,
-                page_size=1,
-                current_page=1,
-            )
-        except MagentoRequestError:
+                STREAMS[m.ORDERS].search_path, [[("customer_email", email, "eq")], [who]],
+                sort=[("created_at", "DESC"), ("entity_id", "DESC")], page_size=1, current_page=1,
+            )  # fmt: skip
+        except SourceRefused:
             continue  # a store whose orders never had a customer_id cannot filter on it
         if data["items"]:
             order = data["items"][0]
-            stamp = order.get("updated_at")
             # A registered customer with the same email is the same person: one contact.
             found = await client.search(
                 STREAMS[m.CUSTOMERS].search_path, [[("email", email, "eq")]],
@@ -221,13 +160,13 @@ async def _guest(client: MagentoClient, key: str) -> Change | None:
             )  # fmt: skip
             if found["items"]:
                 order = {**order, REGISTERED: str(found["items"][0]["id"])}
-            return Change(
-                m.GUESTS, email, data=order, updated_at=parse_time(stamp) if stamp else None
-            )
+            stamp = order.get("updated_at")
+            return Change(m.GUESTS, email, data=order,
+                          updated_at=parse_time(stamp) if stamp else None)  # fmt: skip
     return None
 
 
-# -- checks shared by map_record and to_xero -----------------------------------------------------
+# -- what the documents need ----------------------------------------------------------------------
 
 
 def _order_of(change: Change) -> Mapping[str, Any]:
@@ -235,22 +174,19 @@ def _order_of(change: Change) -> Mapping[str, Any]:
     if not order:
         what = "invoice" if change.stream == m.INVOICES else "credit memo"
         raise Permanent(
-            f"{_name(change.data, what)}: its order {change.data.get('order_id')} was not found "
+            f"{m.name(change.data, what)}: its order {change.data.get('order_id')} was not found "
             "in Magento; sync it again once the order exists"
         )
     return cast(Mapping[str, Any], order)
 
 
-def check_currency(ctx: SourceContext, record: Mapping[str, Any], what: str) -> None:
+def check_currency(ctx: Ctx, record: Mapping[str, Any], what: str) -> None:
     """Permanent when the record's currency is not one the Xero organisation has enabled."""
     code = posting.currencies.currency(
         record.get("order_currency_code"), record=what, what="order currency"
     )
-    fix = (
-        f"leave store view {record.get('store_id')} out of the store_ids setting"
-        if record.get("store_id") is not None
-        else ""
-    )
+    store = record.get("store_id")
+    fix = f"leave store view {store} out of the store_ids setting" if store is not None else ""
     posting.currencies.check(ctx.org, code, record=what, fix=fix)
 
 
@@ -261,284 +197,68 @@ def _refunds_money(settings: MagentoSettings, order: Mapping[str, Any]) -> bool:
     payment from the bank account on the credit note. With the invoices stream switched off the
     Xero invoice is never paid by xerobridge, so the credit note is allocated to it instead.
     """
-    try:
-        paid = Decimal(str(order.get("total_paid") or 0))
-    except InvalidOperation:
-        paid = Decimal(0)
-    return paid > 0 and settings.stream_enabled(m.INVOICES)
-
-
-# -- map_record -----------------------------------------------------------------------------------
-
-
-def _match_contact(
-    ctx: SourceContext, settings: MagentoSettings, person: Mapping[str, Any], number: str
-) -> Resolution:
-    """Our own ContactNumber links; else match by email (then name) per match_contacts."""
-    return posting.contacts.match(
-        _mirror(ctx),
-        own_number=number,
-        email=str(person.get("email") or ""),
-        name=m.contact_name(person.get("firstname"), person.get("lastname")),
-        mode=settings.match_contacts,
+    return posting.money.optional(order.get("total_paid")) > 0 and settings.stream_enabled(
+        m.INVOICES
     )
 
 
-def _map_product(ctx: SourceContext, change: Change) -> Resolution:
-    if _linked(ctx, m.PRODUCTS, change.key):
-        return Resolution.create()
-    sku = str(change.data.get("sku") or "")
-    if not sku.strip():
-        raise Permanent(f"product {change.key}: has no SKU; give it a SKU in Magento")
-    item = _mirror(ctx).item_by_code(m.item_code(ctx.key_prefix, sku))
-    if item is not None:
-        return Resolution.link(str(item["ItemID"]))
-    return Resolution.create()
-
-
-def _map_order(ctx: SourceContext, change: Change) -> Resolution:
-    order = change.data
-    check_currency(ctx, order, _name(order, "order"))
-    if order.get("state") == "canceled" and not _linked(ctx, m.ORDERS, change.key):
-        return Resolution.skip(
-            f"{_name(order, 'order')} was cancelled before it reached Xero; nothing to write"
-        )
-    return Resolution.create(needs=m.order_needs(order))
-
-
-def _map_invoice(ctx: SourceContext, change: Change) -> Resolution:
-    invoice = change.data
-    order = _order_of(change)
-    what = f"{_name(invoice, 'invoice')} (order {order.get('increment_id')})"
-    check_currency(ctx, order, what)
-    if str(invoice.get("state")) == CANCELED_STATE:
-        return Resolution.skip(
-            f"{what} is cancelled in Magento; xerobridge does not take back what it wrote, so "
-            "void the payment in Xero if one was made"
-        )
-    return Resolution.create(needs=_order_and_its_needs(order))
-
-
-def _order_and_its_needs(order: Mapping[str, Any]) -> tuple[Dependency, ...]:
-    """The order, and what it needs: the documents name its contact and its items too."""
-    return (Dependency(m.ORDERS, str(order["entity_id"])), *m.order_needs(order))
-
-
-def _map_credit_memo(ctx: SourceContext, settings: MagentoSettings, change: Change) -> Resolution:
-    memo = change.data
-    order = _order_of(change)
-    what = f"{_name(memo, 'credit memo')} (order {order.get('increment_id')})"
-    check_currency(ctx, order, what)
-    if str(memo.get("state")) == CANCELED_STATE:
-        return Resolution.skip(f"{what} is cancelled in Magento; nothing to write")
-    needs = list(_order_and_its_needs(order))
-    invoice_id = memo.get("invoice_id")
-    if (
-        invoice_id not in (None, "")
-        and not _refunds_money(settings, order)
-        and settings.stream_enabled(m.INVOICES)
-    ):
-        # The allocation needs the Xero invoice authorised, which the Magento invoice does.
-        needs.append(Dependency(m.INVOICES, str(invoice_id)))
-    return Resolution.create(needs=tuple(needs))
-
-
-# -- to_xero --------------------------------------------------------------------------------------
-
-
-def _book(ctx: SourceContext) -> AccountBook:
-    return AccountBook(
-        _mirror(ctx),
-        setup_command=SETUP_COMMAND.format(source=ctx.source),
+def _posting(ctx: Ctx, links: Links, order: Mapping[str, Any] | None = None) -> m.Posting:
+    """The mapping's `Posting`: accounts from the mirror as documents use them (the bank one
+    follows the order's payment method), and an empty default_tax_type taken as the sales
+    account's own TaxType in Xero, so that the defaults fit the organisation's region."""
+    settings = ctx.settings
+    book = posting.accounts.AccountBook(
+        ctx.xero, setup_command=f"xerobridge setup-accounts {ctx.source}",
         creates=SETUP_ACCOUNT_SETTINGS,
-    )
-
-
-def _with_tax_default(settings: MagentoSettings, book: AccountBook) -> MagentoSettings:
-    """An empty default_tax_type is the sales account's own TaxType in Xero (what Xero itself
-    applies to a line on that account), so that the defaults fit the organisation's region."""
-    if settings.default_tax_type:
-        return settings
-    tax_type = book.tax_type_of(settings.sales_account)
-    if not tax_type:
-        return settings  # no such account: the book names that problem where it is used
-    return settings.model_copy(update={"default_tax_type": tax_type})
-
-
-def _accounts(
-    book: AccountBook,
-    settings: MagentoSettings,
-    order: Mapping[str, Any] | None = None,
-) -> m.Accounts:
-    """The accounts the mapping uses, each resolved when a document uses it; the bank one
-    follows the order's payment method."""
-    shipping = settings.shipping_account or settings.sales_account
+    )  # fmt: skip
+    if not settings.default_tax_type and (tax_type := book.tax_type_of(settings.sales_account)):
+        settings = settings.model_copy(update={"default_tax_type": tax_type})
     bank_setting, bank_name = "bank_account", settings.bank_account
     method = str(((order or {}).get("payment") or {}).get("method") or "")
-    if method and method in settings.payment_accounts:
+    if method in settings.payment_accounts:
         bank_setting, bank_name = f"payment_accounts[{method}]", settings.payment_accounts[method]
-    return m.Accounts(
+    shipping = "shipping_account" if settings.shipping_account else "sales_account"
+    accounts = m.Accounts(
         sales=lambda: book.code("sales_account", settings.sales_account),
         bank=lambda: book.payable(bank_setting, bank_name),
-        shipping=lambda: book.code(
-            "shipping_account" if settings.shipping_account else "sales_account", shipping
-        ),
+        shipping=lambda: book.code(shipping, getattr(settings, shipping)),
         rounding=lambda: book.code("rounding_account", settings.rounding_account),
     )
+    rates = posting.lines.tax_rates(ctx.xero)
+    return m.Posting(settings, ctx.key_prefix, links, accounts, rates, ctx.org)
 
 
-def xero_tax_rates(ctx: SourceContext) -> dict[str, Decimal] | None:
-    """The organisation's active TaxTypes and rates, for the mapping to check tax_map against."""
-    return posting.lines.tax_rates(_mirror(ctx))
-
-
-def _inclusive(settings: MagentoSettings, record: Mapping[str, Any]) -> bool | None:
-    if not settings.tax_inclusive_store_ids:
-        return None  # the mapping tells from the order's amounts
-    return str(record.get("store_id")) in settings.tax_inclusive_store_ids
-
-
-def _name_taken(ctx: SourceContext, doc: XeroDocument, own_id: str | None) -> bool:
-    """Whether another Xero contact has this contact's Name (Xero keeps names unique)."""
-    return any(
-        str(c.get("ContactID")) != own_id and c.get("ContactNumber") != doc.natural_key
-        for c in _mirror(ctx).contacts_by_name(str(doc.body["Name"]))
+def _with_order_needs(order: Mapping[str, Any], *more: Dependency) -> Resolution:
+    """Create once the order is in Xero, and what it needs (its documents name them too)."""
+    return Resolution.create(
+        needs=(Dependency(m.ORDERS, str(order["entity_id"])), *m.order_needs(order), *more)
     )
-
-
-def _need(links: Mapping[tuple[str, str, str], str], stream: str, key: Any, what: str) -> str:
-    xero_id = links.get((stream, str(key), "main"))
-    if not xero_id:
-        raise RetryLater(f"{what} is not in Xero yet; it is pushed first")
-    return xero_id
-
-
-def _invoice_documents(
-    ctx: SourceContext,
-    settings: MagentoSettings,
-    book: AccountBook,
-    change: Change,
-    links: Mapping[tuple[str, str, str], str],
-) -> list[XeroDocument]:
-    """The order's Xero invoice authorised (by its InvoiceID); then, once written, the payment."""
-    invoice = change.data
-    order = _order_of(change)
-    check_currency(ctx, order, f"{_name(invoice, 'invoice')} (order {order.get('increment_id')})")
-    docs = m.magento_invoice_to_xero(
-        invoice,
-        order,
-        settings,
-        ctx.key_prefix,
-        links,
-        _accounts(book, settings, order),
-        tax_rates=xero_tax_rates(ctx),
-        inclusive=_inclusive(settings, order),
-        org=ctx.org,
-    )
-    invoice_id = _need(links, m.ORDERS, order["entity_id"], _name(order, "order"))
-    update = replace(docs[0], body={**docs[0].body, "InvoiceID": invoice_id})
-    if not links.get((m.INVOICES, change.key, "main")):
-        return [update]  # a payment needs the invoice AUTHORISED first
-    return [update, *docs[1:]]
-
-
-def _credit_memo_documents(
-    ctx: SourceContext,
-    settings: MagentoSettings,
-    book: AccountBook,
-    change: Change,
-    links: Mapping[tuple[str, str, str], str],
-) -> list[XeroDocument]:
-    """The credit note; once written, its allocation to the invoice or its refund payment."""
-    memo = change.data
-    order = _order_of(change)
-    check_currency(ctx, order, f"{_name(memo, 'credit memo')} (order {order.get('increment_id')})")
-    accounts = _accounts(book, settings, order)
-    note = m.creditmemo_to_credit_note(
-        memo,
-        order,
-        settings,
-        ctx.key_prefix,
-        links,
-        accounts,
-        tax_rates=xero_tax_rates(ctx),
-        inclusive=_inclusive(settings, order),
-        org=ctx.org,
-    )
-    note_id = links.get((m.CREDIT_MEMOS, change.key, "main"))
-    if not note_id:
-        return [note]
-    if _refunds_money(settings, order):
-        return [note, m.refund_payment(memo, order, ctx.key_prefix, note_id, accounts, ctx.org)]
-    return [note, m.creditmemo_allocation(memo, order, ctx.key_prefix, links, ctx.org)]
 
 
 # -- the streams ----------------------------------------------------------------------------------
-
-Ctx = SourceContext[MagentoSettings]
-#: (stream, key, role) -> Xero id, as `build` gets them.
-Links = Mapping[tuple[str, str, str], str]
-Doc = XeroDocument
-Docs = list[XeroDocument]
 
 
 class MagentoStream(Stream[MagentoSettings]):
     """What every Magento stream shares: reading by the REST search API and deleted records."""
 
-    async def fetch(
-        self, ctx: SourceContext[MagentoSettings], cursor: str | None, until: str | None
-    ) -> AsyncIterator[Change]:
+    async def fetch(self, ctx: Ctx, cursor: str | None, until: str | None) -> AsyncIterator[Change]:
         """Records changed at or after the cursor, oldest first, within the store views."""
-        settings = _settings(ctx)
+        settings, client = ctx.settings, ctx.client
         if not settings.stream_enabled(self.name):
             return
-        client: MagentoClient = ctx.client
         where, websites = await _scope(client, settings, self.name)
         found = client.iter_changes(self.name, cursor, page_size=settings.page_size, where=where)
-        async for batch in _batches(found, settings.page_size):
-            kept = [r for r in batch if _in_websites(r, websites)]
-            for change in await _changes(client, self.name, kept, settings.page_size):
-                yield change
+        kept = (r async for r in found if _in_websites(r, websites))
+        async for change in _changes(client, self.name, kept, settings.page_size):
+            yield change
 
-    async def fetch_keys(
-        self, ctx: SourceContext[MagentoSettings], keys: list[str]
-    ) -> AsyncIterator[Change]:
+    async def fetch_keys(self, ctx: Ctx, keys: list[str]) -> AsyncIterator[Change]:
         """The records with these keys that exist (no store filter: dependencies need them)."""
-        settings = _settings(ctx)
-        client: MagentoClient = ctx.client
+        size, client = ctx.settings.page_size, ctx.client
         ids = [k for k in dict.fromkeys(keys) if str(k).isdigit()]  # other keys cannot exist
-        found = client.get_by_ids(self.name, ids, batch_size=settings.page_size)
-        async for batch in _batches(found, settings.page_size):
-            for change in await _changes(client, self.name, batch, settings.page_size):
-                yield change
-
-    def resolve(self, ctx: SourceContext[MagentoSettings], change: Change) -> Resolution:
-        if change.op == "delete":
-            return Resolution.skip(
-                f"{self.name.removesuffix('s').replace('_', ' ')} {change.key} was deleted in "
-                f"Magento; xerobridge never deletes Xero objects, so its Xero "
-                f"{_XERO_OBJECT[self.name]} stays as it is (archive or void it in Xero if it "
-                "is no longer wanted)"
-            )
-        return self.record(ctx, change)
-
-    def record(self, ctx: Ctx, change: Change) -> Resolution:
-        """What a record that exists in Magento is in Xero."""
-        return Resolution.create()
-
-    def build(
-        self,
-        ctx: SourceContext[MagentoSettings],
-        change: Change,
-        links: Mapping[tuple[str, str, str], str],
-    ) -> list[XeroDocument]:
-        if change.op == "delete":
-            return []
-        return self.documents(ctx, _settings(ctx), change, links)
-
-    def documents(self, ctx: Ctx, settings: MagentoSettings, change: Change, links: Links) -> Docs:
-        """The Xero documents to write now for a record that exists in Magento."""
-        raise NotImplementedError
+        found = client.get_by_ids(self.name, ids, batch_size=size)
+        async for change in _changes(client, self.name, found, size):
+            yield change
 
 
 class People(MagentoStream):
@@ -546,7 +266,7 @@ class People(MagentoStream):
 
     xero_object = "Contact"
 
-    def contact(self, ctx: Ctx, settings: MagentoSettings, change: Change, unique: bool) -> Doc:
+    def contact(self, ctx: Ctx, change: Change, unique: bool) -> XeroDocument:
         """The record's contact; `unique` makes its Name one no other contact has."""
         raise NotImplementedError
 
@@ -554,29 +274,38 @@ class People(MagentoStream):
         """Whether the record keeps a contact of its own."""
         return True
 
-    def resolve(self, ctx: SourceContext[MagentoSettings], change: Change) -> Resolution:
+    def record(self, ctx: Ctx, change: Change) -> Resolution:
+        """Which Xero contact the person is."""
+        raise NotImplementedError
+
+    def matched(self, ctx: Ctx, person: Mapping[str, Any], number: str) -> Resolution:
+        """Our own ContactNumber links; else match by email (then name) per match_contacts."""
+        return posting.contacts.match(
+            ctx.xero, own_number=number, email=str(person.get("email") or ""),
+            name=m.contact_name(person.get("firstname"), person.get("lastname")),
+            mode=ctx.settings.match_contacts,
+        )  # fmt: skip
+
+    def resolve(self, ctx: Ctx, change: Change) -> Resolution:
         """What `record` says, and whether another contact has the contact's name: decided
         here, from the mirror, so that `build` looks nothing up."""
-        resolution = super().resolve(ctx, change)
+        resolution = self.record(ctx, change)
         if resolution.action not in ("create", "link") or not self.has_contact(change):
             return resolution
-        doc = self.contact(ctx, _settings(ctx), change, False)
+        doc = self.contact(ctx, change, False)
         own_id = resolution.xero_id or ctx.links.xero_id(self.name, change.key)
-        if _name_taken(ctx, doc, own_id):
+        if posting.contacts.name_taken(ctx.xero, str(doc.body["Name"]), own_id=own_id,
+                                       own_number=doc.natural_key):  # fmt: skip
             return resolution.with_facts(name_taken=True)
         return resolution
 
     def build(
-        self,
-        ctx: SourceContext[MagentoSettings],
-        change: Change,
-        links: Mapping[tuple[str, str, str], str],
-        resolution: Resolution | None = None,
-    ) -> list[XeroDocument]:
-        if change.op == "delete" or not self.has_contact(change):
+        self, ctx: Ctx, change: Change, links: Links, resolution: Resolution | None = None
+    ) -> Docs:
+        if not self.has_contact(change):
             return []
         unique = bool(resolution is not None and resolution.facts.get("name_taken"))
-        return [self.contact(ctx, _settings(ctx), change, unique)]
+        return [self.contact(ctx, change, unique)]
 
 
 class Customers(People):
@@ -586,17 +315,16 @@ class Customers(People):
     deletes = DeleteMode.RECONCILE
 
     def record(self, ctx: Ctx, change: Change) -> Resolution:
-        if _linked(ctx, m.CUSTOMERS, change.key):
+        if ctx.links.xero_id(m.CUSTOMERS, change.key):
             return Resolution.create()
         # Registered after ordering as a guest: the guest's contact is theirs now.
-        email = m.normalise_email(str(change.data.get("email") or ""))
+        email = m.normalise_email(change.data.get("email"))
         if email and (guest := ctx.links.xero_id(m.GUESTS, email)):
             return Resolution.link(guest)
-        number = m.contact_number(ctx.key_prefix, change.key)
-        return _match_contact(ctx, _settings(ctx), change.data, number)
+        return self.matched(ctx, change.data, m.contact_number(ctx.key_prefix, change.key))
 
-    def contact(self, ctx: Ctx, settings: MagentoSettings, change: Change, unique: bool) -> Doc:
-        return m.customer_to_contact(change.data, settings, ctx.key_prefix, with_id=unique)
+    def contact(self, ctx: Ctx, change: Change, unique: bool) -> XeroDocument:
+        return m.customer_to_contact(change.data, ctx.key_prefix, with_id=unique)
 
 
 class Guests(People):
@@ -606,42 +334,36 @@ class Guests(People):
     cursor = CursorKind.NONE
     title = "Guest customers"
 
-    async def fetch(
-        self, ctx: SourceContext[MagentoSettings], cursor: str | None, until: str | None
-    ) -> AsyncIterator[Change]:
+    async def fetch(self, ctx: Ctx, cursor: str | None, until: str | None) -> AsyncIterator[Change]:
         """Nothing: guests are read when an order needs them."""
         return
         yield  # pragma: no cover  (an async generator that yields nothing)
 
-    async def fetch_keys(
-        self, ctx: SourceContext[MagentoSettings], keys: list[str]
-    ) -> AsyncIterator[Change]:
+    async def fetch_keys(self, ctx: Ctx, keys: list[str]) -> AsyncIterator[Change]:
         """Each guest's latest order, by email."""
         for key in dict.fromkeys(keys):
-            change = await _guest(ctx.client, key)
-            if change is not None:
+            if (change := await _guest(ctx.client, key)) is not None:
                 yield change
 
     def record(self, ctx: Ctx, change: Change) -> Resolution:
-        registered = str(change.data.get(REGISTERED) or "")
-        if registered and not _linked(ctx, m.GUESTS, change.key):
+        linked = ctx.links.xero_id(m.GUESTS, change.key)
+        if (registered := str(change.data.get(REGISTERED) or "")) and not linked:
             # The registered customer's contact, once it is in Xero.
-            contact = ctx.links.xero_id(m.CUSTOMERS, registered)
-            if contact:
+            if contact := ctx.links.xero_id(m.CUSTOMERS, registered):
                 return Resolution.link(contact)
             return Resolution.create(needs=(Dependency(m.CUSTOMERS, registered),))
-        if _linked(ctx, m.GUESTS, change.key):
+        if linked:
             return Resolution.create()
         guest = m.guest_of(change.data)
         email = m.normalise_email(guest["email"] or change.key)
         number = m.guest_contact_number(ctx.key_prefix, email)
-        return _match_contact(ctx, _settings(ctx), {**guest, "email": email}, number)
+        return self.matched(ctx, {**guest, "email": email}, number)
 
     def has_contact(self, change: Change) -> bool:
         return not change.data.get(REGISTERED)  # else the customer's own stream keeps it
 
-    def contact(self, ctx: Ctx, settings: MagentoSettings, change: Change, unique: bool) -> Doc:
-        return m.guest_to_contact(change.data, settings, ctx.key_prefix, with_email=unique)
+    def contact(self, ctx: Ctx, change: Change, unique: bool) -> XeroDocument:
+        return m.guest_to_contact(change.data, ctx.key_prefix, with_email=unique)
 
 
 class Products(MagentoStream):
@@ -651,13 +373,17 @@ class Products(MagentoStream):
     xero_object = "Item"
     deletes = DeleteMode.RECONCILE
 
-    def record(self, ctx: Ctx, change: Change) -> Resolution:
-        return _map_product(ctx, change)
+    def resolve(self, ctx: Ctx, change: Change) -> Resolution:
+        if ctx.links.xero_id(m.PRODUCTS, change.key):
+            return Resolution.create()
+        sku = str(change.data.get("sku") or "")
+        if not sku.strip():
+            raise Permanent(f"product {change.key}: has no SKU; give it a SKU in Magento")
+        item = ctx.xero.item_by_code(m.item_code(ctx.key_prefix, sku))
+        return Resolution.link(str(item["ItemID"])) if item is not None else Resolution.create()
 
-    def documents(self, ctx: Ctx, settings: MagentoSettings, change: Change, links: Links) -> Docs:
-        book = _book(ctx)
-        settings = _with_tax_default(settings, book)
-        return [m.product_to_item(change.data, settings, ctx.key_prefix, _accounts(book, settings))]
+    def build(self, ctx: Ctx, change: Change, links: Links) -> Docs:
+        return [m.product_to_item(change.data, _posting(ctx, links))]
 
 
 class Orders(MagentoStream):
@@ -667,25 +393,18 @@ class Orders(MagentoStream):
     xero_object = "Invoice"
     depends_on = (m.CUSTOMERS, m.GUESTS, m.PRODUCTS)
 
-    def record(self, ctx: Ctx, change: Change) -> Resolution:
-        return _map_order(ctx, change)
-
-    def documents(self, ctx: Ctx, settings: MagentoSettings, change: Change, links: Links) -> Docs:
-        book = _book(ctx)
-        settings = _with_tax_default(settings, book)
+    def resolve(self, ctx: Ctx, change: Change) -> Resolution:
         order = change.data
-        check_currency(ctx, order, _name(order, "order"))
-        doc = m.order_to_invoice(
-            order,
-            settings,
-            ctx.key_prefix,
-            links,
-            _accounts(book, settings, order),
-            tax_rates=xero_tax_rates(ctx),
-            inclusive=_inclusive(settings, order),
-            org=ctx.org,
-        )
-        return [doc]
+        check_currency(ctx, order, m.name(order, "order"))
+        if order.get("state") == "canceled" and not ctx.links.xero_id(m.ORDERS, change.key):
+            return Resolution.skip(
+                f"{m.name(order, 'order')} was cancelled before it reached Xero; nothing to write"
+            )
+        return Resolution.create(needs=m.order_needs(order))
+
+    def build(self, ctx: Ctx, change: Change, links: Links) -> Docs:
+        check_currency(ctx, change.data, m.name(change.data, "order"))
+        return [m.order_to_invoice(change.data, _posting(ctx, links, change.data))]
 
 
 class Invoices(MagentoStream):
@@ -695,12 +414,29 @@ class Invoices(MagentoStream):
     xero_object = "Payment"
     depends_on = (m.ORDERS,)
 
-    def record(self, ctx: Ctx, change: Change) -> Resolution:
-        return _map_invoice(ctx, change)
+    def resolve(self, ctx: Ctx, change: Change) -> Resolution:
+        order = _order_of(change)
+        what = f"{m.name(change.data, 'invoice')} (order {order.get('increment_id')})"
+        check_currency(ctx, order, what)
+        if str(change.data.get("state")) == CANCELED_STATE:
+            return Resolution.skip(
+                f"{what} is cancelled in Magento; xerobridge does not take back what it wrote, "
+                "so void the payment in Xero if one was made"
+            )
+        return _with_order_needs(order)
 
-    def documents(self, ctx: Ctx, settings: MagentoSettings, change: Change, links: Links) -> Docs:
-        book = _book(ctx)
-        return _invoice_documents(ctx, _with_tax_default(settings, book), book, change, links)
+    def build(self, ctx: Ctx, change: Change, links: Links) -> Docs:
+        """The order's Xero invoice authorised (by its InvoiceID); once written, the payment."""
+        order = _order_of(change)
+        what = f"{m.name(change.data, 'invoice')} (order {order.get('increment_id')})"
+        check_currency(ctx, order, what)
+        p = _posting(ctx, links, order)
+        docs = m.magento_invoice_to_xero(change.data, order, p)
+        invoice_id = p.link(m.ORDERS, order["entity_id"], m.name(order, "order"))
+        update = replace(docs[0], body={**docs[0].body, "InvoiceID": invoice_id})
+        if not links.get((m.INVOICES, change.key, "main")):
+            return [update]  # a payment needs the invoice AUTHORISED first
+        return [update, *docs[1:]]
 
 
 class CreditMemos(MagentoStream):
@@ -710,19 +446,36 @@ class CreditMemos(MagentoStream):
     xero_object = "CreditNote"
     depends_on = (m.ORDERS, m.INVOICES)
 
-    def record(self, ctx: Ctx, change: Change) -> Resolution:
-        return _map_credit_memo(ctx, _settings(ctx), change)
+    def resolve(self, ctx: Ctx, change: Change) -> Resolution:
+        memo, order = change.data, _order_of(change)
+        what = f"{m.name(memo, 'credit memo')} (order {order.get('increment_id')})"
+        check_currency(ctx, order, what)
+        if str(memo.get("state")) == CANCELED_STATE:
+            return Resolution.skip(f"{what} is cancelled in Magento; nothing to write")
+        invoice_id, settings = memo.get("invoice_id"), ctx.settings
+        if (
+            invoice_id not in (None, "")
+            and settings.stream_enabled(m.INVOICES)
+            and not (_refunds_money(settings, order))
+        ):
+            # The allocation needs the Xero invoice authorised, which the Magento invoice does.
+            return _with_order_needs(order, Dependency(m.INVOICES, str(invoice_id)))
+        return _with_order_needs(order)
 
-    def documents(self, ctx: Ctx, settings: MagentoSettings, change: Change, links: Links) -> Docs:
-        book = _book(ctx)
-        return _credit_memo_documents(ctx, _with_tax_default(settings, book), book, change, links)
+    def build(self, ctx: Ctx, change: Change, links: Links) -> Docs:
+        """The credit note; once written, its allocation to the invoice or its refund payment."""
+        memo, order = change.data, _order_of(change)
+        check_currency(ctx, order, f"{m.name(memo, 'credit memo')} (order "
+                                   f"{order.get('increment_id')})")  # fmt: skip
+        p = _posting(ctx, links, order)
+        note = m.creditmemo_to_credit_note(memo, order, p)
+        if not (note_id := links.get((m.CREDIT_MEMOS, change.key, "main"))):
+            return [note]
+        if _refunds_money(ctx.settings, order):
+            return [note, m.refund_payment(memo, order, p, note_id)]
+        return [note, m.creditmemo_allocation(memo, order, p)]
 
 
 STREAMS_IN_ORDER: tuple[MagentoStream, ...] = (
-    Customers(),
-    Guests(),
-    Products(),
-    Orders(),
-    Invoices(),
-    CreditMemos(),
-)
+    Customers(), Guests(), Products(), Orders(), Invoices(), CreditMemos(),
+)  # fmt: skip

@@ -214,16 +214,18 @@ class Worklogs(Stream[ServiceDeskSettings]):
                         if key not in here:
                             yield _deleted(parent, module, key)
 
+    def deleted(self, ctx: Context, change: Change) -> Resolution:
+        """Its line leaves the draft it is on, when drafts follow MSP."""
+        if not ctx.links.xero_id(self.name, change.key):
+            return Resolution.skip("deleted in MSP before it reached Xero")
+        if not ctx.settings.drafts_follow:
+            return Resolution.skip("deleted in MSP; its line stays (its invoices are not "
+                                   "drafts that follow, update_draft_invoices)")  # fmt: skip
+        return Resolution.create()
+
     def resolve(self, ctx: Context, change: Change) -> Resolution:
         """A line once its account and worklog type are in Xero; skipped when not billed."""
         data, settings = change.data, ctx.settings
-        if change.op == "delete":
-            if not ctx.links.xero_id(self.name, change.key):
-                return Resolution.skip("deleted in MSP before it reached Xero")
-            if not settings.drafts_follow:
-                return Resolution.skip("deleted in MSP; its line stays (its invoices are not "
-                                       "drafts that follow, update_draft_invoices)")  # fmt: skip
-            return Resolution.create()
         if not settings.covers(data["account_id"], data["account_name"]):
             return Resolution.skip(f"account {data['account_name']} is billed by another source")
         if not data["is_billable"] and not settings.push_non_billable:
