@@ -569,6 +569,22 @@ def test_invoices_and_credit_memos_need_their_order_and_what_it_needs() -> None:
     )
 
 
+def test_check_source_names_the_store_views_or_the_setting_to_fix(clock: FakeClock) -> None:
+    app = create_app(seed=1, customers=1, products=1, orders=0, clock=clock)
+
+    def check(**values: Any) -> Any:
+        async def go(http: httpx.AsyncClient) -> Any:
+            return await PLUGINS.acall("magento", "check_source", ctx=context(http, **values))
+
+        return with_http(app, go)
+
+    assert check() == "Magento store with store views default (GBP), de (GBP)"
+    with pytest.raises(NeedsPerson, match=r"rejected the access token.*`token` setting"):
+        check(token="stale")
+    with pytest.raises(NeedsPerson, match=r"no REST route.*`base_url`"):
+        check(base_url=f"{BASE}/shop")
+
+
 def test_deletions_are_skipped_saying_xero_keeps_the_object() -> None:
     resolution = map_record(context(), Change("customers", "5", op="delete"))
     assert resolution.action == "skip"

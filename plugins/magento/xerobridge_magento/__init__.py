@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xerobridge.sdk import AccountNeed, Source, SourceSandbox, hookimpl
+from xerobridge.sdk import AccountNeed, Source, SourceContext, SourceSandbox, hookimpl
 from xerobridge_magento.settings import MagentoSettings
 from xerobridge_magento.streams import STREAMS_IN_ORDER, make_client
 
@@ -33,6 +33,13 @@ def _sandbox() -> SourceSandbox:
     )
 
 
+async def _check(ctx: SourceContext[MagentoSettings]) -> str:
+    """One cheap read that proves base_url and the credentials: the store views."""
+    configs = await ctx.client.get_store_configs()
+    views = ", ".join(f"{c.get('code')} ({c.get('base_currency_code')})" for c in configs)
+    return f"Magento store with store views {views}"
+
+
 source = Source(
     name="magento",
     title="Magento 2",
@@ -47,6 +54,7 @@ source = Source(
         AccountNeed("cogs_account", "DIRECTCOSTS", "Cost of Goods Sold"),
     ),
     sandbox=_sandbox,
+    check=_check,
 )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xerobridge.sdk import Source, SourceSandbox, hookimpl
+from xerobridge.sdk import Source, SourceContext, SourceSandbox, hookimpl
 from xerobridge_marketplace.settings import MarketplaceSettings
 from xerobridge_marketplace.streams import STREAMS, make_client
 
@@ -28,6 +28,13 @@ def _sandbox() -> SourceSandbox:
     return SourceSandbox(app=app, settings={**settings, "auto_sync": "true"})
 
 
+async def _check(ctx: SourceContext[MarketplaceSettings]) -> str:
+    """One cheap read that proves the URL, the login, the marketplace and the key: a customer."""
+    params = {"offset": 0, "limit": 1}
+    await ctx.client.request("GET", "/customers", params=params, what="the customers")
+    return f"marketplace {ctx.settings.marketplace!r} at {ctx.client.base_url}"
+
+
 source = Source(
     name="marketplace",
     title="CloudBlue marketplace",
@@ -36,6 +43,7 @@ source = Source(
     streams=STREAMS,
     client=make_client,
     sandbox=_sandbox,
+    check=_check,
 )
 
 

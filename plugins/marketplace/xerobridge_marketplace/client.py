@@ -9,18 +9,17 @@ MarketplaceRequestError are Permanent (this record or this request is wrong).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from xerobridge.sdk import Clock, Permanent, RetryLater, SystemClock, UserError
+from xerobridge.sdk import Clock, Permanent, RenewingToken, RetryLater, UserError
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +127,12 @@ def check_answer(response: httpx.Response, base_url: str, what: str) -> Any:
             f"the marketplace's API gateway at {base_url} refused the subscription key "
             f"({_message(body)}): check the source's `subscription_key` setting"
         )
+    if status == 401:
+        raise UserError(
+            f"the marketplace at {base_url} issued a token but refused it for {what} "
+            f"({_message(body)}): check that the source's `username` is an API user of its "
+            "`marketplace`"
+        )
     if status == 404 and (_is_gateway(body) or body is None):
         raise UserError(
             f"{base_url} has no SimpleAPI route for {what}: check the source's `base_url` "
@@ -163,12 +168,12 @@ def check_answer(response: httpx.Response, base_url: str, what: str) -> Any:
 # -- auth ------------------------------------------------------------------------------------------
 
 
-class TokenAuth(httpx.Auth):
+class TokenAuth(RenewingToken):
     """SimpleAPI's auth: a bearer token from `POST /token` (Basic auth and the marketplace code),
     renewed before it expires and once more when refused, plus the subscription key on every
     request, the token request included."""
 
-    requires_response_body = True
+    margin = RENEW_MARGIN
 
     def __init__(
         self,
@@ -180,51 +185,22 @@ class TokenAuth(httpx.Auth):
         *,
         clock: Clock | None = None,
     ) -> None:
+        super().__init__(clock=clock)
         self.base_url = base_url.rstrip("/")
         self.username = username
         self.password = password
         self.marketplace = marketplace
         self.subscription_key = subscription_key
-        self.clock: Clock = clock or SystemClock()
-        self.token: str | None = None
-        self.expires_at: datetime | None = None
-        self.renew_at: datetime | None = None
-        self._lock = asyncio.Lock()
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
-        raise RuntimeError("the marketplace client is asynchronous; use httpx.AsyncClient")
-
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+    def sign(self, request: httpx.Request, token: str | None) -> None:
         request.headers[KEY_HEADER] = self.subscription_key
-        if self._stale():
-            async with self._lock:
-                if self._stale():
-                    self._take(await _read((yield self._token_request())))
-        sent = self.token
-        request.headers["Authorization"] = f"Bearer {sent}"
-        response = await _read((yield request))
-        if response.status_code != 401 or _is_gateway(_body(response)):
-            return
-        # Refused although fresh by our clock: revoked, or the clocks disagree. Once more.
-        async with self._lock:
-            if self.token == sent:
-                self._take(await _read((yield self._token_request())))
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        response = await _read((yield request))
-        if response.status_code == 401 and not _is_gateway(_body(response)):
-            raise UserError(
-                f"the marketplace at {self.base_url} issued a token to {self.username!r} but "
-                f"refused it for {request.method} {request.url.path} ({_message(_body(response))})"
-                ": check that the `username` is an API user of marketplace "
-                f"{self.marketplace!r}"
-            )
+        super().sign(request, token)
 
-    def _stale(self) -> bool:
-        return self.token is None or self.renew_at is None or self.clock.now() >= self.renew_at
+    def refused(self, response: httpx.Response) -> bool:
+        # The gateway's own 401 refuses the subscription key, which no new token mends.
+        return response.status_code == 401 and not _is_gateway(_body(response))
 
-    def _token_request(self) -> httpx.Request:
+    def token_request(self) -> httpx.Request:
         return httpx.Request(
             "POST",
             f"{self.base_url}/token",
@@ -236,7 +212,7 @@ class TokenAuth(httpx.Auth):
             },
         )
 
-    def _take(self, response: httpx.Response) -> None:
+    def read_token(self, response: httpx.Response) -> tuple[str, float | None]:
         body = _body(response)
         if response.status_code == 401 and not _is_gateway(body):
             raise UserError(
@@ -260,19 +236,8 @@ class TokenAuth(httpx.Auth):
                 f"POST {self.base_url}/token answered without a token and its lifetime: check "
                 "the source's `base_url` is the SimpleAPI's"
             )
-        now = self.clock.now()
-        self.token = str(token)
-        self.expires_at = now + timedelta(seconds=lifetime)
-        margin = min(RENEW_MARGIN, timedelta(seconds=lifetime / 10))
-        self.renew_at = self.expires_at - margin
         log.info("new marketplace token for %s, valid %.0f s", self.username, lifetime)
-
-
-async def _read(response: httpx.Response) -> httpx.Response:
-    # An overridden async_auth_flow must read bodies itself (requires_response_body is only
-    # honoured by httpx's default flow).
-    await response.aread()
-    return response
+        return str(token), lifetime
 
 
 def _basic(username: str, password: str) -> str:

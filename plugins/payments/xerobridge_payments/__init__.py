@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xerobridge.sdk import AccountNeed, Source, SourceSandbox, hookimpl
+from xerobridge.sdk import AccountNeed, Source, SourceContext, SourceSandbox, hookimpl
 from xerobridge_payments.events import notification_reads
 from xerobridge_payments.settings import PaymentsSettings
 from xerobridge_payments.streams import STREAMS, make_client
@@ -71,6 +71,13 @@ def _sandbox() -> SourceSandbox:
     return SourceSandbox(app=app, settings=settings, xero=xero)
 
 
+async def _check(ctx: SourceContext[PaymentsSettings]) -> str:
+    """One cheap read that proves base_url and the API key: a customer."""
+    params = {"limit": "1"}
+    await ctx.client.request("GET", "/customers", params=params, what="the customers")
+    return f"the payments platform at {ctx.client.base_url}"
+
+
 source = Source(
     name="payments",
     title="Alternative Payments",
@@ -85,6 +92,7 @@ source = Source(
         AccountNeed("payout_bank_account", "BANK", "Business Bank Account"),
     ),
     notification=notification_reads,
+    check=_check,
 )
 
 

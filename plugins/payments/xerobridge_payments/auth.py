@@ -9,16 +9,14 @@ The auth flow sees every request that goes out (the token's, the call's, the cal
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
-from collections.abc import AsyncGenerator, Generator
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import httpx
 
-from xerobridge.sdk import Clock
+from xerobridge.sdk import Clock, RenewingToken
 from xerobridge_payments.errors import (
     PaymentsAuthError,
     PaymentsConfigError,
@@ -29,12 +27,13 @@ from xerobridge_payments.pacer import Pacer
 
 log = logging.getLogger(__name__)
 
-#: A token is renewed this long before the platform says it expires, so none dies in flight.
-EXPIRY_MARGIN = timedelta(seconds=60)
 
-
-class ClientCredentials(httpx.Auth):
+class ClientCredentials(RenewingToken):
     """Bearer tokens from the client-credentials grant, cached until they expire."""
+
+    #: Renewed a minute (at most half its life) before the platform says it expires.
+    margin = timedelta(seconds=60)
+    margin_share = 0.5
 
     def __init__(
         self,
@@ -45,78 +44,27 @@ class ClientCredentials(httpx.Auth):
         clock: Clock,
         pacer: Pacer | None = None,
     ) -> None:
+        super().__init__(clock=clock)
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
         self.client_secret = client_secret
-        self.clock = clock
         self.pacer = pacer
-        self.token: str | None = None
-        self.expires_at: datetime | None = None
-        self.tokens_issued = 0
-        self._lock = asyncio.Lock()
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
-        raise RuntimeError("the payments client is async only; use httpx.AsyncClient")
-
-    def _fresh(self) -> bool:
-        return (
-            self.token is not None
-            and self.expires_at is not None
-            and self.clock.now() < self.expires_at
-        )
-
-    def forget(self) -> None:
-        """Drop the cached token; the next request asks for a new one."""
-        self.token = None
-        self.expires_at = None
-
-    async def _paced(self) -> None:
+    async def before_send(self, request: httpx.Request) -> None:
         if self.pacer is not None:
             await self.pacer.acquire(self.client_id)
 
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        renewed = False
-        if not self._fresh():
-            async with self._lock:
-                if not self._fresh():
-                    await self._paced()
-                    token_response = yield self._token_request()
-                    await token_response.aread()
-                    self._store(token_response)
-                    renewed = True
-        sent_with = self.token
-        request.headers["Authorization"] = f"Bearer {sent_with}"
-        await self._paced()
-        response = yield request
-        if response.status_code != 401 or renewed:
-            return
-        # A cached token refused: revoked or expired early. One new token, one more try.
-        async with self._lock:
-            if self.token == sent_with:
-                await self._paced()
-                token_response = yield self._token_request()
-                await token_response.aread()
-                self._store(token_response)
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        await self._paced()
-        yield request
-
-    def _token_request(self) -> httpx.Request:
+    def token_request(self) -> httpx.Request:
+        pair = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
         return httpx.Request(
             "POST",
             f"{self.base_url}/oauth/token",
             data={"grant_type": "client_credentials"},
-            headers={"Accept": "application/json", "Authorization": self._basic()},
+            headers={"Accept": "application/json", "Authorization": f"Basic {pair}"},
         )
 
-    def _basic(self) -> str:
-        pair = f"{self.client_id}:{self.client_secret}".encode()
-        return "Basic " + base64.b64encode(pair).decode("ascii")
-
-    def _store(self, response: httpx.Response) -> None:
-        """Keep the token from the token endpoint's answer, or raise what went wrong."""
+    def read_token(self, response: httpx.Response) -> tuple[str, float | None]:
+        """The token from the token endpoint's answer, or what went wrong."""
         where = f"the payments platform at {self.base_url}"
         status = response.status_code
         if status in (400, 401, 403):
@@ -126,12 +74,11 @@ class ClientCredentials(httpx.Auth):
                 status=status,
             )
         if status == 429 or status >= 500:
-            retry = retry_after(response)
             raise PaymentsUnavailable(
                 f"{where} could not issue an access token now (HTTP {status}); "
                 "it will be tried again later",
                 status=status,
-                retry_after=retry,
+                retry_after=retry_after(response),
             )
         try:
             body = json.loads(response.content)
@@ -149,8 +96,5 @@ class ClientCredentials(httpx.Auth):
                 "source's base_url setting",
                 status=status,
             )
-        margin = min(EXPIRY_MARGIN, timedelta(seconds=lifetime / 2))
-        self.token = token
-        self.expires_at = self.clock.now() + timedelta(seconds=lifetime) - margin
-        self.tokens_issued += 1
         log.info("new access token for client_id %s, valid %.0f s", self.client_id, lifetime)
+        return token, lifetime

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xerobridge.sdk import Source, SourceSandbox, hookimpl
+from xerobridge.sdk import Source, SourceContext, SourceSandbox, hookimpl
 from xerobridge_servicedesk.settings import ServiceDeskSettings
 from xerobridge_servicedesk.streams import STREAMS, make_client
 
@@ -41,6 +41,12 @@ def _sandbox() -> SourceSandbox:
     return SourceSandbox(app=app, settings=settings, xero=xero)
 
 
+async def _check(ctx: SourceContext[ServiceDeskSettings]) -> str:
+    """One cheap read that proves base_url and the credentials: one account."""
+    await ctx.client.call("GET", "accounts", {"list_info": {"row_count": 1}}, what="the accounts")
+    return f"ServiceDesk Plus MSP at {ctx.client.base_url}"
+
+
 source = Source(
     name="servicedesk",
     title="ServiceDesk Plus MSP",
@@ -49,6 +55,7 @@ source = Source(
     streams=STREAMS,
     client=make_client,
     sandbox=_sandbox,
+    check=_check,
 )
 
 

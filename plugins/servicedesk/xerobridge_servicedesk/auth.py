@@ -9,15 +9,14 @@ refresh is never asked for more often than the throttle allows.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncGenerator, Generator
-from dataclasses import dataclass
+from collections.abc import Generator
+from datetime import timedelta
 
 import httpx
 
-from xerobridge.sdk import Clock, RetryLater, SystemClock, UserError
+from xerobridge.sdk import Clock, RenewingToken, RetryLater, UserError
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +38,16 @@ class AuthtokenAuth(httpx.Auth):
         yield request
 
 
-@dataclass
-class AccessToken:
-    """A Zoho access token and when (monotonic seconds) it stops being used."""
-
-    value: str
-    renew_at: float
-
-
-class ZohoOAuth(httpx.Auth):
+class ZohoOAuth(RenewingToken):
     """Zoho OAuth for MSP Cloud: a cached access token, refreshed when expired or refused.
 
-    Async only (the client is an `httpx.AsyncClient`). One instance per source: its cache and
-    throttle are what keep the refresh token within Zoho's limit.
+    One instance per source: its cache and throttle are what keep the refresh token within
+    Zoho's limit.
     """
+
+    scheme = "Zoho-oauthtoken"
+    margin = timedelta(seconds=EXPIRY_MARGIN)
+    margin_share = 1.0
 
     def __init__(
         self,
@@ -63,47 +58,16 @@ class ZohoOAuth(httpx.Auth):
         accounts_url: str = "https://accounts.zoho.com",
         clock: Clock | None = None,
     ) -> None:
+        super().__init__(clock=clock)
         self.client_id = client_id
         self.client_secret = client_secret
         self.refresh_token = refresh_token
         self.token_url = accounts_url.rstrip("/") + "/oauth/v2/token"
-        self.clock: Clock = clock or SystemClock()
-        self.token: AccessToken | None = None
         self._mints: deque[float] = deque()
-        self._lock = asyncio.Lock()
 
-    def sync_auth_flow(
-        self, request: httpx.Request
-    ) -> Generator[httpx.Request, httpx.Response, None]:
-        raise RuntimeError("ZohoOAuth works with httpx.AsyncClient only")
-        yield request  # pragma: no cover  (makes this a generator)
-
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        # The token request is yielded like any other, so it goes through the caller's client
-        # and transport (in tests: the sandbox's Zoho endpoint).
-        sent_with: str | None = None
-        for attempt in range(2):
-            async with self._lock:
-                now = self.clock.monotonic()
-                if self.token is not None and self.token.value == sent_with:
-                    self.token = None  # refused: revoked or expired early
-                if self.token is None or now >= self.token.renew_at:
-                    self._count_mint(now)
-                    minted = yield self._token_request()
-                    await minted.aread()
-                    self.token = self._read(minted, now)
-                token = self.token.value
-            if token == sent_with:
-                return  # nobody could mint a better one
-            request.headers["Authorization"] = f"Zoho-oauthtoken {token}"
-            response = yield request
-            if response.status_code != 401 or attempt:
-                return
-            sent_with = token
-
-    def _count_mint(self, now: float) -> None:
+    def token_request(self) -> httpx.Request:
+        """The refresh request, counted against Zoho's minting limit (RetryLater past it)."""
+        now = self.clock.monotonic()
         while self._mints and self._mints[0] <= now - MINT_WINDOW:
             self._mints.popleft()
         if len(self._mints) >= MINTS_PER_WINDOW:
@@ -115,8 +79,6 @@ class ZohoOAuth(httpx.Auth):
                 retry_after=wait,
             )
         self._mints.append(now)
-
-    def _token_request(self) -> httpx.Request:
         data = {
             "grant_type": "refresh_token",
             "client_id": self.client_id,
@@ -125,7 +87,7 @@ class ZohoOAuth(httpx.Auth):
         }
         return httpx.Request("POST", self.token_url, data=data)
 
-    def _read(self, response: httpx.Response, now: float) -> AccessToken:
+    def read_token(self, response: httpx.Response) -> tuple[str, float | None]:
         if response.status_code >= 500 or response.status_code == 429:
             raise RetryLater(
                 f"the Zoho accounts server failed with HTTP {response.status_code} minting an "
@@ -158,4 +120,4 @@ class ZohoOAuth(httpx.Auth):
             )
         lifetime = float(body.get("expires_in") or 3600)
         log.info("minted a Zoho access token valid %.0f s", lifetime)
-        return AccessToken(str(body["access_token"]), now + max(0.0, lifetime - EXPIRY_MARGIN))
+        return str(body["access_token"]), lifetime
