@@ -185,10 +185,16 @@ def test_sources_add_list_remove(run: Any, store: Store) -> None:
     )
     with store.transaction() as s:
         s.add(Connection(name="books", daily_limit=5000))
+    # No shop answers here: --no-check saves the source without trying it (tested on its own).
     out = run("sources", "add", "magento", "--name", "shop-eu", "--set", f"base_url={SHOP_URL}",
-              "--set", "page_size=20", "--prefix", "eu1")  # fmt: skip
+              "--set", "page_size=20", "--prefix", "eu1", "--no-check")  # fmt: skip
     assert "added source shop-eu (magento), key prefix EU1, syncing with Xero connection books" in (
         " ".join(out.split())
+    )
+    refused = fails("sources", "add", "magento", "--name", "shop-nz", "--prefix", "nz1",
+                    "--set", f"base_url={SHOP_URL}")  # fmt: skip
+    assert "source shop-nz: no Magento credentials are set: set `token`" in (
+        " ".join(refused.split())
     )
     rows = json.loads(run("sources", "list", "--json"))
     assert rows == [

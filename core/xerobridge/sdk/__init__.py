@@ -39,6 +39,7 @@ from xerobridge.contract.types import (
     XeroEvent,
 )
 from xerobridge.sdk.auth import RenewingToken
+from xerobridge.sdk.paging import Page, changed_since
 from xerobridge.sdk.rest import (
     RestClient,
     SourceNotFound,
@@ -102,6 +103,7 @@ __all__ = [
     "Notice",
     "OrgFacts",
     "Pace",
+    "Page",
     "PageSource",
     "Permanent",
     "PluginPages",
@@ -135,6 +137,7 @@ __all__ = [
     "XerobridgeError",
     "base_url",
     "bind",
+    "changed_since",
     "hookimpl",
     "posting",
     "reinitialize",

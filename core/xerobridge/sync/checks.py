@@ -6,7 +6,7 @@ import logging
 
 import httpx
 
-from xerobridge.contract.errors import Permanent, RetryLater, UserError
+from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater, UserError
 from xerobridge.contract.plugins import Plugins
 from xerobridge.store.db import Store
 from xerobridge.sync.runtimes import HttpFactory, Runtimes, default_http
@@ -27,7 +27,7 @@ async def check_source(store: Store, plugins: Plugins, source_id: int) -> str | 
             return None
         try:
             return await plugins.acall(runtime.source.plugin, "check_source", ctx=runtime.ctx)
-        except UserError as exc:
+        except (UserError, NeedsPerson) as exc:
             raise UserError(f"source {name}: {exc}") from None
         except (RetryLater, httpx.TransportError) as exc:
             raise UserError(

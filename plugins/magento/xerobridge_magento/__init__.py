@@ -62,7 +62,7 @@ source = Source(
 def register_commands(cli: Any, sandbox: Any) -> None:
     """`xerobridge sandbox magento`: serve the Magento sandbox (setup-accounts is the core's)."""
     del cli
-    from xerobridge_magento.commands import add_sandbox_command
+    from xerobridge_magento.sandbox.command import add_sandbox_command
 
     add_sandbox_command(sandbox)
 

@@ -17,10 +17,12 @@ from typing import Any, NoReturn
 import httpx
 
 from xerobridge.sdk import (
+    Page,
     RenewingToken,
     RestClient,
     SourceSetupError,
     SourceUnavailable,
+    changed_since,
 )
 
 log = logging.getLogger(__name__)
@@ -286,7 +288,7 @@ class MagentoClient(RestClient):
                 return
             page += 1
 
-    async def iter_changes(
+    def iter_changes(
         self,
         stream: str,
         since: datetime | str | None = None,
@@ -294,74 +296,46 @@ class MagentoClient(RestClient):
         page_size: int = DEFAULT_PAGE_SIZE,
         where: Sequence[Sequence[Filter]] = (),
     ) -> AsyncIterator[dict[str, Any]]:
-        """Records of a stream with updated_at at or after `since`, oldest first, each once.
-
-        Pages by key, not by page number: each request asks for page 1 after the last record
-        seen (updated_at, then id), so records edited or deleted while the read runs cannot
-        shift a page boundary and make it skip one. Stops when a page holds the whole rest
-        (total_count), so Magento's repeated last page never matters. `where` adds filter
-        groups every request must also match (e.g. `[[("store_id", "1,2", "in")]]`).
+        """Records of a stream with updated_at at or after `since`, oldest first, each once
+        (keyset paging by updated_at, then id: see `xerobridge.sdk.changed_since`). `where` adds
+        filter groups every request must also match (e.g. `[[("store_id", "1,2", "in")]]`).
         """
         endpoint = self._endpoint(stream)
-        id_key, id_filter = endpoint.id_key, endpoint.id_filter
-        sort = [("updated_at", "ASC"), (id_filter, "ASC")]
-        at: str | None = format_time(since) if since is not None else None
-        last_id: int | None = None
-        op = "gteq"
-        while True:
-            groups = [*([[("updated_at", at, op)]] if at is not None else []), *where]
-            data = await self.search(
-                endpoint.search_path, groups, sort=sort, page_size=page_size, current_page=1
-            )
-            items = data["items"]
-            self._check_page(endpoint, items, at, op)
-            fresh = [
-                r
-                for r in items
-                if not (
-                    last_id is not None and r.get("updated_at") == at and int(r[id_key]) <= last_id
-                )
-            ]
-            for record in fresh:
-                yield record
-                at, last_id, op = record["updated_at"], int(record[id_key]), "gteq"
-            if int(data.get("total_count") or 0) <= len(items):
-                return
-            if fresh:
-                continue
-            # A full page of one second that was read already: finish that second by id.
-            while True:
-                tie = await self.search(
-                    endpoint.search_path,
-                    [
-                        [("updated_at", str(at), "eq")],
-                        [(id_filter, str(last_id), "gt")],
-                        *where,
-                    ],
-                    sort=[(id_filter, "ASC")],
-                    page_size=page_size,
-                    current_page=1,
-                )
-                self._check_page(endpoint, tie["items"], at, "eq", after_id=last_id)
-                for record in tie["items"]:
-                    yield record
-                    last_id = int(record[id_key])
-                if int(tie.get("total_count") or 0) <= len(tie["items"]):
-                    break
-            op = "gt"
+        id_filter, size = endpoint.id_filter, page_size
 
-    def _check_page(
+        async def first(at: str | None, inclusive: bool) -> Page[dict[str, Any]]:
+            op = "gteq" if inclusive else "gt"
+            groups = [*([[("updated_at", at, op)]] if at is not None else []), *where]
+            sort = [("updated_at", "ASC"), (id_filter, "ASC")]
+            return await self._page(endpoint, groups, sort, size, at, op)
+
+        async def rest_of(at: str, seen: set[str], read: int) -> Page[dict[str, Any]]:
+            after = max(int(k) for k in seen)  # ids ascend within one second
+            groups = [[("updated_at", at, "eq")], [(id_filter, str(after), "gt")], *where]
+            return await self._page(endpoint, groups, [(id_filter, "ASC")], size, at, "eq", after)
+
+        at = format_time(since) if since else None
+        id_key = endpoint.id_key
+        return changed_since(
+            first, rest_of, since=at, stamp=lambda r: r["updated_at"], key=lambda r: str(r[id_key])
+        )
+
+    async def _page(
         self,
         endpoint: StreamEndpoint,
-        items: Sequence[Any],
+        groups: Sequence[Sequence[Filter]],
+        sort: Sequence[tuple[str, str]],
+        size: int,
         at: str | None,
         op: str,
-        *,
         after_id: int | None = None,
-    ) -> None:
-        """Refuse a page that does not answer the query asked: a record without its id or
-        updated_at, or one outside the filter (a stale page from a cache, say). Taking it would
-        move the read, and so the cursor, to the wrong place."""
+    ) -> Page[dict[str, Any]]:
+        """The first page of a search, refused when it does not answer the query asked: a
+        record without its id or updated_at, or one outside the filter (a stale page from a
+        cache, say). Taking it would move the read, and so the cursor, to the wrong place."""
+        data = await self.search(endpoint.search_path, groups, sort=sort, page_size=size,
+                                 current_page=1)  # fmt: skip
+        items = data["items"]
         for record in items:
             stamp = record.get("updated_at") if isinstance(record, dict) else None
             try:
@@ -381,6 +355,7 @@ class MagentoClient(RestClient):
                 f"Magento at {self.base_url} answered {endpoint.search_path} with {problem}; "
                 "the page is not used and the read will be tried again later"
             )
+        return Page(items, more=int(data.get("total_count") or 0) > len(items))
 
     async def get_by_ids(
         self, stream: str, ids: Iterable[int | str], *, batch_size: int = DEFAULT_PAGE_SIZE

@@ -63,8 +63,8 @@ def make_client(ctx: Ctx) -> MagentoClient:
     password = settings.password.get_secret_value() if settings.password else None
     if not token and not (settings.username and password):
         raise SourceSetupError(
-            f"source {ctx.source!r} has no Magento credentials: set `token` (an integration "
-            "access token), or `username` and `password` of an admin user"
+            "no Magento credentials are set: set `token` (an integration access token), or "
+            "`username` and `password` of an admin user"
         )
     return MagentoClient(ctx.http, str(settings.base_url), token=token,
                          username=settings.username or None, password=password)  # fmt: skip

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from xerobridge.sdk import Permanent, RetryLater, UserError
+from xerobridge.sdk import Page, Permanent, RetryLater, UserError, changed_since
 from xerobridge_servicedesk.auth import AuthtokenAuth, ZohoOAuth
 from xerobridge_servicedesk.settings import ServiceDeskSettings
 
@@ -499,65 +499,38 @@ class ServiceDeskClient:
         m = MODULES[module]
         return self.iter_list(m.path, m.plural, search_criteria=search_criteria)
 
-    async def iter_changed(
+    def iter_changed(
         self, module: str, since: datetime | None = None
     ) -> AsyncIterator[dict[str, Any]]:
         """Parents (requests, problems ...) whose last_updated_time is after `since`, oldest
-        first, each once.
-
-        Pages by key, not by position: each request asks from the last time seen on, so a
-        record edited during the read (it moves to the end) cannot push another past a page
-        boundary unseen. A page that holds only already-seen records of one millisecond is
-        finished by position within that millisecond.
-        """
+        first, each once (keyset paging: see `xerobridge.sdk.changed_since`); a millisecond
+        fuller than a page is finished by position."""
         m = MODULES[module]
-        at: int | None = to_millis(since) if since is not None else None
-        condition = "greater than"
-        seen_at: set[str] = set()
-        while True:
+
+        async def first(at: int | None, inclusive: bool) -> Page[dict[str, Any]]:
+            condition = "greater or equal" if inclusive else "greater than"
             criteria = (
-                {"field": "last_updated_time", "condition": condition, "value": str(at)}
-                if at is not None
-                else None
-            )
+                None if at is None
+                else {"field": "last_updated_time", "condition": condition, "value": str(at)}
+            )  # fmt: skip
             records, more = await self.page(
-                m.path,
-                m.plural,
-                search_criteria=criteria,
-                sort_field="last_updated_time",
+                m.path, m.plural, search_criteria=criteria, sort_field="last_updated_time",
                 what=f"the {m.plural} changed since {at or 'the start'}",
-            )
-            fresh = [r for r in records if not (_stamp(r) == at and str(r.get("id")) in seen_at)]
-            for record in fresh:
-                stamp = _stamp(record)
-                if stamp != at:
-                    at, seen_at = stamp, set()
-                seen_at.add(str(record.get("id")))
-                yield record
-            condition = "greater or equal"
-            if not more:
-                return
-            if fresh:
-                continue
-            start = len(records) + 1
-            while True:
-                tie, more_tie = await self.page(
-                    m.path,
-                    m.plural,
-                    start_index=start,
-                    search_criteria={"field": "last_updated_time", "condition": "is",
-                                     "value": str(at)},
-                    sort_field="id",
-                    what=f"the {m.plural} changed at {at}",
-                )  # fmt: skip
-                for record in tie:
-                    if str(record.get("id")) not in seen_at:
-                        seen_at.add(str(record.get("id")))
-                        yield record
-                if not more_tie or not tie:
-                    break
-                start += len(tie)
-            condition = "greater than"
+            )  # fmt: skip
+            return Page(records, more)
+
+        async def rest_of(at: int, seen: set[str], read: int) -> Page[dict[str, Any]]:
+            records, more = await self.page(
+                m.path, m.plural, start_index=read + 1, sort_field="id",
+                search_criteria={"field": "last_updated_time", "condition": "is",
+                                 "value": str(at)},
+                what=f"the {m.plural} changed at {at}",
+            )  # fmt: skip
+            return Page(records, more)
+
+        start = to_millis(since) if since is not None else None
+        return changed_since(first, rest_of, since=start, inclusive=False, stamp=_stamp,
+                             key=lambda r: str(r.get("id")))  # fmt: skip
 
     # -- accounts ----------------------------------------------------------------------------------
 

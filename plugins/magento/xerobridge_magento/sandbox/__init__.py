@@ -3,7 +3,8 @@
 `create_app()` returns a Starlette app; its `app.state.sandbox` is the SandboxState that tests
 seed and change. Modules: `config` (store views, tax rates), `store` (indexed collections),
 `search` (searchCriteria), `sales` (order, invoice and credit memo arithmetic), `generator`
-(deterministic data), `state` (credentials, faults, admin edits), `app` (HTTP routes).
+(deterministic data), `state` (credentials, faults, admin edits), `app` (HTTP routes) and
+`command` (`xerobridge sandbox magento`, serving it on a socket).
 """
 
 from xerobridge_magento.sandbox.app import create_app
