@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel, select
 
-from xerobridge.store.db import Store, alembic_config
+from xerobridge.store.db import Store, alembic_config, newest_migration
 from xerobridge.store.models import TABLES, Source
 
 #: Imports everything first, says it is ready, waits for "go", then runs `xerobridge db upgrade`.
@@ -57,6 +57,21 @@ def test_migrated_schema_equals_the_models(store: Store) -> None:
     assert current(store) == [head()]
     names = set(sa.inspect(store.engine).get_table_names())
     assert {t.__tablename__ for t in TABLES} <= names
+
+
+def test_the_newest_migration_is_read_from_the_file_names_as_alembic_reads_it(
+    store: Store,
+) -> None:
+    assert newest_migration() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert store.at_head()
+    version = sa.text("UPDATE alembic_version SET version_num = :v")
+    with store.engine.begin() as conn:  # a database a migration behind is not taken as new
+        conn.execute(version, {"v": "0001"})
+    try:
+        assert not store.at_head()
+    finally:  # the PostgreSQL test database is shared by the tests that follow
+        with store.engine.begin() as conn:
+            conn.execute(version, {"v": newest_migration()})
 
 
 def test_upgrading_twice_is_harmless(store: Store) -> None:

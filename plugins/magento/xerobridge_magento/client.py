@@ -241,12 +241,9 @@ class MagentoClient(RestClient):
         sort: Sequence[tuple[str, str]] = (),
         page_size: int | None = None,
         current_page: int | None = None,
-        fields: str | None = None,
     ) -> dict[str, Any]:
         """One search request; returns Magento's envelope (items, search_criteria, total_count)."""
         params = criteria_params(groups, sort=sort, page_size=page_size, current_page=current_page)
-        if fields:
-            params.append(("fields", fields))
         data = await self.request("GET", path, params=params)
         if not isinstance(data, dict) or ("items" not in data and "total_count" not in data):
             raise SourceSetupError(
@@ -273,13 +270,12 @@ class MagentoClient(RestClient):
         *,
         sort: Sequence[tuple[str, str]] = (),
         page_size: int = DEFAULT_PAGE_SIZE,
-        fields: str | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Every match, page by page; stops by total_count since Magento repeats the last page."""
         page = 1
         while True:
             data = await self.search(
-                path, groups, sort=sort, page_size=page_size, current_page=page, fields=fields
+                path, groups, sort=sort, page_size=page_size, current_page=page
             )
             items = data["items"] or []
             for item in items:
@@ -300,7 +296,7 @@ class MagentoClient(RestClient):
         (keyset paging by updated_at, then id: see `xerobridge.sdk.changed_since`). `where` adds
         filter groups every request must also match (e.g. `[[("store_id", "1,2", "in")]]`).
         """
-        endpoint = self._endpoint(stream)
+        endpoint = STREAMS[stream]
         id_filter, size = endpoint.id_filter, page_size
 
         async def first(at: str | None, inclusive: bool) -> Page[dict[str, Any]]:
@@ -361,7 +357,7 @@ class MagentoClient(RestClient):
         self, stream: str, ids: Iterable[int | str], *, batch_size: int = DEFAULT_PAGE_SIZE
     ) -> AsyncIterator[dict[str, Any]]:
         """The records with these ids that still exist (`entity_id in (...)`, in batches)."""
-        endpoint = self._endpoint(stream)
+        endpoint = STREAMS[stream]
         for batch in _batches(ids, batch_size):
             groups = [[(endpoint.id_filter, ",".join(batch), "in")]]
             async for record in self.iter_search(
@@ -380,14 +376,6 @@ class MagentoClient(RestClient):
                 f"GET /V1/store/storeConfigs on {self.base_url} did not answer with a list"
             )
         return data
-
-    def _endpoint(self, stream: str) -> StreamEndpoint:
-        try:
-            return STREAMS[stream]
-        except KeyError:
-            raise ValueError(
-                f"unknown Magento stream {stream!r}; streams: {', '.join(STREAMS)}"
-            ) from None
 
 
 def _filters_of(groups: list[Any]) -> list[list[Filter]]:

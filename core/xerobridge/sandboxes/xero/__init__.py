@@ -10,14 +10,42 @@ in schema/accounting.json); one that breaks it is answered 400 and kept in
 which fails the test when the client sent such a request. `xerobridge sandbox xero` serves it.
 """
 
-from xerobridge.sandboxes.xero.app import create_app
-from xerobridge.sandboxes.xero.faults import FaultKind, SandboxConnectionReset, parse_faults
-from xerobridge.sandboxes.xero.identity import pkce_challenge
-from xerobridge.sandboxes.xero.limits import Problem
-from xerobridge.sandboxes.xero.state import SandboxState
-from xerobridge.sandboxes.xero.timescale import ScaledClock
-from xerobridge.sandboxes.xero.validation import Violation
-from xerobridge.sandboxes.xero.webhooks import build_delivery, sign, verify
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from xerobridge.sandboxes.xero.app import create_app
+    from xerobridge.sandboxes.xero.faults import FaultKind, SandboxConnectionReset, parse_faults
+    from xerobridge.sandboxes.xero.identity import pkce_challenge
+    from xerobridge.sandboxes.xero.limits import Problem
+    from xerobridge.sandboxes.xero.state import SandboxState
+    from xerobridge.sandboxes.xero.timescale import ScaledClock
+    from xerobridge.sandboxes.xero.validation import Violation
+    from xerobridge.sandboxes.xero.webhooks import build_delivery, sign, verify
+
+#: Each name's module, loaded on first use: `xerobridge sandbox xero` is registered on every
+#: command line, which must not load the whole sandbox to start.
+_MODULES = {
+    "create_app": "app",
+    "FaultKind": "faults",
+    "SandboxConnectionReset": "faults",
+    "parse_faults": "faults",
+    "pkce_challenge": "identity",
+    "Problem": "limits",
+    "SandboxState": "state",
+    "ScaledClock": "timescale",
+    "Violation": "validation",
+    "build_delivery": "webhooks",
+    "sign": "webhooks",
+    "verify": "webhooks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
+
 
 __all__ = [
     "FaultKind",

@@ -17,7 +17,6 @@ from starlette.routing import BaseRoute, Mount
 
 from xerobridge.contract.plugins import Plugins
 from xerobridge.store.db import Store
-from xerobridge.web.dashboard.plugin_pages import PluginPages
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +50,9 @@ def routes(
     """Every dashboard route: the core's pages, then each plugin's under `/plugins/<name>`;
     `store`, `xero_http` and `source_http` (how a plugin's page reaches its source) are the
     web app's, which each plugin's `PluginPages` works on."""
+    # Loaded here, not with the package: `xerobridge admin` needs the logins, not the pages.
+    from xerobridge.web.dashboard.plugin_pages import PluginPages
+
     found: list[BaseRoute] = []
     for name in PAGES:
         module = importlib.import_module(f"xerobridge.web.dashboard.pages.{name}")
