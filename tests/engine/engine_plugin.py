@@ -13,7 +13,7 @@ from typing import Any
 
 from xerobridge import hookimpl
 from xerobridge.contract.context import SourceContext
-from xerobridge.contract.errors import Permanent, RetryLater
+from xerobridge.contract.errors import Permanent, RetryLater, UserError
 from xerobridge.contract.settings import SourceSettings
 from xerobridge.contract.types import (
     AccountNeed,
@@ -135,6 +135,8 @@ def map_record(ctx: SourceContext, change: Change) -> Resolution:
         return Resolution.skip(f"{change.stream} {change.key} was deleted at the source")
     if change.stream == "payouts":
         return Resolution.create()
+    if change.data.get("refused_token"):  # as a plugin's client says a setting is wrong
+        raise UserError("the shop refused the source's `token`: set a new one")
     if change.stream == "customers":
         number = f"{ctx.key_prefix}-C-{change.key}"
         assert ctx.xero is not None

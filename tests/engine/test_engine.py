@@ -100,6 +100,22 @@ def test_a_bad_record_fails_alone_with_a_message_that_names_it(
     assert "invoice 1002: amount -5.0 is negative" in failed.message
 
 
+def test_a_setting_a_plugin_says_is_wrong_holds_the_record_for_the_setup(
+    engine: Engine, store: Store, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A UserError from a hook (a refused token) is a setting to fix: the record waits for it
+    and is logged as the plugin's one line, not failed with a traceback."""
+    seed(clock, 2, 0)
+    engine_plugin.put("customers", "9", clock.now(), name="Nine", refused_token=True)
+    summary = run(engine.sync())
+    assert summary.failed == 0 and summary.streams["shop.customers"]["held"] == 1
+    with store.transaction() as s:
+        job = s.exec(select(Job).where(Job.record_key == "9")).one()
+    assert (job.state, job.hold_reason) == ("held", "setup")
+    assert job.last_error == "the shop refused the source's `token`: set a new one"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 def test_a_name_taken_within_the_batch_is_retried_not_failed(
     engine: Engine, store: Store, sandbox: SandboxState, clock: FakeClock
 ) -> None:

@@ -229,3 +229,62 @@ def test_names_are_unique_in_xero() -> None:
     assert not taken(mirror, "Ann Lee", own_id="c1", own_number="SHOP-C-1")
     assert posting.contacts.person_name("Ann", "Lee", suffix="7") == "Ann Lee (7)"
     assert len(posting.contacts.person_name("A" * 300, "", suffix="12345")) == 255
+
+
+# -- documents -------------------------------------------------------------------------------------
+
+documents = posting.documents
+
+
+def test_a_contact_leaves_out_what_is_empty_but_always_sends_addresses_and_phones() -> None:
+    postal = documents.Address(["", "1 High St", "x" * 600], "Leeds", None, "LS1", "GB")
+    doc = documents.contact("SHOP-C-1", "Ann Lee", first="Ann", last=" ", email="ann@example.com",
+                            postal=postal, phone="0113")  # fmt: skip
+    assert (doc.kind, doc.natural_key, doc.key_field) == ("Contact", "SHOP-C-1", "ContactNumber")
+    assert "LastName" not in doc.body and "TaxNumber" not in doc.body
+    (address,) = doc.body["Addresses"]
+    assert address["AddressType"] == "POBOX" and address["AddressLine1"] == "1 High St"
+    assert len(address["AddressLine2"]) == 500 and "Region" not in address
+    assert doc.body["Phones"] == [{"PhoneType": "DEFAULT", "PhoneNumber": "0113"}]
+    bare = documents.contact("SHOP-C-2", "Bo")
+    assert bare.body["Addresses"] == [] and bare.body["Phones"] == []  # removed at the source
+
+
+def test_an_item_is_sold_untracked_with_a_plain_description() -> None:
+    doc = documents.item("SHOP-ABC", "Mug", account="200", description="<p>A <b>mug</b></p>",
+                         tax_type="OUTPUT2", price=Decimal("3.33335"))  # fmt: skip
+    assert doc.body["Description"] == "A mug" and doc.body["IsTrackedAsInventory"] is False
+    assert doc.body["SalesDetails"] == {"AccountCode": "200", "TaxType": "OUTPUT2",
+                                        "UnitPrice": 3.3334}  # fmt: skip
+    unnamed = documents.item("SHOP-X", "", account="200")
+    assert unnamed.body["Name"] == unnamed.body["Description"] == "SHOP-X"
+    assert unnamed.body["SalesDetails"] == {"AccountCode": "200"}
+
+
+def test_payments_and_allocations_are_to_the_cent_and_keyed_as_xero_finds_them() -> None:
+    invoice, bank, day = {"Invoice": {"InvoiceID": "i1"}}, {"Code": "090"}, "2026-12-04"
+    paid = documents.payment("SHOP-PAY-1", invoice, bank, day, Decimal("10.005"),
+                             currency_rate=Decimal("1.1"))  # fmt: skip
+    assert paid.body == {"Invoice": {"InvoiceID": "i1"}, "Account": {"Code": "090"},
+                         "Date": "2026-12-04", "Amount": 10.01, "Reference": "SHOP-PAY-1",
+                         "CurrencyRate": 1.1}  # fmt: skip
+    reversed_ = documents.payment("SHOP-PAY-1", {}, {"Code": "090"}, "2026-12-04", Decimal(1),
+                                  deleted=True)  # fmt: skip
+    assert reversed_.body["Status"] == "DELETED"
+    allocation = documents.allocation(
+        "SHOP-CM-1", "CreditNoteNumber", note_id="c1", invoice_id="i1", day=day, amount=Decimal(5)
+    )
+    assert (allocation.kind, allocation.role, allocation.natural_key) == (
+        "Allocation",
+        "allocation",
+        "SHOP-CM-1",
+    )
+    assert allocation.body["CreditNoteNumber"] == "SHOP-CM-1"
+
+
+def test_a_credit_note_line_takes_its_discount_into_the_unit_amount() -> None:
+    (line,) = lines.without_discounts([lines.Line("Mug", Decimal(3), Decimal("3.33"), "200",
+                                                  "OUTPUT2", discount=Decimal("1"))])  # fmt: skip
+    assert (line.unit, line.discount) == (Decimal("2.9967"), Decimal(0))
+    untouched = lines.Line("Pen", Decimal(1), Decimal(2), "200", "OUTPUT2")
+    assert lines.without_discounts([untouched]) == [untouched]

@@ -1,4 +1,4 @@
-"""The Xero documents every mapping writes the same way: contacts, payments, allocations.
+"""The Xero documents every mapping writes the same way: contacts, items, payments, allocations.
 
 Each builder takes values in the source's own terms and returns a `XeroDocument` within Xero's
 field limits, leaving out what is empty (an empty field sent to Xero clears it there).
@@ -12,8 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from xerobridge.contract.types import XeroDocument
-from xerobridge.posting.money import cents, number
-from xerobridge.posting.text import clean
+from xerobridge.posting.money import cents, number, unit
+from xerobridge.posting.text import LIMITS, clean, plain
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,36 @@ def contact(
         [{"PhoneType": "DEFAULT", "PhoneNumber": clean(phone, 50)}] if clean(phone, 50) else []
     )
     return XeroDocument("Contact", body, number, "ContactNumber")
+
+
+def item(
+    code: str,
+    name: Any,
+    *,
+    account: str,
+    description: Any = None,
+    tax_type: str = "",
+    price: Decimal | None = None,
+) -> XeroDocument:
+    """A sold Item keyed by its Code, not tracked as inventory: the source owns stock, and Xero
+    refuses to authorise an invoice selling more of a tracked item than it has on hand. The
+    description is plain text (markup removed); without one, the name."""
+    item_name = clean(name, LIMITS["Item.Name"]) or clean(code, LIMITS["Item.Name"])
+    sales: dict[str, Any] = {"AccountCode": account}
+    if tax_type:
+        sales["TaxType"] = tax_type
+    if price is not None:
+        sales["UnitPrice"] = number(unit(price))
+    body = {
+        "Code": code,
+        "Name": item_name,
+        "Description": plain(description or "", LIMITS["Item.Description"]) or item_name,
+        "IsSold": True,
+        "IsPurchased": False,
+        "IsTrackedAsInventory": False,
+        "SalesDetails": sales,
+    }
+    return XeroDocument("Item", body, code, "Code")
 
 
 def payment(

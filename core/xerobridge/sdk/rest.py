@@ -17,7 +17,7 @@ from typing import Any, ClassVar, NoReturn
 
 import httpx
 
-from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater
+from xerobridge.contract.errors import NeedsPerson, Permanent, RetryLater, UserError
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,11 @@ class SourceUnavailable(RetryLater):
         self.status = status
 
 
-class SourceSetupError(NeedsPerson):
-    """The source is set up wrong (credentials, base_url, permissions): a setting must change."""
+class SourceSetupError(NeedsPerson, UserError):
+    """The source is set up wrong (credentials, base_url, permissions): a setting must change.
+
+    A NeedsPerson to the engine (the records wait for the setup) and a UserError to a command
+    (one line, no traceback)."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)

@@ -11,7 +11,7 @@ import logging
 
 from sqlmodel import Session, select
 
-from xerobridge.contract.errors import NeedsChoice, NeedsPerson, Permanent, RetryLater
+from xerobridge.contract.errors import NeedsChoice, NeedsPerson, Permanent, RetryLater, UserError
 from xerobridge.runtime.queue import Queue
 from xerobridge.store import synclog
 from xerobridge.store.models import ActionLog, Job
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def message_of(job: Job, exc: BaseException) -> str:
     """The line a person reads: the error's own for the kinds the core knows, else one naming
     the record and the unexpected error (logged with its traceback for the developers)."""
-    if isinstance(exc, (RetryLater, NeedsPerson, Permanent)):
+    if isinstance(exc, (RetryLater, NeedsPerson, Permanent, UserError)):
         return str(exc) or type(exc).__name__
     log.error("%s %s %s: unexpected error", job.kind, job.stream, job.record_key, exc_info=exc)
     return f"{job.stream} {job.record_key}: {type(exc).__name__}: {exc}"
@@ -34,13 +34,16 @@ def record(
 ) -> str:
     """Record a failed attempt in the caller's transaction; the job's new state."""
     message = message_of(job, exc)
+    # A UserError from a hook is a setting a person must change (a refused token, a wrong
+    # URL): the record waits for the setup like any NeedsPerson, and spends no attempt.
+    person = isinstance(exc, (NeedsPerson, UserError))
     state = queue.fail(
         worker_id,
         job.id,  # type: ignore[arg-type]
         message,
         retry_after=exc.retry_after if isinstance(exc, RetryLater) else None,
-        permanent=not isinstance(exc, (RetryLater, NeedsPerson)),
-        needs_person=isinstance(exc, NeedsPerson),
+        permanent=not (person or isinstance(exc, RetryLater)),
+        needs_person=person,
         # Only a choice of object is a mapping; credentials or an account wait for the setup.
         hold_reason=HoldReason.MAPPING if isinstance(exc, NeedsChoice) else HoldReason.SETUP,
         candidates=exc.choices() if isinstance(exc, NeedsPerson) else (),

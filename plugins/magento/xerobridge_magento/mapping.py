@@ -245,45 +245,27 @@ def item_code(prefix: str, sku: str) -> str:
 
 
 def product_to_item(product: Mapping[str, Any], p: Posting) -> XeroDocument:
-    """A product as an untracked, sold Item; natural key Code from the SKU (see `item_code`).
-
-    Inventory is not tracked in Xero: Magento owns stock, purchases are not synced, and Xero
-    refuses to authorise an invoice selling more of a tracked item than it has on hand.
-    """
+    """A product as an untracked, sold Item; natural key Code from the SKU (see `item_code`)."""
     sku = str(product.get("sku") or "")
     record = f"product {product.get('id')} ({sku or 'no SKU'})"
     if not sku.strip():
         raise Permanent(f"{record}: has no SKU; give it a SKU in Magento")
-    code = item_code(p.prefix, sku)
-    item_name = text.clean(product.get("name"), LIMITS["Item.Name"]) or text.clean(
-        sku, LIMITS["Item.Name"]
-    )
     short = next(
         (a.get("value") for a in product.get("custom_attributes") or ()
          if a.get("attribute_code") == "short_description"),
         None,
     )  # fmt: skip
-    description = text.plain(short or product.get("name") or "", LIMITS["Item.Description"])
-    sales: dict[str, Any] = {
-        "AccountCode": p.accounts.sales(),
-        "TaxType": p.settings.default_tax_type,
-    }
+    price = None
     if product.get("type_id", "simple") not in ("configurable", "bundle"):
         # Configurable and bundle parents have no price of their own: their lines carry it.
         price = _amount(product.get("price", 0), "price", record)
         if price < 0:
             raise Permanent(f"{record}: price {price} is negative; correct it in Magento")
-        sales["UnitPrice"] = money.number(money.unit(price))
-    body = {
-        "Code": code,
-        "Name": item_name,
-        "Description": description or item_name,
-        "IsSold": True,
-        "IsPurchased": False,
-        "IsTrackedAsInventory": False,
-        "SalesDetails": sales,
-    }
-    return XeroDocument("Item", body, code, "Code")
+    return documents.item(
+        item_code(p.prefix, sku), product.get("name") or sku, account=p.accounts.sales(),
+        description=short or product.get("name"), tax_type=p.settings.default_tax_type,
+        price=price,
+    )  # fmt: skip
 
 
 # -- what an order sold ---------------------------------------------------------------------------

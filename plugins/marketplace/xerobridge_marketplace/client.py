@@ -1,10 +1,10 @@
 """A client for the CloudBlue Commerce reseller SimpleAPI: token auth, offset/limit paging,
 customers, products, plans, subscriptions and orders.
 
-Errors are the core's categories: MarketplaceUnavailable is a RetryLater (timeouts, 5xx, 429
-with its wait, gateway HTML pages, cut-off or repeated pages), a refused login, marketplace code,
-subscription key or base URL is a UserError naming the setting to fix, and MarketplaceNotFound /
-MarketplaceRequestError are Permanent (this record or this request is wrong).
+Errors are the SDK's categories: MarketplaceUnavailable is a RetryLater (timeouts, 5xx, 429
+with its wait, gateway HTML pages, cut-off or repeated pages), a refused login, marketplace
+code, subscription key or base URL is a SourceSetupError naming the setting to fix, and
+MarketplaceNotFound / MarketplaceRequestError are Permanent (this record or request is wrong).
 """
 
 from __future__ import annotations
@@ -19,7 +19,13 @@ from typing import Any
 
 import httpx
 
-from xerobridge.sdk import Clock, Permanent, RenewingToken, RetryLater, UserError
+from xerobridge.sdk import (
+    Clock,
+    RenewingToken,
+    SourceRefused,
+    SourceSetupError,
+    SourceUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +41,12 @@ _WAIT_IN_MESSAGE = re.compile(r"try again in (\d+) seconds?", re.IGNORECASE)
 # -- errors ----------------------------------------------------------------------------------------
 
 
-class MarketplaceUnavailable(RetryLater):
+class MarketplaceUnavailable(SourceUnavailable):
     """The marketplace could not answer now (5xx, 429, timeout, gateway page): try later."""
 
-    def __init__(
-        self, message: str, *, status: int | None = None, retry_after: float | None = None
-    ) -> None:
-        super().__init__(message, retry_after=retry_after)
-        self.status = status
 
-
-class MarketplaceRequestError(Permanent):
+class MarketplaceRequestError(SourceRefused):
     """The marketplace refused this request as such; repeating it will not help."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class MarketplaceNotFound(MarketplaceRequestError):
@@ -123,25 +119,25 @@ def check_answer(response: httpx.Response, base_url: str, what: str) -> Any:
             retry_after=_retry_after(response, body),
         )
     if status == 401 and _is_gateway(body):
-        raise UserError(
+        raise SourceSetupError(
             f"the marketplace's API gateway at {base_url} refused the subscription key "
             f"({_message(body)}): check the source's `subscription_key` setting"
         )
     if status == 401:
-        raise UserError(
+        raise SourceSetupError(
             f"the marketplace at {base_url} issued a token but refused it for {what} "
             f"({_message(body)}): check that the source's `username` is an API user of its "
             "`marketplace`"
         )
     if status == 404 and (_is_gateway(body) or body is None):
-        raise UserError(
+        raise SourceSetupError(
             f"{base_url} has no SimpleAPI route for {what}: check the source's `base_url` "
             "(like https://simpleapiprod.azure-api.net/marketplace)"
         )
     if status == 404:
         raise MarketplaceNotFound(f"the marketplace has no {what}: {_message(body)}", status=404)
     if status == 403:
-        raise UserError(
+        raise SourceSetupError(
             f"the marketplace refused {what} for the source's API user ({_message(body)}): "
             "give the `username` access to it in UX1 for Resellers"
         )
@@ -215,12 +211,12 @@ class TokenAuth(RenewingToken):
     def read_token(self, response: httpx.Response) -> tuple[str, float | None]:
         body = _body(response)
         if response.status_code == 401 and not _is_gateway(body):
-            raise UserError(
+            raise SourceSetupError(
                 f"the marketplace at {self.base_url} refused the login of {self.username!r} "
                 f"({_message(body)}): check the source's `username` and `password` settings"
             )
         if response.status_code in (400, 403) and not _is_gateway(body):
-            raise UserError(
+            raise SourceSetupError(
                 f"the marketplace at {self.base_url} refused a token for marketplace "
                 f"{self.marketplace!r} ({_message(body)}): check the source's `marketplace` "
                 "setting (the code shown in UX1 for Resellers)"
@@ -232,7 +228,7 @@ class TokenAuth(RenewingToken):
         except (TypeError, ValueError, AttributeError):
             lifetime = 0.0
         if not token or lifetime <= 0:
-            raise UserError(
+            raise SourceSetupError(
                 f"POST {self.base_url}/token answered without a token and its lifetime: check "
                 "the source's `base_url` is the SimpleAPI's"
             )
@@ -447,7 +443,7 @@ class MarketplaceClient:
     async def _one(self, path: str, what: str) -> dict[str, Any]:
         data = await self.request("GET", path, what=what)
         if not isinstance(data, dict) or "id" not in data:
-            raise UserError(
+            raise SourceSetupError(
                 f"GET {path} on {self.base_url} did not answer with a record: check the "
                 "source's `base_url`"
             )
@@ -460,7 +456,7 @@ def _envelope(page: Any, base_url: str, what: str) -> tuple[list[dict[str, Any]]
         and isinstance(page.get("data"), list)
         and isinstance(page.get("pagination"), dict)
     ):
-        raise UserError(
+        raise SourceSetupError(
             f"{base_url} answered {what} without a `data` list and `pagination`: check the "
             "source's `base_url` is the SimpleAPI's"
         )

@@ -63,17 +63,8 @@ def item(
     product: Mapping[str, Any], *, code: str, price: Decimal | None, account: str
 ) -> XeroDocument:
     """The product's Xero item, sold at its marketplace price in the organisation's currency."""
-    sales: dict[str, Any] = {"AccountCode": account}
-    if price is not None:
-        sales["UnitPrice"] = posting.money.number(price)
-    body = {
-        "Code": code,
-        "Name": posting.text.clean(product.get("name"), posting.text.LIMITS["Item.Name"]),
-        "Description": posting.text.clean(product.get("name"), 4000),
-        "IsSold": True,
-        "SalesDetails": sales,
-    }
-    return XeroDocument("Item", body, code, "Code")
+    name = product.get("name")
+    return posting.documents.item(code, name, account=account, description=name, price=price)
 
 
 def price_in(product: Mapping[str, Any], currency: str) -> Decimal | None:
@@ -209,14 +200,8 @@ def allocation(
     credit: XeroDocument, *, note_id: str, invoice_id: str, day: str, amount: Decimal
 ) -> XeroDocument:
     """The credit note's total allocated to the invoice whose period it gives back."""
-    body = {
-        credit.key_field: credit.natural_key,
-        "CreditNote": {"CreditNoteID": note_id},
-        "Invoice": {"InvoiceID": invoice_id},
-        "Amount": posting.money.number(amount),
-        "Date": day,
-    }
-    return XeroDocument("Allocation", body, credit.natural_key, credit.key_field, role="allocation")
+    return posting.documents.allocation(credit.natural_key, credit.key_field, note_id=note_id,
+                                        invoice_id=invoice_id, day=day, amount=amount)  # fmt: skip
 
 
 def refused(order: Mapping[str, Any], reason: str) -> Permanent:

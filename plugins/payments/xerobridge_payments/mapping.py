@@ -149,16 +149,8 @@ def payment(
 ) -> XeroDocument:
     """A payment on the Xero invoice, into the clearing account; `deleted` once it is reversed
     (Xero never changes a payment: the core sends the deletion with the payment's id)."""
-    body: dict[str, Any] = {
-        "Invoice": {"InvoiceID": invoice_id},
-        "Account": dict(account),
-        "Date": on,
-        "Amount": posting.money.number(amount),
-        "Reference": key,
-    }
-    if deleted:
-        body["Status"] = "DELETED"
-    return XeroDocument("Payment", body, key, "Reference")
+    paid = {"Invoice": {"InvoiceID": invoice_id}}
+    return posting.documents.payment(key, paid, account, on, amount, deleted=deleted)
 
 
 def bank_transaction(

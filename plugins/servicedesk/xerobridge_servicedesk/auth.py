@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import httpx
 
-from xerobridge.sdk import Clock, RenewingToken, RetryLater, UserError
+from xerobridge.sdk import Clock, RenewingToken, RetryLater, SourceSetupError
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class ZohoOAuth(RenewingToken):
         try:
             body = response.json()
         except ValueError:
-            raise UserError(
+            raise SourceSetupError(
                 f"{self.token_url} did not answer like a Zoho accounts server (no JSON): check "
                 "the source's `accounts_url`"
             ) from None
@@ -109,12 +109,12 @@ class ZohoOAuth(RenewingToken):
                 retry_after=MINT_WINDOW,
             )
         if error in ("invalid_client", "invalid_client_secret"):
-            raise UserError(
+            raise SourceSetupError(
                 "Zoho refused the client: check the source's `client_id` and `client_secret` "
                 f"(and that `accounts_url` is your data centre's), Zoho said {error!r}"
             )
         if error or not isinstance(body, dict) or not body.get("access_token"):
-            raise UserError(
+            raise SourceSetupError(
                 f"Zoho refused the refresh token ({error or 'no access_token'}): set a new "
                 "`refresh_token` for the source (Zoho API console, Self Client)"
             )

@@ -5,7 +5,7 @@ Every call carries the v3 Accept header (the new worklog format) and its argumen
 `list_info` (1-based `start_index`, `row_count` at most 100, `has_more_rows`). Errors become the
 core's categories, each one line naming the record or the setting to fix:
 `ServiceDeskUnavailable` (RetryLater: timeouts, 5xx, 429, HTML error pages, a repeated page),
-`ServiceDeskSetupError` (UserError: credentials, base URL, permissions) and
+`ServiceDeskSetupError` (a setup error: credentials, base URL, permissions) and
 `ServiceDeskRefused` / `ServiceDeskNotFound` (Permanent: this record or request is wrong).
 """
 
@@ -22,7 +22,14 @@ from typing import Any
 
 import httpx
 
-from xerobridge.sdk import Page, Permanent, RetryLater, UserError, changed_since
+from xerobridge.sdk import (
+    Page,
+    SourceRefused,
+    SourceSetupError,
+    SourceUnavailable,
+    changed_since,
+    retry_after,
+)
 from xerobridge_servicedesk.auth import AuthtokenAuth, ZohoOAuth
 from xerobridge_servicedesk.settings import ServiceDeskSettings
 
@@ -36,32 +43,21 @@ SUCCESS = 2000
 # -- errors ----------------------------------------------------------------------------------------
 
 
-class ServiceDeskUnavailable(RetryLater):
+class ServiceDeskUnavailable(SourceUnavailable):
     """The server could not answer now (5xx, 429, timeout, HTML error page): try again later."""
 
-    def __init__(
-        self, message: str, *, status: int | None = None, retry_after: float | None = None
-    ) -> None:
-        super().__init__(message, retry_after=retry_after)
-        self.status = status
 
-
-class ServiceDeskSetupError(UserError):
+class ServiceDeskSetupError(SourceSetupError):
     """The source is set up wrong (credentials, base_url, the key's role): fix a setting."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
-
-class ServiceDeskRefused(Permanent):
+class ServiceDeskRefused(SourceRefused):
     """The server refused this request as such (bad value, duplicate name); retrying won't help."""
 
     def __init__(
         self, message: str, *, status: int | None = None, codes: Sequence[int] = ()
     ) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
         self.codes = tuple(codes)
 
 
@@ -253,13 +249,6 @@ def _messages(body: Any) -> tuple[str, list[int]]:
     return "; ".join(texts) or "no reason given", codes
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return max(0.0, float(response.headers["retry-after"]))
-    except (KeyError, ValueError):
-        return None
-
-
 class ServiceDeskClient:
     """Reads and writes one ServiceDesk Plus MSP server over the v3 API."""
 
@@ -359,7 +348,7 @@ class ServiceDeskClient:
                 f"ServiceDesk Plus at {self.base_url} is limiting requests ({what}); slowing "
                 "down and trying again later",
                 status=status,
-                retry_after=_retry_after(response),
+                retry_after=retry_after(response),
             )
         if status >= 500:
             raise ServiceDeskUnavailable(
@@ -367,7 +356,7 @@ class ServiceDeskClient:
                 + (f": {reason}" if is_json else "")
                 + "; it will be tried again later",
                 status=status,
-                retry_after=_retry_after(response),
+                retry_after=retry_after(response),
             )
         if status == 401:
             fix = (
