@@ -50,7 +50,7 @@ from xerobridge.sdk.rest import (
 )
 from xerobridge.sdk.source import Source
 from xerobridge.sdk.stream import Stream
-from xerobridge.web.serve import base_url, bind, serve
+from xerobridge.web.serve import base_url, bind, serve, serve_sandbox
 
 if TYPE_CHECKING:
     from xerobridge.cli.sources import reinitialize
@@ -143,5 +143,6 @@ __all__ = [
     "reinitialize",
     "retry_after",
     "serve",
+    "serve_sandbox",
     "xero_list",
 ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import sys
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from xerobridge.contract.errors import UserError
@@ -47,3 +50,24 @@ def serve(app: Any, sock: socket.socket, limits: ConnectionLimits | None = None)
         uvicorn.Server(server_config(app, limits)).run(sockets=[sock])
     finally:
         sock.close()
+
+
+def serve_sandbox(
+    host: str,
+    port: int,
+    make_app: Callable[[str], Any],
+    describe: Callable[[Any, str], Mapping[str, Any]],
+) -> None:
+    """Serve an emulator on `host:port`: `make_app(url)` builds it knowing its own URL, and
+    `describe(app, url)` is printed as one JSON line (the settings that reach it) before it
+    serves, so that a script can read how to reach it even on port 0."""
+    sock = bind(host, port)
+    url = base_url(host, sock)
+    try:
+        app = make_app(url)
+    except BaseException:
+        sock.close()
+        raise
+    sys.stdout.write(json.dumps(dict(describe(app, url))) + "\n")
+    sys.stdout.flush()
+    serve(app, sock)

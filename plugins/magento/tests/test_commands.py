@@ -15,7 +15,6 @@ import typer
 from typer.testing import CliRunner
 
 import xerobridge_magento
-from xerobridge import sdk as serving
 from xerobridge.contract.plugins import Plugins, register_module
 
 PLUGINS = Plugins([register_module(xerobridge_magento, "magento")])
@@ -41,7 +40,7 @@ def test_register_commands_adds_the_sandbox_command(monkeypatch: pytest.MonkeyPa
         served.append(app)
         sock.close()
 
-    monkeypatch.setattr(serving, "serve", fake_serve)
+    monkeypatch.setattr("xerobridge.web.serve.serve", fake_serve)  # what serve_sandbox calls
     cli, sandbox = groups()
     PLUGINS.call("magento", "register_commands", cli=cli, sandbox=sandbox)
     args = ["sandbox", "magento", "--port", "0", "--customers", "3", "--products", "4"]

@@ -39,7 +39,7 @@ def test_prints_one_json_line_with_the_source_settings(monkeypatch: pytest.Monke
         served.append(app)
         sock.close()
 
-    monkeypatch.setattr(commands, "serve", fake_serve)
+    monkeypatch.setattr("xerobridge.web.serve.serve", fake_serve)  # what serve_sandbox calls
     args = ["sandbox", "marketplace", "--port", "0", "--customers", "4", "--subscriptions", "6"]
     result = CliRunner().invoke(cli(), [*args, "--seed", "5"])
     assert result.exit_code == 0, result.output

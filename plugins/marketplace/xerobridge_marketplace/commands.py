@@ -8,13 +8,11 @@ control API under /_sandbox has no authentication.
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Annotated, Any
 
 import typer
 
-from xerobridge.sdk import base_url, bind, serve
+from xerobridge.sdk import serve_sandbox
 
 
 def describe(app: Any, url: str, seed: int) -> dict[str, Any]:
@@ -53,14 +51,9 @@ def marketplace(
     wanted = tuple(code.upper() for code in country or ())
     if any(code not in known for code in wanted):
         raise typer.BadParameter(f"use {', '.join(sorted(known))}", param_hint="--country")
-    sock = bind(host, port)
-    url = base_url(host, sock)
-    try:
-        app = create_app(seed=seed, customers=customers, subscriptions=subscriptions,
-                         public_url=url, countries=wanted)  # fmt: skip
-    except BaseException:
-        sock.close()
-        raise
-    sys.stdout.write(json.dumps(describe(app, url, seed)) + "\n")
-    sys.stdout.flush()
-    serve(app, sock)
+    serve_sandbox(
+        host, port,
+        lambda url: create_app(seed=seed, customers=customers, subscriptions=subscriptions,
+                               public_url=url, countries=wanted),
+        lambda app, url: describe(app, url, seed),
+    )  # fmt: skip

@@ -9,7 +9,6 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from xerobridge import sdk
 from xerobridge_payments.commands import payments
 
 
@@ -40,7 +39,7 @@ def test_it_prints_the_settings_line_then_serves(monkeypatch: pytest.MonkeyPatch
         served.append(app)
         sock.close()
 
-    monkeypatch.setattr(sdk, "serve", fake_serve)
+    monkeypatch.setattr("xerobridge.web.serve.serve", fake_serve)  # what serve_sandbox calls
     args = ["sandbox", "payments", "--port", "0", "--customers", "3", "--invoices", "7"]
     hook = "http://127.0.0.1:9/sources/pay/notify"
     result = CliRunner().invoke(cli(), [*args, "--seed", "5", "--webhook-url", hook])

@@ -8,8 +8,6 @@ holds. Then serves until interrupted. Only for a development machine: the contro
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -55,20 +53,9 @@ def payments(
         raise typer.BadParameter(f"must be one of {', '.join(CURRENCIES)}", param_hint="--currency")
     if webhook_url and not webhook_url.startswith(("http://", "https://")):
         raise typer.BadParameter("must be an http(s) URL", param_hint="--webhook-url")
-    sock = sdk.bind(host, port)
-    url = sdk.base_url(host, sock)
-    try:
-        app = create_app(
-            seed=seed,
-            customers=customers,
-            invoices=invoices,
-            webhook_url=webhook_url,
-            public_url=url,
-            currency=currency.upper(),
-        )
-    except BaseException:
-        sock.close()
-        raise
-    sys.stdout.write(json.dumps(describe(app, url, seed)) + "\n")
-    sys.stdout.flush()
-    sdk.serve(app, sock)
+    sdk.serve_sandbox(
+        host, port,
+        lambda url: create_app(seed=seed, customers=customers, invoices=invoices,
+                               webhook_url=webhook_url, public_url=url, currency=currency.upper()),
+        lambda app, url: describe(app, url, seed),
+    )  # fmt: skip

@@ -37,7 +37,7 @@ def test_it_prints_one_json_line_and_serves_that_state(monkeypatch: pytest.Monke
         served.append(app)
         sock.close()
 
-    monkeypatch.setattr(commands, "serve", fake_serve)
+    monkeypatch.setattr("xerobridge.web.serve.serve", fake_serve)  # what serve_sandbox calls
     args = ["servicedesk", "--port", "0", "--accounts", "3", "--requests", "7", "--seed", "5"]
     result = CliRunner().invoke(cli(), args)
     assert result.exit_code == 0, result.output

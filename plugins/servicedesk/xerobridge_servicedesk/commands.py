@@ -8,14 +8,11 @@ holds. Then serves until interrupted. Only for a development machine: the contro
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Annotated
 
 import typer
 
 from xerobridge import sdk
-from xerobridge.sdk import base_url, bind, serve
 
 
 def servicedesk(
@@ -33,17 +30,11 @@ def servicedesk(
     """Serve a stateful ServiceDesk Plus MSP v3 sandbox filled with generated data."""
     from xerobridge_servicedesk.sandbox import create_app, describe
 
-    sock = bind(host, port)
-    url = base_url(host, sock)
-    try:
-        app = create_app(seed=seed, accounts=accounts, requests=requests, public_url=url)
-    except BaseException:
-        sock.close()
-        raise
-    line = {**describe(app.state.sandbox, url), "seed": seed}
-    sys.stdout.write(json.dumps(line) + "\n")
-    sys.stdout.flush()
-    serve(app, sock)
+    sdk.serve_sandbox(
+        host, port,
+        lambda url: create_app(seed=seed, accounts=accounts, requests=requests, public_url=url),
+        lambda app, url: {**describe(app.state.sandbox, url), "seed": seed},
+    )  # fmt: skip
 
 
 def reinitialize(

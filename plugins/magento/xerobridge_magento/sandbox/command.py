@@ -8,8 +8,6 @@ authentication.
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -61,18 +59,12 @@ def magento(
     """Serve a stateful Magento 2 REST sandbox filled with generated data."""
     from xerobridge_magento.sandbox import create_app
 
-    sock = serving.bind(host, port)
-    url = serving.base_url(host, sock)
-    try:
-        app = create_app(
-            seed=seed, customers=customers, products=products, orders=orders, public_url=url
-        )
-    except BaseException:
-        sock.close()
-        raise
-    sys.stdout.write(json.dumps(describe(app, url, seed)) + "\n")
-    sys.stdout.flush()
-    serving.serve(app, sock)
+    serving.serve_sandbox(
+        host, port,
+        lambda url: create_app(seed=seed, customers=customers, products=products, orders=orders,
+                               public_url=url),
+        lambda app, url: describe(app, url, seed),
+    )  # fmt: skip
 
 
 def add_sandbox_command(sandbox: typer.Typer) -> None:
