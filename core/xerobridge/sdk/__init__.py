@@ -38,6 +38,7 @@ from xerobridge.contract.types import (
     XeroDocument,
     XeroEvent,
 )
+from xerobridge.lazy import lazy_names
 from xerobridge.sdk.auth import RenewingToken
 from xerobridge.sdk.paging import Page, changed_since
 from xerobridge.sdk.rest import (
@@ -139,6 +140,7 @@ __all__ = [
     "bind",
     "changed_since",
     "hookimpl",
+    "lazy_names",
     "posting",
     "reinitialize",
     "retry_after",

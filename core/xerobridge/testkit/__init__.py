@@ -9,7 +9,9 @@ cheap for projects that never touch the kit.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from xerobridge.lazy import lazy_names
 
 if TYPE_CHECKING:
     from xerobridge.testkit.context import make_context, make_mirror
@@ -27,10 +29,4 @@ _HOMES = {
     "make_mirror": "xerobridge.testkit.context",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'xerobridge.testkit' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(_HOMES[name]), name)
+__getattr__ = lazy_names(__name__, _HOMES)

@@ -10,8 +10,9 @@ in schema/accounting.json); one that breaks it is answered 400 and kept in
 which fails the test when the client sent such a request. `xerobridge sandbox xero` serves it.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from xerobridge.lazy import lazy_names
 
 if TYPE_CHECKING:
     from xerobridge.sandboxes.xero.app import create_app
@@ -26,25 +27,22 @@ if TYPE_CHECKING:
 #: Each name's module, loaded on first use: `xerobridge sandbox xero` is registered on every
 #: command line, which must not load the whole sandbox to start.
 _MODULES = {
-    "create_app": "app",
-    "FaultKind": "faults",
-    "SandboxConnectionReset": "faults",
-    "parse_faults": "faults",
-    "pkce_challenge": "identity",
-    "Problem": "limits",
-    "SandboxState": "state",
-    "ScaledClock": "timescale",
-    "Violation": "validation",
-    "build_delivery": "webhooks",
-    "sign": "webhooks",
-    "verify": "webhooks",
+    "create_app": ".app",
+    "FaultKind": ".faults",
+    "SandboxConnectionReset": ".faults",
+    "parse_faults": ".faults",
+    "pkce_challenge": ".identity",
+    "Problem": ".limits",
+    "SandboxState": ".state",
+    "ScaledClock": ".timescale",
+    "Violation": ".validation",
+    "build_delivery": ".webhooks",
+    "sign": ".webhooks",
+    "verify": ".webhooks",
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _MODULES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
+__getattr__ = lazy_names(__name__, _MODULES)
 
 
 __all__ = [

@@ -7,8 +7,9 @@ seed and change. Modules: `config` (store views, tax rates), `store` (indexed co
 `command` (`xerobridge sandbox magento`, serving it on a socket).
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from xerobridge.sdk import lazy_names
 
 if TYPE_CHECKING:
     from xerobridge_magento.sandbox.app import create_app
@@ -25,20 +26,17 @@ if TYPE_CHECKING:
 #: Each name's module, loaded on first use: the `xerobridge sandbox magento` command is added
 #: on every command line, which must not load the whole emulator to start.
 _MODULES = {
-    "create_app": "app",
-    "ItemSpec": "sales",
-    "SalesError": "sales",
+    "create_app": ".app",
+    "ItemSpec": ".sales",
+    "SalesError": ".sales",
     **dict.fromkeys(
         ("ADMIN_TOKEN_LIFETIME", "AuthFailed", "Fault", "RateLimit", "SandboxState",
-         "format_time"), "state",
+         "format_time"), ".state",
     ),
 }  # fmt: skip
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _MODULES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
+__getattr__ = lazy_names(__name__, _MODULES)
 
 
 __all__ = [
