@@ -8,7 +8,7 @@ and totals, keys, text, dates, currencies) are the core's posting kit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -388,65 +388,35 @@ def order_needs(order: Mapping[str, Any]) -> tuple[Dependency, ...]:
 # -- lines and totals -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Sold:
-    """One money line of an order or credit memo, in the document's currency."""
-
-    position: int
-    item: Mapping[str, Any]  # the order item
-    quantity: Decimal
-    price: Decimal
-    price_incl_tax: Decimal
-    row_total: Decimal
-    row_total_incl_tax: Decimal
-    discount: Decimal
-
-    @classmethod
-    def read(
-        cls, position: int, item: Mapping[str, Any], entry: Mapping[str, Any], quantity: Any,
-        record: str,
-    ) -> _Sold:  # fmt: skip
-        """A line's amounts from an order item, or a credit memo's entry for it."""
-        where, row = f"line {position}", entry.get("row_total")
-        return cls(
-            position,
-            item,
-            _amount(quantity, f"{where} quantity", record),
-            _amount(entry.get("price"), f"{where} price", record),
-            _amount(entry.get("price_incl_tax", entry.get("price")), f"{where} price", record),
-            _amount(row, f"{where} row total", record),
-            _amount(entry.get("row_total_incl_tax", row), f"{where} row total", record),
-            abs(money.optional(entry.get("discount_amount"))),
-        )
-
-
-def _lines(
-    sold: Sequence[_Sold], order: Mapping[str, Any], p: Posting, inclusive: bool, record: str
-) -> list[Line]:
-    out = []
-    for src in sold:
-        where = f"line {src.position}"
-        product_id, sku, item_name, parent = _sold_product(src.item, order)
-        if not sku.strip():
-            raise Permanent(f"{record}: {where} ({item_name}) has no SKU; give the product a SKU")
-        if product_id not in (None, ""):
-            p.link(PRODUCTS, product_id, f"product {product_id} ({sku})")
-        description = text.clean(item_name, DESCRIPTION) or sku
-        if parent is not None and parent.get("name"):
-            description = text.clean(f"{parent['name']}: {description}", DESCRIPTION)
-        percent = _amount(src.item.get("tax_percent", 0), f"{where} tax percent", record)
-        tax_type, xero_percent = p.tax(percent, record, f"{where} ({sku})")
-        unit, row = (src.price, src.row_total)
-        if inclusive:
-            unit, row = (src.price_incl_tax, src.row_total_incl_tax)
-        if src.quantity <= 0:
-            raise Permanent(f"{record}: {where} ({sku}) has quantity {src.quantity}")
-        per_unit = row / src.quantity
-        if money.cents(src.quantity * unit) != row and per_unit == money.unit(per_unit):
-            unit = per_unit  # Magento's stored row wins over its rounded unit price
-        out.append(Line(description, src.quantity, unit, p.accounts.sales(), tax_type,
-                        xero_percent, src.discount, item_code(p.prefix, sku)))  # fmt: skip
-    return out
+def _line(
+    n: int, item: Mapping[str, Any], entry: Mapping[str, Any], quantity: Any,
+    order: Mapping[str, Any], p: Posting, inclusive: bool, record: str,
+) -> Line:  # fmt: skip
+    """Line `n`: what order `item` sold, at the amounts of `entry` (the item itself, or a
+    credit memo's entry for it), in the document's currency."""
+    where = f"line {n}"
+    product_id, sku, item_name, parent = _sold_product(item, order)
+    if not sku.strip():
+        raise Permanent(f"{record}: {where} ({item_name}) has no SKU; give the product a SKU")
+    if product_id not in (None, ""):
+        p.link(PRODUCTS, product_id, f"product {product_id} ({sku})")
+    description = text.clean(item_name, DESCRIPTION) or sku
+    if parent is not None and parent.get("name"):
+        description = text.clean(f"{parent['name']}: {description}", DESCRIPTION)
+    percent = _amount(item.get("tax_percent", 0), f"{where} tax percent", record)
+    tax_type, xero_percent = p.tax(percent, record, f"{where} ({sku})")
+    taxed = "_incl_tax" if inclusive else ""
+    qty = _amount(quantity, f"{where} quantity", record)
+    unit = _amount(entry.get(f"price{taxed}", entry.get("price")), f"{where} price", record)
+    row = _amount(entry.get(f"row_total{taxed}", entry.get("row_total")),
+                  f"{where} row total", record)  # fmt: skip
+    if qty <= 0:
+        raise Permanent(f"{record}: {where} ({sku}) has quantity {qty}")
+    if money.cents(qty * unit) != row and row / qty == money.unit(row / qty):
+        unit = row / qty  # Magento's stored row wins over its rounded unit price
+    discount = abs(money.optional(entry.get("discount_amount")))
+    return Line(description, qty, unit, p.accounts.sales(), tax_type, xero_percent, discount,
+                item_code(p.prefix, sku))  # fmt: skip
 
 
 def _shipping_percent(order: Mapping[str, Any], amount: Decimal, tax: Decimal) -> Decimal:
@@ -499,7 +469,7 @@ def _document(
     its currency at Magento's rate."""
     grand = _amount(record.get("grand_total"), "grand total", what)
     amount_types: xlines.AmountTypes = "Inclusive" if inclusive else "Exclusive"
-    body |= {"Date": p.date(record.get("created_at"), what), **_currency(record, what),
+    body |= {"Date": p.date(record.get("created_at"), what), **_currency(record, what, p),
              "LineAmountTypes": amount_types}  # fmt: skip
     body["LineItems"] = xlines.finish(
         lines, grand, amount_types, rounding_account=p.accounts.rounding, record=what, source=SOURCE
@@ -507,11 +477,20 @@ def _document(
     return XeroDocument(kind, body, body[key_field], key_field)
 
 
-def _currency(record: Mapping[str, Any], what: str) -> dict[str, Any]:
-    """CurrencyCode, and CurrencyRate when it is not the base currency."""
+def currency_of(org: OrgFacts, record: Mapping[str, Any], what: str) -> str:
+    """The record's currency, Permanent when the organisation has not enabled it."""
     code = posting.currencies.currency(
         record.get("order_currency_code"), record=what, what="order currency"
     )
+    store = record.get("store_id")
+    fix = f"leave store view {store} out of the store_ids setting" if store is not None else ""
+    posting.currencies.check(org, code, record=what, fix=fix)
+    return code
+
+
+def _currency(record: Mapping[str, Any], what: str, p: Posting) -> dict[str, Any]:
+    """CurrencyCode, and CurrencyRate when it is not the base currency."""
+    code = currency_of(p.org, record, what)
     # Magento's base_to_order_rate is order currency per base unit, Xero's CurrencyRate's sense;
     # sending it keeps Xero's base amounts equal to Magento's (assumes the same base currency).
     base = str(record.get("base_currency_code") or "").upper()
@@ -557,9 +536,9 @@ def order_to_invoice(order: Mapping[str, Any], p: Posting) -> XeroDocument:
     if not items:
         raise Permanent(f"{record}: has no items to invoice")
     inclusive = p.inclusive(order)
-    sold = [_Sold.read(n, i, i, i.get("qty_ordered"), record) for n, i in enumerate(items, 1)]
+    lines = [_line(n, i, i, i.get("qty_ordered"), order, p, inclusive, record)
+             for n, i in enumerate(items, 1)]  # fmt: skip
     discount = abs(money.optional(order.get("shipping_discount_amount")))
-    lines = _lines(sold, order, p, inclusive, record)
     lines += _shipping_line(order, order, p, inclusive, record, discount)
     return _document("Invoice", key_field, body, order, lines, p, inclusive, record)
 
@@ -583,7 +562,7 @@ def _payment(
     amount = _amount(record.get("grand_total"), "grand total", what)
     if amount <= 0:
         raise Permanent(f"{what}: grand total {amount} is not an amount to pay or refund")
-    currency = _currency(_with_order(record, order), what)
+    currency = _currency(_with_order(record, order), what, p)
     return documents.payment(
         key, target, p.accounts.bank(), p.date(record.get("created_at"), what), amount,
         currency_rate=currency.get("CurrencyRate"), role=role,
@@ -634,7 +613,7 @@ def creditmemo_to_credit_note(
     by_id = {str(i.get("item_id")): i for i in order.get("items") or []}
     money_ids = {str(i.get("item_id")) for i in money_items(order)}
     inclusive = p.inclusive(order)
-    sold: list[_Sold] = []
+    lines: list[Line] = []
     for entry in memo.get("items") or []:
         order_item_id = str(entry.get("order_item_id"))
         if order_item_id not in by_id:
@@ -644,9 +623,9 @@ def creditmemo_to_credit_note(
             )
         # A configurable's child or a bundle's sum is counted on its money line.
         if order_item_id in money_ids and money.optional(entry.get("qty")):
-            item = by_id[order_item_id]
-            sold.append(_Sold.read(len(sold) + 1, item, entry, entry["qty"], record))
-    lines = xlines.without_discounts(_lines(sold, order, p, inclusive, record))
+            n, item = len(lines) + 1, by_id[order_item_id]
+            lines.append(_line(n, item, entry, entry["qty"], order, p, inclusive, record))
+    lines = xlines.without_discounts(lines)
     lines += _shipping_line(order, memo, p, inclusive, record)
     for field, label, sign in (
         ("adjustment_positive", "Adjustment refund", 1),

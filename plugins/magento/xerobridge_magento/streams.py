@@ -180,14 +180,13 @@ def _order_of(change: Change) -> Mapping[str, Any]:
     return cast(Mapping[str, Any], order)
 
 
-def check_currency(ctx: Ctx, record: Mapping[str, Any], what: str) -> None:
-    """Permanent when the record's currency is not one the Xero organisation has enabled."""
-    code = posting.currencies.currency(
-        record.get("order_currency_code"), record=what, what="order currency"
-    )
-    store = record.get("store_id")
-    fix = f"leave store view {store} out of the store_ids setting" if store is not None else ""
-    posting.currencies.check(ctx.org, code, record=what, fix=fix)
+def _ordered(ctx: Ctx, change: Change, what: str) -> tuple[Mapping[str, Any], str]:
+    """The order an invoice or credit memo carries (its currency checked against the
+    organisation's), and the record as messages name it."""
+    order = _order_of(change)
+    named = f"{m.name(change.data, what)} (order {order.get('increment_id')})"
+    m.currency_of(ctx.org, order, named)
+    return order, named
 
 
 def _refunds_money(settings: MagentoSettings, order: Mapping[str, Any]) -> bool:
@@ -395,7 +394,7 @@ class Orders(MagentoStream):
 
     def resolve(self, ctx: Ctx, change: Change) -> Resolution:
         order = change.data
-        check_currency(ctx, order, m.name(order, "order"))
+        m.currency_of(ctx.org, order, m.name(order, "order"))
         if order.get("state") == "canceled" and not ctx.links.xero_id(m.ORDERS, change.key):
             return Resolution.skip(
                 f"{m.name(order, 'order')} was cancelled before it reached Xero; nothing to write"
@@ -403,7 +402,6 @@ class Orders(MagentoStream):
         return Resolution.create(needs=m.order_needs(order))
 
     def build(self, ctx: Ctx, change: Change, links: Links) -> Docs:
-        check_currency(ctx, change.data, m.name(change.data, "order"))
         return [m.order_to_invoice(change.data, _posting(ctx, links, change.data))]
 
 
@@ -415,9 +413,7 @@ class Invoices(MagentoStream):
     depends_on = (m.ORDERS,)
 
     def resolve(self, ctx: Ctx, change: Change) -> Resolution:
-        order = _order_of(change)
-        what = f"{m.name(change.data, 'invoice')} (order {order.get('increment_id')})"
-        check_currency(ctx, order, what)
+        order, what = _ordered(ctx, change, "invoice")
         if str(change.data.get("state")) == CANCELED_STATE:
             return Resolution.skip(
                 f"{what} is cancelled in Magento; xerobridge does not take back what it wrote, "
@@ -428,8 +424,6 @@ class Invoices(MagentoStream):
     def build(self, ctx: Ctx, change: Change, links: Links) -> Docs:
         """The order's Xero invoice authorised (by its InvoiceID); once written, the payment."""
         order = _order_of(change)
-        what = f"{m.name(change.data, 'invoice')} (order {order.get('increment_id')})"
-        check_currency(ctx, order, what)
         p = _posting(ctx, links, order)
         docs = m.magento_invoice_to_xero(change.data, order, p)
         invoice_id = p.link(m.ORDERS, order["entity_id"], m.name(order, "order"))
@@ -447,9 +441,7 @@ class CreditMemos(MagentoStream):
     depends_on = (m.ORDERS, m.INVOICES)
 
     def resolve(self, ctx: Ctx, change: Change) -> Resolution:
-        memo, order = change.data, _order_of(change)
-        what = f"{m.name(memo, 'credit memo')} (order {order.get('increment_id')})"
-        check_currency(ctx, order, what)
+        memo, (order, what) = change.data, _ordered(ctx, change, "credit memo")
         if str(memo.get("state")) == CANCELED_STATE:
             return Resolution.skip(f"{what} is cancelled in Magento; nothing to write")
         invoice_id, settings = memo.get("invoice_id"), ctx.settings
@@ -465,8 +457,6 @@ class CreditMemos(MagentoStream):
     def build(self, ctx: Ctx, change: Change, links: Links) -> Docs:
         """The credit note; once written, its allocation to the invoice or its refund payment."""
         memo, order = change.data, _order_of(change)
-        check_currency(ctx, order, f"{m.name(memo, 'credit memo')} (order "
-                                   f"{order.get('increment_id')})")  # fmt: skip
         p = _posting(ctx, links, order)
         note = m.creditmemo_to_credit_note(memo, order, p)
         if not (note_id := links.get((m.CREDIT_MEMOS, change.key, "main"))):
