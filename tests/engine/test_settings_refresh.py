@@ -29,6 +29,8 @@ def test_a_changed_setting_is_used_after_the_recheck(
     shop = source_id(store)
     before = engine.runtimes.get(shop)
     assert before.ctx.settings.sales_account == "Sales"  # type: ignore[attr-defined]
+    # The accounts `setup-accounts` creates, from the spec, for the context's AccountBook.
+    assert before.ctx.account_settings == {"bank_account", "sales_account"}
 
     sources.update_settings(store, plugins.spec("enginetest"), "shop", {"sales_account": "Web"})
     assert engine.runtimes.get(shop) is before  # within the recheck: no query, no rebuild

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xerobridge.sdk import NeedsPerson, OrgFacts, Permanent, posting
-from xerobridge.testkit.context import make_mirror
+from xerobridge.sdk import NeedsPerson, OrgFacts, Permanent, SourceSettings, posting
+from xerobridge.testkit.context import make_context, make_mirror
 
 lines, keys, text = posting.lines, posting.keys, posting.text
 
@@ -139,9 +139,9 @@ def test_a_missing_account_asks_a_person_only_when_used() -> None:
             {"AccountID": "a3", "Name": "Fees", "Code": "404", "Type": "EXPENSE"},
         ]
     )
-    book = posting.accounts.AccountBook(
-        mirror, setup_command="xerobridge setup-accounts shop", creates=frozenset({"clearing"})
-    )
+    # A source's book names its own setup command for the accounts its spec can create.
+    ctx = make_context(SourceSettings(), mirror=mirror, account_settings=["clearing"])
+    book = posting.accounts.AccountBook.of(ctx)
     assert book.code("sales_account", "Sales") == "200"
     assert book.payable("bank_account", "Bank") == {"AccountID": "a2"}
     with pytest.raises(NeedsPerson, match="create it with `xerobridge setup-accounts shop`"):

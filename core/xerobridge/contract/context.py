@@ -134,6 +134,9 @@ class SourceContext(Generic[SettingsT]):
     scoped: Callable[[str, str], SettingsT | None] | None = field(default=None, repr=False)
     #: Turns to call the source's API shared by every worker; None outside a running core.
     pace: Pace | None = field(default=None, repr=False)
+    #: The settings naming accounts `xerobridge setup-accounts` creates (the spec's
+    #: `xero_accounts`), so that a missing one says to run it.
+    account_settings: frozenset[str] = frozenset()
     _client: Any = field(default=None, init=False, repr=False)
 
     @property

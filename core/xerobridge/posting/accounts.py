@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xerobridge.contract.context import XeroMirror
+from xerobridge.contract.context import SourceContext, XeroMirror
 from xerobridge.contract.errors import NeedsPerson
 
 
@@ -22,6 +22,12 @@ class AccountBook:
         #: (`xerobridge setup-accounts SOURCE`, driven by `SourceSpec.xero_accounts`).
         self.setup_command = setup_command
         self.creates = creates
+
+    @classmethod
+    def of(cls, ctx: SourceContext[Any]) -> AccountBook:
+        """A source's book: an account it can create itself names `xerobridge setup-accounts`."""
+        command = f"xerobridge setup-accounts {ctx.source}"
+        return cls(ctx.xero, setup_command=command, creates=ctx.account_settings)
 
     def _how(self, setting: str) -> str:
         if self.setup_command and setting in self.creates:

@@ -119,6 +119,7 @@ class Runtimes:
             client_factory=spec.client,
             scoped=_scoped_loader(self.store, source_id, spec, scoped),
             pace=SharedPacer(self.store, clock=self.clock, prefix=f"{source.plugin}:"),
+            account_settings=frozenset(need.setting for need in spec.xero_accounts),
         )
         runtime = SourceRuntime(source, spec, ctx, conn)
         self._cache[source_id] = _Cached(runtime, stamp, now)

@@ -53,6 +53,7 @@ def make_context(
     client_factory: Callable[[SourceContext[Any]], Any] | None = None,
     scoped: dict[tuple[str, str], S] | None = None,
     clock: Clock | None = None,
+    account_settings: Iterable[str] = (),
 ) -> SourceContext[S]:
     """A context as the core would build it; an http client that refuses calls by default."""
     ctx = SourceContext(
@@ -68,6 +69,7 @@ def make_context(
         clock=clock or FakeClock(),
         scoped=(lambda stream, key: scoped.get((stream, key))) if scoped else None,
         client_factory=client_factory,
+        account_settings=frozenset(account_settings),
     )
     if client is not None:
         ctx._client = client

@@ -168,6 +168,7 @@ def context(
         links=links if links is not None else Links(),
         mirror=mirror if mirror is not None else Mirror(),
         client_factory=make_client,
+        account_settings=[need.setting for need in xerobridge_magento.source.xero_accounts],
         org=OrgFacts(
             base_currency=str(extra.get("base_currency", "")),
             timezone=str(extra.get("timezone", "")),

@@ -43,10 +43,6 @@ from xerobridge_magento.settings import MagentoSettings
 ORDER_KEY = "_order"
 #: A guest's data field naming the registered customer with the guest's email, if one is.
 REGISTERED = "xerobridge_registered_customer"
-#: The settings naming accounts `xerobridge setup-accounts` creates (see the source's spec).
-SETUP_ACCOUNT_SETTINGS = frozenset(
-    {"bank_account", "sales_account", "inventory_account", "cogs_account"}
-)
 #: Magento's invoice and credit memo state "canceled".
 CANCELED_STATE = "3"
 
@@ -206,10 +202,7 @@ def _posting(ctx: Ctx, links: Links, order: Mapping[str, Any] | None = None) -> 
     follows the order's payment method), and an empty default_tax_type taken as the sales
     account's own TaxType in Xero, so that the defaults fit the organisation's region."""
     settings = ctx.settings
-    book = posting.accounts.AccountBook(
-        ctx.xero, setup_command=f"xerobridge setup-accounts {ctx.source}",
-        creates=SETUP_ACCOUNT_SETTINGS,
-    )  # fmt: skip
+    book = posting.accounts.AccountBook.of(ctx)
     if not settings.default_tax_type and (tax_type := book.tax_type_of(settings.sales_account)):
         settings = settings.model_copy(update={"default_tax_type": tax_type})
     bank_setting, bank_name = "bank_account", settings.bank_account

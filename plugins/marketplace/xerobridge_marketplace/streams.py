@@ -44,10 +44,6 @@ def make_client(ctx: Context) -> MarketplaceClient:
     return MarketplaceClient.from_settings(ctx.http, ctx.settings, clock=ctx.clock)
 
 
-def _book(ctx: Context) -> posting.accounts.AccountBook:
-    return posting.accounts.AccountBook(ctx.xero)
-
-
 class Customers(Stream[MarketplaceSettings]):
     """The marketplace's customers, as Xero contacts."""
 
@@ -157,7 +153,9 @@ class Products(Stream[MarketplaceSettings]):
             item = next((i for i in ctx.xero.items() if str(i.get("ItemID")) == linked), None)
             if item is not None and item.get("Code") != code:
                 return []
-        account = _book(ctx).code("sales_account", ctx.settings.sales_account)
+        account = posting.accounts.AccountBook.of(ctx).code(
+            "sales_account", ctx.settings.sales_account
+        )
         price = m.price_in(change.data, ctx.org.base_currency) if ctx.org.base_currency else None
         return [m.item(change.data, code=code, price=price, account=account)]
 
@@ -281,7 +279,7 @@ class Orders(Stream[MarketplaceSettings]):
         """The order's invoice, and a credit note of its refund lines."""
         order, settings = change.data, ctx.settings
         record = f"order {order.get('orderNumber') or change.key}"
-        book = _book(ctx)
+        book = posting.accounts.AccountBook.of(ctx)
         account = book.code("sales_account", settings.sales_account)
         default_tax = settings.default_tax_type or book.tax_type_of(settings.sales_account)
         rates = posting.lines.tax_rates(ctx.xero)

@@ -42,9 +42,6 @@ Context = SourceContext[PaymentsSettings]
 Links = Mapping[tuple[str, str, str], str]
 #: The one key of the `payer` stream: the contact of money with no Xero contact of its own.
 PAYER = "platform"
-#: The command that creates the accounts the settings name.
-SETUP_COMMAND = "xerobridge setup-accounts {source}"
-SETUP_ACCOUNTS = frozenset({"clearing_account", "payout_bank_account"})
 #: Payment statuses of money that moved (a refunded payment was paid first).
 MOVED = ("succeeded", "refunded", "chargeback", "paid")
 PAID_OUT = ("succeeded", "paid")
@@ -64,12 +61,6 @@ def make_client(ctx: Context) -> PaymentsClient:
         clock=ctx.clock,
         pacer=pacer,
         page_size=settings.page_size,
-    )
-
-
-def _book(ctx: Context) -> posting.accounts.AccountBook:
-    return posting.accounts.AccountBook(
-        ctx.xero, setup_command=SETUP_COMMAND.format(source=ctx.source), creates=SETUP_ACCOUNTS
     )
 
 
@@ -421,7 +412,7 @@ class Payments(Stream[PaymentsSettings]):
 
     def build(self, ctx: Context, change: Change, links: Links) -> list[XeroDocument]:
         """A payment on the Xero invoice, receive-money, or spend-money for a reversal."""
-        data, settings, book = change.data, ctx.settings, _book(ctx)
+        data, settings, book = change.data, ctx.settings, posting.accounts.AccountBook.of(ctx)
         clearing = book.payable("clearing_account", settings.clearing_account, bank_only=True)
         on = m.day(ctx.org, data["created_at"], f"{data['type']} {change.key}")
         amount = Decimal(data["amount"])
@@ -515,7 +506,7 @@ class Payouts(Stream[PaymentsSettings]):
 
     def build(self, ctx: Context, change: Change, links: Links) -> list[XeroDocument]:
         """The transfer of the net amount, and the fees' spend-money."""
-        data, settings, book = change.data, ctx.settings, _book(ctx)
+        data, settings, book = change.data, ctx.settings, posting.accounts.AccountBook.of(ctx)
         clearing = book.payable("clearing_account", settings.clearing_account, bank_only=True)
         bank = book.payable("payout_bank_account", settings.payout_bank_account, bank_only=True)
         on, net, fees = data["arrival_date"], Decimal(data["net"]), Decimal(data["fees"])
