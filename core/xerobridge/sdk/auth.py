@@ -10,6 +10,7 @@ goes through the caller's client and transport (in tests: the sandbox). A plugin
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Generator
 from datetime import datetime, timedelta
 
@@ -18,7 +19,7 @@ import httpx
 from xerobridge.clock import Clock, SystemClock
 
 
-class RenewingToken(httpx.Auth):
+class RenewingToken(httpx.Auth, ABC):
     """A cached token, renewed before it expires and once when refused. Async clients only."""
 
     #: How a request carries the token (`Authorization: <scheme> <token>`).
@@ -31,21 +32,19 @@ class RenewingToken(httpx.Auth):
     def __init__(self, *, clock: Clock | None = None, token: str | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
         self.token = token
-        self.expires_at: datetime | None = None
-        self.renew_at: datetime | None = None
-        self.tokens_issued = 0
+        self.renew_at: datetime | None = None  # None: kept until refused
         self._lock = asyncio.Lock()
 
     # -- what a plugin says --------------------------------------------------------------------
 
+    @abstractmethod
     def token_request(self) -> httpx.Request:
         """The request that asks for a new token."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read_token(self, response: httpx.Response) -> tuple[str, float | None]:
         """The token and its lifetime in seconds (None: until refused) from the answer to
         `token_request`; raises the plugin's error when the answer gives none."""
-        raise NotImplementedError
 
     def can_renew(self) -> bool:
         """Whether a new token can be asked for (a fixed API key cannot be renewed)."""
@@ -64,10 +63,6 @@ class RenewingToken(httpx.Auth):
 
     # -- the flow ------------------------------------------------------------------------------
 
-    def forget(self) -> None:
-        """Drop the token; the next request asks for a new one."""
-        self.token = self.expires_at = self.renew_at = None
-
     def _stale(self) -> bool:
         return self.token is None or (
             self.renew_at is not None and self.clock.now() >= self.renew_at
@@ -75,14 +70,10 @@ class RenewingToken(httpx.Auth):
 
     def _keep(self, response: httpx.Response) -> None:
         token, lifetime = self.read_token(response)
-        self.token = token
-        self.tokens_issued += 1
-        if lifetime is None:
-            self.expires_at = self.renew_at = None
-            return
-        span = timedelta(seconds=lifetime)
-        self.expires_at = self.clock.now() + span
-        self.renew_at = self.expires_at - min(self.margin, span * self.margin_share)
+        self.token, self.renew_at = token, None
+        if lifetime is not None:
+            span = timedelta(seconds=lifetime)
+            self.renew_at = self.clock.now() + span - min(self.margin, span * self.margin_share)
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         raise RuntimeError(f"{type(self).__name__} works with httpx.AsyncClient only")

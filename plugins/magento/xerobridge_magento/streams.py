@@ -16,6 +16,7 @@ pays the Xero invoice, a refund Payment (Xero allocates only up to the amount du
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
@@ -253,22 +254,22 @@ class MagentoStream(Stream[MagentoSettings]):
             yield change
 
 
-class People(MagentoStream):
+class People(MagentoStream, ABC):
     """Streams whose records become contacts; Xero keeps contact names unique."""
 
     xero_object = "Contact"
 
+    @abstractmethod
     def contact(self, ctx: Ctx, change: Change, unique: bool) -> XeroDocument:
         """The record's contact; `unique` makes its Name one no other contact has."""
-        raise NotImplementedError
 
     def has_contact(self, change: Change) -> bool:
         """Whether the record keeps a contact of its own."""
         return True
 
+    @abstractmethod
     def record(self, ctx: Ctx, change: Change) -> Resolution:
         """Which Xero contact the person is."""
-        raise NotImplementedError
 
     def matched(self, ctx: Ctx, person: Mapping[str, Any], number: str) -> Resolution:
         """Our own ContactNumber links; else match by email (then name) per match_contacts."""

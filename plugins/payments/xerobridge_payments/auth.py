@@ -16,12 +16,11 @@ from datetime import timedelta
 
 import httpx
 
-from xerobridge.sdk import Clock, RenewingToken
+from xerobridge.sdk import Clock, RenewingToken, retry_after
 from xerobridge_payments.errors import (
     PaymentsAuthError,
     PaymentsConfigError,
     PaymentsUnavailable,
-    retry_after,
 )
 from xerobridge_payments.pacer import Pacer
 

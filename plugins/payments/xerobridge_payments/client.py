@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import httpx
 
-from xerobridge.sdk import Clock, SystemClock
+from xerobridge.sdk import Clock, SystemClock, retry_after
 from xerobridge_payments.auth import ClientCredentials
 from xerobridge_payments.errors import (
     PaymentsAuthError,
@@ -35,7 +35,6 @@ from xerobridge_payments.errors import (
     PaymentsNotFound,
     PaymentsRequestError,
     PaymentsUnavailable,
-    retry_after,
 )
 from xerobridge_payments.pacer import Pacer, WindowPacer
 

@@ -9,7 +9,6 @@ PaymentsRequestError and PaymentsNotFound are Permanent (this record is wrong).
 from __future__ import annotations
 
 from xerobridge.sdk import SourceRefused, SourceSetupError, SourceUnavailable
-from xerobridge.sdk import retry_after as sdk_retry_after
 
 
 class PaymentsUnavailable(SourceUnavailable):
@@ -48,6 +47,3 @@ class PaymentsRequestError(SourceRefused):
 
 class PaymentsNotFound(PaymentsRequestError):
     """The record asked for does not exist on the platform."""
-
-
-retry_after = sdk_retry_after
